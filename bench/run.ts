@@ -1,0 +1,147 @@
+/**
+ * `npm run bench`: throughput of the engine on this machine, printed as figures and ratios.
+ * Results go into docs/benchmarks.md by hand, with the date and machine.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { openModel, type ModelHandle } from '../main/model/model.ts';
+import { loadTokenizer } from '../main/model/tokenizer.ts';
+import { loadWindows } from '../main/data/windows.ts';
+import { writeSyntheticModel, type SyntheticRecipe } from '../main/model/synthetic.ts';
+import { Engine, f32 } from '../main/runtime/engine.ts';
+import { ModelRunner, layerWeightFeeds } from '../main/runtime/runner.ts';
+import { perplexity } from '../main/runtime/perplexity.ts';
+import { GraphBuilder } from '../main/runtime/onnx/builder.ts';
+import type { ModelSpec } from '../main/model/types.ts';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const SHARED = path.resolve(here, '..', '..', 'shared', 'testdata');
+const STORIES = path.join(SHARED, 'stories260K-llama');
+const TEXT = path.join(SHARED, 'text', 'tinystories_valid_excerpt.txt');
+
+/** A Llama-shaped model of about 125 M parameters (GPT-2-small / Llama-style proportions), stored BF16. */
+export const SYNTH_125M: SyntheticRecipe = {
+  modelType: 'llama',
+  hiddenSize: 768,
+  numLayers: 12,
+  numHeads: 12,
+  numKvHeads: 12,
+  intermediateSize: 2560,
+  vocabSize: 32000,
+  maxPositions: 2048,
+  dtype: 'BF16',
+  tie: true,
+  seed: 125,
+  kvSpectrumDecay: 0.9,
+};
+
+function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+async function timeIt(reps: number, fn: () => Promise<unknown>): Promise<number> {
+  await fn();
+  const start = performance.now();
+  for (let i = 0; i < reps; i++) await fn();
+  return (performance.now() - start) / 1000 / reps;
+}
+
+/** onnxruntime's own sgemm on a layer-sized product: [M, K] · [K, N]. */
+async function sgemmGflops(M: number, K: number, N: number): Promise<number> {
+  const g = new GraphBuilder('sgemm');
+  g.output('c', g.op('MatMul', [g.input('a', [M, K]), g.input('b', [K, N])]), [M, N]);
+  const session = await ort.InferenceSession.create(g.build(), { graphOptimizationLevel: 'all' });
+  const a = f32(
+    Float32Array.from({ length: M * K }, () => Math.random() - 0.5),
+    [M, K],
+  );
+  const b = f32(
+    Float32Array.from({ length: K * N }, () => Math.random() - 0.5),
+    [K, N],
+  );
+  const s = await timeIt(5, () => session.run({ a, b }));
+  await session.release();
+  return (2 * M * K * N) / s / 1e9;
+}
+
+/** FLOPs of one decoder layer on B·T tokens, counting the full T×T attention products the graph computes. */
+function layerFlops(spec: ModelSpec, B: number, T: number): number {
+  const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: d, intermediateSize: F } = spec;
+  const proj = 2 * D * (H * d + 2 * Hkv * d) + 2 * H * d * D;
+  const mlp = 2 * D * F * (spec.act === 'silu' ? 3 : 2);
+  const attn = 2 * 2 * H * T * d;
+  return B * T * (proj + mlp + attn);
+}
+
+async function layerGflops(model: ModelHandle, engine: Engine, B: number, T: number): Promise<number> {
+  const runner = new ModelRunner(engine, model);
+  const feeds = layerWeightFeeds(model.spec, await model.loadLayer(0));
+  const x = Float32Array.from({ length: B * T * model.spec.hiddenSize }, () => Math.random() - 0.5);
+  const s = await timeIt(3, () => runner.layer(feeds, x, B, T));
+  return layerFlops(model.spec, B, T) / s / 1e9;
+}
+
+async function evalThroughput(modelDir: string, engine: Engine, window: number, count: number) {
+  const model = await openModel(modelDir);
+  const tokenizer = await loadTokenizer(modelDir);
+  const { windows } = await loadWindows(TEXT, tokenizer, { window, count });
+  const r = await perplexity(new ModelRunner(engine, model), windows);
+  await model.close();
+  return { ...r, tokensPerSecond: (count * window) / r.seconds };
+}
+
+async function main(): Promise<void> {
+  const engine = await Engine.create({ device: 'cpu' });
+  const rows: [string, string][] = [];
+  const say = (k: string, v: string) => {
+    rows.push([k, v]);
+    console.log(`${k.padEnd(52)} ${v}`);
+  };
+  console.log(
+    `Rankwise bench — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, node ${process.version}, onnxruntime ${ort.env.versions.node}, provider ${engine.provider}\n`,
+  );
+
+  const small = await evalThroughput(STORIES, engine, 512, 32);
+  say(
+    'stories260K eval, 32 × 512 tokens',
+    `${Math.round(small.tokensPerSecond).toLocaleString('en-US')} tokens/s (ppl ${small.perplexity.toFixed(3)})`,
+  );
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rankwise-bench-'));
+  try {
+    const t0 = performance.now();
+    await writeSyntheticModel(tmp, SYNTH_125M);
+    const model = await openModel(tmp);
+    say(
+      'synthetic 125M: parameters',
+      `${(await import('../main/model/info.ts')).modelInfo(model).parameters.toLocaleString('en-US')} (generated in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
+
+    const B = 4;
+    const T = 512;
+    const layer = await layerGflops(model, engine, B, T);
+    const spec = model.spec;
+    const sgemm = await sgemmGflops(B * T, spec.hiddenSize, spec.intermediateSize);
+    say(`synthetic 125M: layer forward, ${B} × ${T} tokens`, `${layer.toFixed(1)} GFLOP/s`);
+    say(
+      `onnxruntime sgemm [${B * T}×${spec.hiddenSize}]·[${spec.hiddenSize}×${spec.intermediateSize}]`,
+      `${sgemm.toFixed(1)} GFLOP/s`,
+    );
+    say('layer forward / sgemm', `${((100 * layer) / sgemm).toFixed(0)} %`);
+    await model.close();
+
+    const big = await evalThroughput(tmp, engine, 512, 8);
+    say(
+      'synthetic 125M eval, 8 × 512 tokens',
+      `${Math.round(big.tokensPerSecond).toLocaleString('en-US')} tokens/s (${big.seconds.toFixed(1)} s)`,
+    );
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  say('peak RSS', `${peakRssMiB().toFixed(0)} MiB`);
+  await engine.release();
+}
+
+await main();

@@ -1,0 +1,60 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openModel } from '../../model/model.ts';
+import { modelInfo } from '../../model/info.ts';
+import {
+  DEMO_RECIPE_PATH,
+  readRecipe,
+  recipeFingerprint,
+  writeSyntheticModel,
+} from '../../model/synthetic.ts';
+import { COMMON_OPTIONS, parse } from '../args.ts';
+import { card } from './inspect.ts';
+import { evalTable, evaluate } from './eval.ts';
+
+export const DEMO_USAGE = 'rankwise demo [--out DIR] [--json]';
+
+/** The project's own calibration text (assets/demo), so the demo needs no download. */
+export const DEMO_TEXT_PATH = fileURLToPath(new URL('../../../assets/demo/calibration.txt', import.meta.url));
+const DEMO_WINDOW = 128;
+const STAMP = '.rankwise-recipe';
+
+/** Writes the demo model unless the folder already holds this exact recipe's output. */
+export async function ensureDemoModel(dir: string): Promise<{ generated: boolean }> {
+  const recipe = await readRecipe(DEMO_RECIPE_PATH);
+  const fingerprint = recipeFingerprint(recipe);
+  const stamp = path.join(dir, STAMP);
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === fingerprint) return { generated: false };
+  fs.rmSync(dir, { recursive: true, force: true });
+  await writeSyntheticModel(dir, recipe);
+  fs.writeFileSync(stamp, fingerprint);
+  return { generated: true };
+}
+
+export async function demoCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { ...COMMON_OPTIONS, out: { type: 'string' } });
+  const out = path.resolve(values.out ?? 'rankwise-demo');
+  const modelDir = path.join(out, 'model');
+  const log = (s: string) => {
+    if (!values.json) process.stdout.write(`${s}\n`);
+  };
+
+  const { generated } = await ensureDemoModel(modelDir);
+  log(`${generated ? 'Generated' : 'Reusing'} the synthetic demo model in ${modelDir}\n`);
+
+  const model = await openModel(modelDir);
+  const info = modelInfo(model);
+  await model.close();
+  log(`${card(modelDir, info)}\n`);
+
+  const report = await evaluate({
+    modelDir,
+    data: DEMO_TEXT_PATH,
+    window: DEMO_WINDOW,
+    device: 'cpu',
+    progress: !values.quiet,
+  });
+  log(`Perplexity on the demo text (the model's weights are random, so it is high):\n${evalTable(report)}`);
+  if (values.json) process.stdout.write(`${JSON.stringify({ model: modelDir, info, eval: report })}\n`);
+}

@@ -1,0 +1,50 @@
+import { openModel } from '../../model/model.ts';
+import { modelInfo } from '../../model/info.ts';
+import type { ModelInfo } from '../../model/types.ts';
+import { COMMON_OPTIONS, onePositional, parse, snakeKeys } from '../args.ts';
+import { formatBytes, table } from '../output.ts';
+
+export const INSPECT_USAGE = 'rankwise inspect MODEL_DIR [--json]';
+
+export async function inspectCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, COMMON_OPTIONS);
+  const dir = onePositional(positionals, 'MODEL_DIR', INSPECT_USAGE);
+  const model = await openModel(dir);
+  try {
+    const info = modelInfo(model);
+    process.stdout.write(
+      values.json
+        ? `${JSON.stringify({ model: model.dir, ...(snakeKeys(info) as object) })}\n`
+        : `${card(model.dir, info)}\n`,
+    );
+  } finally {
+    await model.close();
+  }
+}
+
+/** The architecture card: what a practitioner needs to judge the cache before compressing it. */
+export function card(dir: string, info: ModelInfo): string {
+  const gqa = info.kvHeads < info.heads ? ` (GQA, ${info.heads / info.kvHeads} query heads per KV head)` : '';
+  const rows: [string, string][] = [
+    ['model', dir],
+    ['architecture', `${info.modelType} (${info.family} family)`],
+    ['layers', String(info.layers)],
+    ['heads', `${info.heads} query, ${info.kvHeads} key/value${gqa}`],
+    ['head dim', String(info.headDim)],
+    ['hidden size', String(info.hiddenSize)],
+    ['vocabulary', String(info.vocabSize)],
+    ['context', `${info.maxPositions} tokens`],
+    ['positions', info.rope === null ? 'learned (no RoPE)' : `RoPE, theta ${info.rope}`],
+    ['dtype', info.dtype],
+    ['parameters', info.parameters.toLocaleString('en-US')],
+    [
+      'KV cache per token',
+      `${info.kvBytesPerToken.toLocaleString('en-US')} B (2 × ${info.layers} layers × ${info.kvHeads} heads × ${info.headDim})`,
+    ],
+    ...info.kvBytesPerSequence.map(({ tokens, bytes }): [string, string] => [
+      `KV cache at ${tokens / 1024}K`,
+      `${formatBytes(bytes)} per sequence`,
+    ]),
+  ];
+  return table(rows);
+}

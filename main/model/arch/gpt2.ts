@@ -1,0 +1,197 @@
+/**
+ * GPT-2 adapter. GPT-2 stores its projections as Conv1D, i.e. [in, out] (the transpose of nn.Linear),
+ * and fuses q, k and v into one `c_attn` of [D, 3D]; we split and transpose so the rest of the engine
+ * sees [out, in] linears like every other model. Checkpoints saved from GPT2Model have bare names
+ * (`h.0.…`), those from GPT2LMHeadModel prefix them with `transformer.`; both are accepted.
+ */
+import { badInput, unsupportedModel } from '../../api/errors.ts';
+import type { Checkpoint } from '../checkpoint.ts';
+import type { EmbeddingWeights, LayerWeights, Linear, ModelSpec } from '../types.ts';
+import { checkAll, checkLayerIndex, loadTensor, transpose } from './common.ts';
+import type { ConfigFields, ExpectedTensor } from './common.ts';
+import type { ArchAdapter, ArchSpec } from './registry.ts';
+
+/** `gelu_pytorch_tanh` is the same tanh approximation as `gelu_new`. */
+const GELU_TANH = ['gelu_new', 'gelu_pytorch_tanh'];
+
+function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
+  const file = cfg.file;
+  if (cfg.has('quantization_config')) {
+    throw unsupportedModel('quantized checkpoints (quantization_config) are not supported', file);
+  }
+  const hiddenSize = cfg.int('n_embd', 'hidden_size');
+  const numLayers = cfg.int('n_layer', 'num_hidden_layers');
+  const numHeads = cfg.int('n_head', 'num_attention_heads');
+  const vocabSize = cfg.int('vocab_size');
+  const maxPositions = cfg.int('n_positions', 'n_ctx', 'max_position_embeddings');
+  if (hiddenSize % numHeads !== 0) {
+    throw badInput(`n_embd ${hiddenSize} is not divisible by n_head ${numHeads}`, file);
+  }
+  const act = cfg.str('activation_function', 'gelu_new');
+  if (!GELU_TANH.includes(act)) {
+    throw unsupportedModel(
+      `activation_function "${act}" is not supported (only ${GELU_TANH.join(' or ')})`,
+      file,
+    );
+  }
+  // These change the attention scores in ways the graph builder does not implement.
+  if (!cfg.bool('scale_attn_weights', true)) {
+    throw unsupportedModel('scale_attn_weights=false is not supported', file);
+  }
+  if (cfg.bool('scale_attn_by_inverse_layer_idx', false)) {
+    throw unsupportedModel('scale_attn_by_inverse_layer_idx=true is not supported', file);
+  }
+  if (cfg.bool('add_cross_attention', false)) {
+    throw unsupportedModel('add_cross_attention=true (encoder-decoder GPT-2) is not supported', file);
+  }
+  return {
+    modelType,
+    family: 'gpt2',
+    hiddenSize,
+    numLayers,
+    numHeads,
+    numKvHeads: numHeads,
+    headDim: hiddenSize / numHeads,
+    intermediateSize: cfg.optInt('n_inner', 4 * hiddenSize),
+    vocabSize,
+    maxPositions,
+    norm: { kind: 'layer', eps: cfg.num('layer_norm_epsilon', 1e-5) },
+    rope: null,
+    act: 'gelu_new',
+    qkvBias: true,
+    oBias: true,
+    mlpBias: true,
+    tieWordEmbeddings: cfg.bool('tie_word_embeddings', true),
+  };
+}
+
+/** `transformer.` when the checkpoint came from GPT2LMHeadModel, '' when from GPT2Model. */
+function prefixOf(ckpt: Checkpoint): string {
+  return ckpt.has('transformer.wte.weight') || ckpt.has('transformer.h.0.ln_1.weight') ? 'transformer.' : '';
+}
+
+function layerTensors(pre: string, spec: ModelSpec, i: number): ExpectedTensor[] {
+  const p = `${pre}h.${i}.`;
+  const D = spec.hiddenSize;
+  const I = spec.intermediateSize;
+  return [
+    { name: `${p}ln_1.weight`, shape: [D] },
+    { name: `${p}ln_1.bias`, shape: [D] },
+    { name: `${p}attn.c_attn.weight`, shape: [D, 3 * D] },
+    { name: `${p}attn.c_attn.bias`, shape: [3 * D] },
+    { name: `${p}attn.c_proj.weight`, shape: [D, D] },
+    { name: `${p}attn.c_proj.bias`, shape: [D] },
+    { name: `${p}ln_2.weight`, shape: [D] },
+    { name: `${p}ln_2.bias`, shape: [D] },
+    { name: `${p}mlp.c_fc.weight`, shape: [D, I] },
+    { name: `${p}mlp.c_fc.bias`, shape: [I] },
+    { name: `${p}mlp.c_proj.weight`, shape: [I, D] },
+    { name: `${p}mlp.c_proj.bias`, shape: [D] },
+  ];
+}
+
+function expectedTensors(ckpt: Checkpoint, spec: ModelSpec): ExpectedTensor[] {
+  const pre = prefixOf(ckpt);
+  const D = spec.hiddenSize;
+  const t: ExpectedTensor[] = [
+    { name: `${pre}wte.weight`, shape: [spec.vocabSize, D] },
+    { name: `${pre}wpe.weight`, shape: [spec.maxPositions, D] },
+    { name: `${pre}ln_f.weight`, shape: [D] },
+    { name: `${pre}ln_f.bias`, shape: [D] },
+  ];
+  if (!spec.tieWordEmbeddings) t.push({ name: 'lm_head.weight', shape: [spec.vocabSize, D] });
+  for (let i = 0; i < spec.numLayers; i++) t.push(...layerTensors(pre, spec, i));
+  return t;
+}
+
+/**
+ * Splits a Conv1D c_attn weight [D, 3D] (row = input feature, columns q | k | v) into three nn.Linear
+ * weights [D, D] (row = output feature), i.e. column block b of W becomes (W[:, bD:(b+1)D])ᵀ.
+ */
+export function splitFusedQkv(w: Float32Array, D: number): [Float32Array, Float32Array, Float32Array] {
+  const q = new Float32Array(D * D);
+  const k = new Float32Array(D * D);
+  const v = new Float32Array(D * D);
+  const stride = 3 * D;
+  for (let i = 0; i < D; i++) {
+    const row = i * stride;
+    for (let o = 0; o < D; o++) {
+      const dst = o * D + i;
+      q[dst] = w[row + o];
+      k[dst] = w[row + D + o];
+      v[dst] = w[row + 2 * D + o];
+    }
+  }
+  return [q, k, v];
+}
+
+/** A Conv1D (stored [in, out]) as an nn.Linear [out, in]. */
+function conv1d(weight: Float32Array, bias: Float32Array, inn: number, out: number): Linear {
+  return { weight: transpose(weight, inn, out), bias, out, in: inn };
+}
+
+async function loadLayer(ckpt: Checkpoint, spec: ModelSpec, i: number): Promise<LayerWeights> {
+  checkLayerIndex(spec, i, ckpt.dir);
+  const p = `${prefixOf(ckpt)}h.${i}.`;
+  const D = spec.hiddenSize;
+  const I = spec.intermediateSize;
+  const [ln1w, ln1b, attnW, attnB, projW, projB, ln2w, ln2b, fcW, fcB, fc2W, fc2B] = await Promise.all([
+    loadTensor(ckpt, `${p}ln_1.weight`, [D]),
+    loadTensor(ckpt, `${p}ln_1.bias`, [D]),
+    loadTensor(ckpt, `${p}attn.c_attn.weight`, [D, 3 * D]),
+    loadTensor(ckpt, `${p}attn.c_attn.bias`, [3 * D]),
+    loadTensor(ckpt, `${p}attn.c_proj.weight`, [D, D]),
+    loadTensor(ckpt, `${p}attn.c_proj.bias`, [D]),
+    loadTensor(ckpt, `${p}ln_2.weight`, [D]),
+    loadTensor(ckpt, `${p}ln_2.bias`, [D]),
+    loadTensor(ckpt, `${p}mlp.c_fc.weight`, [D, I]),
+    loadTensor(ckpt, `${p}mlp.c_fc.bias`, [I]),
+    loadTensor(ckpt, `${p}mlp.c_proj.weight`, [I, D]),
+    loadTensor(ckpt, `${p}mlp.c_proj.bias`, [D]),
+  ]);
+  const [qw, kw, vw] = splitFusedQkv(attnW, D);
+  const lin = (weight: Float32Array, b: number): Linear => ({
+    weight,
+    bias: attnB.slice(b * D, (b + 1) * D),
+    out: D,
+    in: D,
+  });
+  return {
+    attnNorm: { weight: ln1w, bias: ln1b },
+    q: lin(qw, 0),
+    k: lin(kw, 1),
+    v: lin(vw, 2),
+    o: conv1d(projW, projB, D, D),
+    mlpNorm: { weight: ln2w, bias: ln2b },
+    up: conv1d(fcW, fcB, D, I),
+    down: conv1d(fc2W, fc2B, I, D),
+  };
+}
+
+async function loadEmbeddings(ckpt: Checkpoint, spec: ModelSpec): Promise<EmbeddingWeights> {
+  const pre = prefixOf(ckpt);
+  const V = spec.vocabSize;
+  const D = spec.hiddenSize;
+  const [tokens, positions, lnw, lnb] = await Promise.all([
+    loadTensor(ckpt, `${pre}wte.weight`, [V, D]),
+    loadTensor(ckpt, `${pre}wpe.weight`, [spec.maxPositions, D]),
+    loadTensor(ckpt, `${pre}ln_f.weight`, [D]),
+    loadTensor(ckpt, `${pre}ln_f.bias`, [D]),
+  ]);
+  const lmHead = spec.tieWordEmbeddings ? tokens : await loadTensor(ckpt, 'lm_head.weight', [V, D]);
+  return { tokens, positions, finalNorm: { weight: lnw, bias: lnb }, lmHead };
+}
+
+export const gpt2Adapter: ArchAdapter = {
+  family: 'gpt2',
+  modelTypes: ['gpt2'],
+  parseConfig,
+  dtypeProbe: (ckpt) => `${prefixOf(ckpt)}h.0.attn.c_attn.weight`,
+  expectedTensors,
+  checkCheckpoint: (ckpt, spec) => checkAll(ckpt, expectedTensors(ckpt, spec)),
+  // older checkpoints store the causal mask (`attn.bias`, `attn.masked_bias`) as buffers
+  isParameter: (name) => !/(^|\.)attn\.(masked_)?bias$/.test(name),
+  lmHeadName: 'lm_head.weight',
+  loadLayer,
+  loadEmbeddings,
+};

@@ -1,0 +1,42 @@
+/**
+ * The `inspect` summary of an opened model: shapes, parameter count and KV-cache sizes.
+ */
+import { dtypeBytes } from './dtype.ts';
+import type { ModelHandle } from './model.ts';
+import type { ModelInfo, ModelSpec } from './types.ts';
+
+/** Context lengths the summary prices the cache at. */
+export const KV_REPORT_CONTEXTS = [4096, 32768, 131072] as const;
+
+/** 2 (K and V) · L · H_kv · d · bytes per element. */
+export function kvBytesPerToken(spec: ModelSpec): number {
+  return 2 * spec.numLayers * spec.numKvHeads * spec.headDim * dtypeBytes(spec.dtype);
+}
+
+export function modelInfo(handle: ModelHandle): ModelInfo {
+  const { spec, checkpoint, adapter } = handle;
+  let parameters = 0;
+  for (const name of checkpoint.names()) {
+    if (!adapter.isParameter(name)) continue;
+    // a tied checkpoint that still stores the head holds a copy of the embedding, not new parameters
+    if (spec.tieWordEmbeddings && name === adapter.lmHeadName) continue;
+    parameters += checkpoint.info(name).shape.reduce((a, b) => a * b, 1);
+  }
+  const perToken = kvBytesPerToken(spec);
+  return {
+    modelType: spec.modelType,
+    family: spec.family,
+    layers: spec.numLayers,
+    heads: spec.numHeads,
+    kvHeads: spec.numKvHeads,
+    headDim: spec.headDim,
+    hiddenSize: spec.hiddenSize,
+    vocabSize: spec.vocabSize,
+    maxPositions: spec.maxPositions,
+    rope: spec.rope ? spec.rope.theta : null,
+    dtype: spec.dtype,
+    parameters,
+    kvBytesPerToken: perToken,
+    kvBytesPerSequence: KV_REPORT_CONTEXTS.map((tokens) => ({ tokens, bytes: tokens * perToken })),
+  };
+}

@@ -1,0 +1,183 @@
+import { RankwiseError } from '../api/errors.ts';
+import { layerWeightFeeds, type ModelRunner } from './runner.ts';
+
+export interface Progress {
+  stage: string;
+  /** Layer being processed (0-based), or −1 for embedding/head work. */
+  layer: number;
+  done: number;
+  total: number;
+  /** Seconds left, from the pace so far; null before the first unit finishes. */
+  etaSeconds: number | null;
+}
+
+export interface ForwardOptions {
+  /** Which logits to return: none (perplexity only), every position, or each sequence's last. */
+  logits?: 'none' | 'all' | 'last';
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /** Stage name reported in progress events. */
+  stage?: string;
+  /** Memory for the hidden states of one group of sequences; larger inputs run group by group. */
+  groupBytes?: number;
+  /** Memory for one layer run's activations (attention scores dominate at long context). */
+  batchBytes?: number;
+}
+
+export interface ForwardResult {
+  /** Per sequence, T−1 values: −log p(token t+1 | tokens ≤ t). */
+  nll: Float32Array[];
+  /** Per sequence: [T, V] for 'all', [V] for 'last'. */
+  logits?: Float32Array[];
+}
+
+interface MicroBatch {
+  /** Indices into the caller's sequence list. */
+  members: number[];
+  T: number;
+  ids: Int32Array;
+  hidden: Float32Array | null;
+}
+
+const MiB = 1024 * 1024;
+
+export function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new RankwiseError('cancelled', 'the job was cancelled');
+}
+
+/** Progress with an ETA from the average pace of the units done so far. */
+export function progressTracker(stage: string, total: number, onProgress?: (p: Progress) => void) {
+  const start = performance.now();
+  let done = 0;
+  return (layer: number) => {
+    done += 1;
+    const elapsed = (performance.now() - start) / 1000;
+    onProgress?.({ stage, layer, done, total, etaSeconds: (elapsed / done) * (total - done) });
+  };
+}
+
+/**
+ * Plans groups (bounded hidden-state memory) of micro-batches (equal-length sequences run together).
+ * Sequences are ordered by length so ragged inputs (paragraphs, prompts) still batch well.
+ */
+function plan(runner: ModelRunner, sequences: Int32Array[], opts: ForwardOptions): MicroBatch[][] {
+  const spec = runner.spec;
+  const D = spec.hiddenSize;
+  const groupBytes = opts.groupBytes ?? 1024 * MiB;
+  const batchBytes = opts.batchBytes ?? 512 * MiB;
+  const order = sequences.map((_, i) => i).sort((a, b) => sequences[a].length - sequences[b].length);
+  const groups: MicroBatch[][] = [];
+  let group: MicroBatch[] = [];
+  let groupUsed = 0;
+  let batch: MicroBatch | null = null;
+  for (const i of order) {
+    const T = sequences[i].length;
+    if (T < 1) throw new RankwiseError('bad-input', 'an empty token sequence cannot be evaluated');
+    // Scores and probabilities per head, plus the widest activations of the layer.
+    const perSeq = 4 * (2 * spec.numHeads * T * T + T * (8 * D + 3 * spec.intermediateSize));
+    const maxBatch = Math.max(1, Math.floor(batchBytes / perSeq));
+    const hiddenBytes = 4 * T * D;
+    if (group.length > 0 && groupUsed + hiddenBytes > groupBytes) {
+      groups.push(group);
+      group = [];
+      groupUsed = 0;
+      batch = null;
+    }
+    if (!batch || batch.T !== T || batch.members.length >= maxBatch) {
+      batch = { members: [], T, ids: new Int32Array(0), hidden: null };
+      group.push(batch);
+    }
+    batch.members.push(i);
+    groupUsed += hiddenBytes;
+  }
+  if (group.length > 0) groups.push(group);
+  for (const g of groups) {
+    for (const b of g) {
+      b.ids = new Int32Array(b.members.length * b.T);
+      b.members.forEach((m, k) => b.ids.set(sequences[m], k * b.T));
+    }
+  }
+  return groups;
+}
+
+/** Next-token targets of a batch: token t+1 for position t; the last position of each sequence gets 0. */
+function nextTokenTargets(ids: Int32Array, B: number, T: number): Int32Array {
+  const targets = new Int32Array(ids.length);
+  targets.set(ids.subarray(1));
+  for (let b = 0; b < B; b++) targets[b * T + T - 1] = 0;
+  return targets;
+}
+
+/**
+ * The whole model, layer by layer: each group of sequences is embedded, then every layer's weights are
+ * loaded once and applied to all of the group's micro-batches before the next layer is read, so memory
+ * holds one layer's weights plus the group's hidden states.
+ */
+export async function forwardSequences(
+  runner: ModelRunner,
+  sequences: Int32Array[],
+  opts: ForwardOptions = {},
+): Promise<ForwardResult> {
+  const spec = runner.spec;
+  const D = spec.hiddenSize;
+  const V = spec.vocabSize;
+  const wantLogits = opts.logits ?? 'none';
+  const groups = plan(runner, sequences, opts);
+  const nll: Float32Array[] = new Array(sequences.length);
+  const logits: Float32Array[] | undefined = wantLogits === 'none' ? undefined : new Array(sequences.length);
+  const tick = progressTracker(
+    opts.stage ?? 'forward',
+    groups.length * (spec.numLayers + 2),
+    opts.onProgress,
+  );
+
+  for (const group of groups) {
+    throwIfCancelled(opts.signal);
+    for (const b of group) b.hidden = await runner.embed(b.ids, b.members.length, b.T);
+    tick(-1);
+    for (let layer = 0; layer < spec.numLayers; layer++) {
+      throwIfCancelled(opts.signal);
+      const feeds = layerWeightFeeds(spec, await runner.source.loadLayer(layer));
+      for (const b of group) {
+        throwIfCancelled(opts.signal);
+        b.hidden = await runner.layer(feeds, b.hidden as Float32Array, b.members.length, b.T);
+      }
+      tick(layer);
+    }
+    for (const b of group) {
+      throwIfCancelled(opts.signal);
+      const B = b.members.length;
+      const hidden = b.hidden as Float32Array;
+      const targets = nextTokenTargets(b.ids, B, b.T);
+      // Bound the [rows, V] logits of one head call; large calls amortise packing the LM head weights.
+      const rowsPerCall = Math.max(b.T, Math.floor((256 * MiB) / (4 * V) / b.T) * b.T);
+      const batchNll = new Float32Array(B * b.T);
+      const batchLogits = wantLogits === 'all' ? new Float32Array(B * b.T * V) : null;
+      for (let r = 0; r < B * b.T; r += rowsPerCall) {
+        const n = Math.min(rowsPerCall, B * b.T - r);
+        const out = await runner.head(
+          hidden.subarray(r * D, (r + n) * D),
+          n,
+          targets.subarray(r, r + n),
+          wantLogits === 'all',
+        );
+        batchNll.set(out.nll, r);
+        if (batchLogits && out.logits) batchLogits.set(out.logits, r * V);
+      }
+      if (wantLogits === 'last') {
+        const last = new Float32Array(B * D);
+        for (let k = 0; k < B; k++)
+          last.set(hidden.subarray(((k + 1) * b.T - 1) * D, (k + 1) * b.T * D), k * D);
+        const out = await runner.head(last, B, new Int32Array(B), true);
+        b.members.forEach((m, k) => (logits![m] = (out.logits as Float32Array).slice(k * V, (k + 1) * V)));
+      }
+      b.members.forEach((m, k) => {
+        nll[m] = batchNll.slice(k * b.T, (k + 1) * b.T - 1);
+        if (batchLogits) logits![m] = batchLogits.slice(k * b.T * V, (k + 1) * b.T * V);
+      });
+      b.hidden = null;
+    }
+    tick(-1);
+  }
+  return logits ? { nll, logits } : { nll };
+}

@@ -1,0 +1,138 @@
+import { AttrType, DataType, modelProtoType } from './proto.ts';
+
+/** A dimension: a fixed size or a symbolic name (batch, seq). */
+export type Dim = number | string;
+
+type AttrValue =
+  | { type: typeof AttrType.INT; i: number }
+  | { type: typeof AttrType.FLOAT; f: number }
+  | { type: typeof AttrType.INTS; ints: number[] }
+  | { type: typeof AttrType.FLOATS; floats: number[] }
+  | { type: typeof AttrType.STRING; s: Uint8Array };
+
+/** Typed attribute constructors: ONNX distinguishes int and float attributes, JS numbers do not. */
+export const attr = {
+  i: (i: number): AttrValue => ({ type: AttrType.INT, i }),
+  f: (f: number): AttrValue => ({ type: AttrType.FLOAT, f }),
+  ints: (ints: number[]): AttrValue => ({ type: AttrType.INTS, ints }),
+  floats: (floats: number[]): AttrValue => ({ type: AttrType.FLOATS, floats }),
+  s: (s: string): AttrValue => ({ type: AttrType.STRING, s: new TextEncoder().encode(s) }),
+};
+
+interface ValueInfo {
+  name: string;
+  type: { tensorType: { elemType: number; shape: { dim: ({ dimValue: number } | { dimParam: string })[] } } };
+}
+
+interface TensorInit {
+  name: string;
+  dims: number[];
+  dataType: number;
+  rawData: Uint8Array;
+}
+
+function valueInfo(name: string, elemType: number, dims: Dim[]): ValueInfo {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/**
+ * Builds an ONNX graph node by node and serialises it. Value names are generated, so graph code reads
+ * as a sequence of operations (`const y = g.op('MatMul', [a, b])`) rather than string bookkeeping.
+ */
+export class GraphBuilder {
+  private readonly nodes: object[] = [];
+  private readonly inputs: ValueInfo[] = [];
+  private readonly outputs: ValueInfo[] = [];
+  private readonly initializers: TensorInit[] = [];
+  private counter = 0;
+
+  constructor(readonly name: string) {}
+
+  private fresh(prefix: string): string {
+    this.counter += 1;
+    return `${prefix}_${this.counter}`;
+  }
+
+  input(name: string, dims: Dim[], elemType: number = DataType.FLOAT): string {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  /** Declares `value` as a graph output called `name` (an Identity bridges differing names). */
+  output(name: string, value: string, dims: Dim[], elemType: number = DataType.FLOAT): void {
+    if (value !== name)
+      this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: `out_${name}` });
+    this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  /** One node with one output. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    return this.opN(opType, inputs, 1, attrs)[0];
+  }
+
+  /** One node with several outputs (Split, TopK). An empty input name marks an omitted optional input. */
+  opN(opType: string, inputs: string[], nOutputs: number, attrs: Record<string, AttrValue> = {}): string[] {
+    const base = this.fresh(opType.toLowerCase());
+    const output = Array.from({ length: nOutputs }, (_, k) => (nOutputs === 1 ? base : `${base}_${k}`));
+    const attribute = Object.entries(attrs).map(([name, v]) => ({ name, ...v }));
+    this.nodes.push({ opType, input: inputs, output, name: base, attribute });
+    return output;
+  }
+
+  /** A float32 constant stored as an initializer. */
+  constFloat(values: ArrayLike<number>, dims: number[]): string {
+    const name = this.fresh('cf');
+    this.initializers.push({
+      name,
+      dims,
+      dataType: DataType.FLOAT,
+      rawData: bytesOf(Float32Array.from(values)),
+    });
+    return name;
+  }
+
+  /** An int64 constant (shapes, axes, indices). */
+  constInt64(values: number[], dims: number[] = [values.length]): string {
+    const name = this.fresh('ci');
+    const data = BigInt64Array.from(values.map((v) => BigInt(v)));
+    this.initializers.push({ name, dims, dataType: DataType.INT64, rawData: bytesOf(data) });
+    return name;
+  }
+
+  /** A named float32 initializer (weights baked into an exported model). */
+  initializer(name: string, data: Float32Array, dims: number[]): string {
+    this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: bytesOf(data) });
+    return name;
+  }
+
+  /** Serialised ModelProto. Opset 21 (IR 10) gives LayerNormalization and Gelu with the tanh approximation. */
+  build(opset = 21): Uint8Array {
+    const Model = modelProtoType();
+    const message = Model.fromObject({
+      irVersion: 10,
+      producerName: 'rankwise',
+      producerVersion: '0.1.0',
+      opsetImport: [{ domain: '', version: opset }],
+      graph: {
+        name: this.name,
+        node: this.nodes,
+        input: this.inputs,
+        output: this.outputs,
+        initializer: this.initializers,
+      },
+    });
+    return Model.encode(message).finish();
+  }
+}

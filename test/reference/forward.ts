@@ -1,0 +1,178 @@
+/**
+ * A slow, obviously-correct forward pass in float64 plain TypeScript, for tests only: token by token,
+ * head by head, following the HF definitions literally (Llama: RMSNorm, rotate_half RoPE, repeat_kv GQA,
+ * SwiGLU; GPT-2: LayerNorm, learned positions, gelu_new). It shares nothing with the ONNX graphs.
+ */
+import type { EmbeddingWeights, LayerWeights, Linear, ModelSpec, Norm } from '../../main/model/types.ts';
+
+type Vec = Float64Array;
+
+function applyLinear(l: Linear, x: Vec): Vec {
+  const y = new Float64Array(l.out);
+  for (let o = 0; o < l.out; o++) {
+    let s = l.bias ? l.bias[o] : 0;
+    for (let i = 0; i < l.in; i++) s += l.weight[o * l.in + i] * x[i];
+    y[o] = s;
+  }
+  return y;
+}
+
+function normalize(spec: ModelSpec, n: Norm, x: Vec): Vec {
+  const D = x.length;
+  const y = new Float64Array(D);
+  if (spec.norm.kind === 'rms') {
+    let ms = 0;
+    for (let i = 0; i < D; i++) ms += x[i] * x[i];
+    const inv = 1 / Math.sqrt(ms / D + spec.norm.eps);
+    for (let i = 0; i < D; i++) y[i] = x[i] * inv * n.weight[i];
+  } else {
+    let mean = 0;
+    for (let i = 0; i < D; i++) mean += x[i];
+    mean /= D;
+    let v = 0;
+    for (let i = 0; i < D; i++) v += (x[i] - mean) ** 2;
+    const inv = 1 / Math.sqrt(v / D + spec.norm.eps);
+    for (let i = 0; i < D; i++) y[i] = (x[i] - mean) * inv * n.weight[i] + (n.bias ? n.bias[i] : 0);
+  }
+  return y;
+}
+
+/** rotate_half RoPE on one head vector at position t: pairs (i, i + d/2) rotate by t·θ^(−2i/d). */
+function ropeVec(x: Vec, t: number, theta: number): Vec {
+  const d = x.length;
+  const half = d / 2;
+  const y = new Float64Array(d);
+  for (let i = 0; i < half; i++) {
+    const a = t * Math.pow(theta, (-2 * i) / d);
+    y[i] = x[i] * Math.cos(a) - x[i + half] * Math.sin(a);
+    y[i + half] = x[i + half] * Math.cos(a) + x[i] * Math.sin(a);
+  }
+  return y;
+}
+
+function geluNew(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+}
+
+/** One decoder layer over a whole sequence of hidden rows (causal). */
+export function referenceLayer(spec: ModelSpec, w: LayerWeights, xs: Vec[]): Vec[] {
+  const { numHeads: H, numKvHeads: Hkv, headDim: d } = spec;
+  const G = H / Hkv;
+  const T = xs.length;
+  const qs: Vec[][] = [];
+  const ks: Vec[][] = [];
+  const vs: Vec[][] = [];
+  for (let t = 0; t < T; t++) {
+    const h = normalize(spec, w.attnNorm, xs[t]);
+    const q = applyLinear(w.q, h);
+    const k = applyLinear(w.k, h);
+    const v = applyLinear(w.v, h);
+    const head = (a: Vec, j: number) => a.slice(j * d, (j + 1) * d);
+    const rot = (a: Vec) => (spec.rope ? ropeVec(a, t, spec.rope.theta) : a);
+    qs.push(Array.from({ length: H }, (_, j) => rot(head(q, j))));
+    ks.push(Array.from({ length: Hkv }, (_, j) => rot(head(k, j))));
+    vs.push(Array.from({ length: Hkv }, (_, j) => head(v, j)));
+  }
+  const out: Vec[] = [];
+  for (let t = 0; t < T; t++) {
+    const concat = new Float64Array(H * d);
+    for (let hq = 0; hq < H; hq++) {
+      const g = Math.floor(hq / G);
+      const scores = new Float64Array(t + 1);
+      let max = -Infinity;
+      for (let s = 0; s <= t; s++) {
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += qs[t][hq][i] * ks[s][g][i];
+        scores[s] = dot / Math.sqrt(d);
+        max = Math.max(max, scores[s]);
+      }
+      let z = 0;
+      for (let s = 0; s <= t; s++) z += Math.exp(scores[s] - max);
+      for (let s = 0; s <= t; s++) {
+        const p = Math.exp(scores[s] - max) / z;
+        for (let i = 0; i < d; i++) concat[hq * d + i] += p * vs[s][g][i];
+      }
+    }
+    const attn = applyLinear(w.o, concat);
+    const h = xs[t].map((x, i) => x + attn[i]);
+    const n2 = normalize(spec, w.mlpNorm, h);
+    let act: Vec;
+    if (spec.act === 'silu') {
+      const gate = applyLinear(w.gate as Linear, n2);
+      const up = applyLinear(w.up, n2);
+      act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
+    } else {
+      act = applyLinear(w.up, n2).map(geluNew);
+    }
+    const down = applyLinear(w.down, act);
+    out.push(h.map((x, i) => x + down[i]));
+  }
+  return out;
+}
+
+/** Logits [T][V] for one token sequence starting at position 0. */
+export function referenceLogits(
+  spec: ModelSpec,
+  emb: EmbeddingWeights,
+  layers: LayerWeights[],
+  ids: ArrayLike<number>,
+): Vec[] {
+  const D = spec.hiddenSize;
+  let xs: Vec[] = Array.from(ids, (id, t) => {
+    const x = Float64Array.from(emb.tokens.subarray(id * D, (id + 1) * D));
+    if (!spec.rope && emb.positions) for (let i = 0; i < D; i++) x[i] += emb.positions[t * D + i];
+    return x;
+  });
+  for (const w of layers) xs = referenceLayer(spec, w, xs);
+  const head: Linear = { weight: emb.lmHead, out: spec.vocabSize, in: D };
+  return xs.map((x) => applyLinear(head, normalize(spec, emb.finalNorm, x)));
+}
+
+/** −log softmax(logits)[target]. */
+export function referenceNll(logits: Vec, target: number): number {
+  let max = -Infinity;
+  for (const l of logits) max = Math.max(max, l);
+  let z = 0;
+  for (const l of logits) z += Math.exp(l - max);
+  return Math.log(z) + max - logits[target];
+}
+
+/**
+ * GPT-2 layer weights read straight from the checkpoint's Conv1D tensors ([in, out]) by index arithmetic,
+ * independently of the app's adapter, so a wrong split or transpose there cannot hide in both paths.
+ */
+export async function gpt2LayerFromRaw(
+  read: (name: string) => Promise<Float32Array>,
+  prefix: string,
+  spec: ModelSpec,
+  i: number,
+): Promise<LayerWeights> {
+  const D = spec.hiddenSize;
+  const F = spec.intermediateSize;
+  const p = `${prefix}h.${i}.`;
+  const conv = (
+    w: Float32Array,
+    inDim: number,
+    outDim: number,
+    col0: number,
+    cols: number,
+    b?: Float32Array,
+  ): Linear => {
+    const weight = new Float32Array(cols * inDim);
+    for (let o = 0; o < cols; o++)
+      for (let k = 0; k < inDim; k++) weight[o * inDim + k] = w[k * outDim + col0 + o];
+    return { weight, bias: b?.slice(col0, col0 + cols), out: cols, in: inDim };
+  };
+  const cAttn = await read(`${p}attn.c_attn.weight`);
+  const cAttnB = await read(`${p}attn.c_attn.bias`);
+  return {
+    attnNorm: { weight: await read(`${p}ln_1.weight`), bias: await read(`${p}ln_1.bias`) },
+    q: conv(cAttn, D, 3 * D, 0, D, cAttnB),
+    k: conv(cAttn, D, 3 * D, D, D, cAttnB),
+    v: conv(cAttn, D, 3 * D, 2 * D, D, cAttnB),
+    o: conv(await read(`${p}attn.c_proj.weight`), D, D, 0, D, await read(`${p}attn.c_proj.bias`)),
+    mlpNorm: { weight: await read(`${p}ln_2.weight`), bias: await read(`${p}ln_2.bias`) },
+    up: conv(await read(`${p}mlp.c_fc.weight`), D, F, 0, F, await read(`${p}mlp.c_fc.bias`)),
+    down: conv(await read(`${p}mlp.c_proj.weight`), F, D, 0, D, await read(`${p}mlp.c_proj.bias`)),
+  };
+}
