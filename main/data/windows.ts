@@ -6,7 +6,7 @@
  */
 import { badInput } from '../api/errors.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
-import { mulberry32, randomInt } from './prng.ts';
+import { mulberry32, randomInt } from '../model/prng.ts';
 import { readTextSource } from './read.ts';
 
 export type Sampling = 'first' | 'random';

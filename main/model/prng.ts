@@ -1,5 +1,5 @@
 /**
- * Seeded randomness for synthetic models. Reproducibility across machines and Node versions matters
+ * Seeded randomness for synthetic models and window sampling. Reproducibility across machines and Node versions matters
  * (the demo model must be the same everywhere), so nothing here touches Math.random: mulberry32 for
  * uniforms, Box–Muller for normals, and one independent stream per tensor name so the order tensors are
  * generated in never changes their values.
@@ -15,6 +15,11 @@ export function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A uniform integer in [0, n) from a [0, 1) generator. */
+export function randomInt(next: () => number, n: number): number {
+  return Math.floor(next() * n);
 }
 
 /** FNV-1a over UTF-16 code units: a cheap, stable string hash to derive per-tensor seeds. */

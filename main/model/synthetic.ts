@@ -268,6 +268,13 @@ function configJson(r: FullRecipe, vocabSize: number, tok: SyntheticTokenizer): 
 }
 
 // ---------------------------------------------------------------------------------------------------
+/**
+ * Gain of the final norm. With tied embeddings the residual stream keeps the current token's own embedding,
+ * so a unit gain gives that token a logit of about 2·√D and a random model NLLs far above log(vocab);
+ * a small gain keeps logits O(1) and the random model's perplexity near the vocabulary size.
+ */
+const FINAL_NORM_GAIN = 0.1;
+
 // Weights. Every logical tensor (named in the normalised [out, in] layout, the same for all families)
 // has its own seeded stream, so a tensor's values depend only on (seed, name).
 
@@ -393,7 +400,7 @@ function llamaTensors(r: FullRecipe, V: number): TensorToWrite[] {
       t(`${p}mlp.down_proj.weight`, [D, I], L.downW),
     );
   }
-  out.push(t('model.norm.weight', [D], () => gaussian(r, 'final_norm.weight', D, s.noise, 1)));
+  out.push(t('model.norm.weight', [D], () => gaussian(r, 'final_norm.weight', D, s.noise, FINAL_NORM_GAIN)));
   if (!r.tie) out.push(t('lm_head.weight', [V, D], () => gaussian(r, 'lm_head.weight', V * D, s.emb)));
   return out;
 }
@@ -450,7 +457,7 @@ function gpt2Tensors(r: FullRecipe, V: number): TensorToWrite[] {
     );
   }
   out.push(
-    t(`${pre}ln_f.weight`, [D], () => gaussian(r, 'final_norm.weight', D, s.noise, 1)),
+    t(`${pre}ln_f.weight`, [D], () => gaussian(r, 'final_norm.weight', D, s.noise, FINAL_NORM_GAIN)),
     t(`${pre}ln_f.bias`, [D], () => gaussian(r, 'final_norm.bias', D, s.noise)),
   );
   if (!r.tie) out.push(t('lm_head.weight', [V, D], () => gaussian(r, 'lm_head.weight', V * D, s.emb)));

@@ -64,7 +64,7 @@ function plan(runner: ModelRunner, sequences: Int32Array[], opts: ForwardOptions
   const spec = runner.spec;
   const D = spec.hiddenSize;
   const groupBytes = opts.groupBytes ?? 1024 * MiB;
-  const batchBytes = opts.batchBytes ?? 512 * MiB;
+  const batchBytes = opts.batchBytes ?? 128 * MiB;
   const order = sequences.map((_, i) => i).sort((a, b) => sequences[a].length - sequences[b].length);
   const groups: MicroBatch[][] = [];
   let group: MicroBatch[] = [];
@@ -73,8 +73,9 @@ function plan(runner: ModelRunner, sequences: Int32Array[], opts: ForwardOptions
   for (const i of order) {
     const T = sequences[i].length;
     if (T < 1) throw new RankwiseError('bad-input', 'an empty token sequence cannot be evaluated');
-    // Scores and probabilities per head, plus the widest activations of the layer.
-    const perSeq = 4 * (2 * spec.numHeads * T * T + T * (8 * D + 3 * spec.intermediateSize));
+    // onnxruntime holds about four T×T tensors per head at once (scores, masked scores, probabilities and
+    // the arena's slack), plus the widest activations of the layer.
+    const perSeq = 4 * (4 * spec.numHeads * T * T + T * (8 * D + 3 * spec.intermediateSize));
     const maxBatch = Math.max(1, Math.floor(batchBytes / perSeq));
     const hiddenBytes = 4 * T * D;
     if (group.length > 0 && groupUsed + hiddenBytes > groupBytes) {

@@ -5,7 +5,7 @@ import { RankwiseError } from '../../main/api/errors.ts';
 import { loadTokenizer } from '../../main/model/tokenizer.ts';
 import type { TextTokenizer } from '../../main/model/tokenizer.ts';
 import { loadWindows, makeWindows, tokenizeSource } from '../../main/data/windows.ts';
-import { mulberry32 } from '../../main/data/prng.ts';
+import { mulberry32 } from '../../main/model/prng.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
 
 /** 0, 1, 2, … n−1: every window's content then says exactly where it came from. */

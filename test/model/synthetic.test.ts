@@ -136,7 +136,7 @@ describe.each(FAMILIES)('synthetic %s', (_label, recipe) => {
     const last = logits[logits.length - 1];
     const mean = last.reduce((a, b) => a + b, 0) / last.length;
     const std = Math.sqrt(last.reduce((a, b) => a + (b - mean) ** 2, 0) / last.length);
-    expect(std).toBeGreaterThan(0.3);
+    expect(std).toBeGreaterThan(0.05); // small by design: the final norm gain is 0.1
     expect(std).toBeLessThan(10);
     const argmaxes = new Set(logits.map((l) => l.indexOf(Math.max(...l))));
     expect(argmaxes.size).toBeGreaterThan(1);
