@@ -1,5 +1,6 @@
 import { RankwiseError } from '../api/errors.ts';
 import { layerWeightFeeds, type ModelRunner } from './runner.ts';
+import { compressionInputs } from './projection.ts';
 
 export interface Progress {
   stage: string;
@@ -31,7 +32,7 @@ export interface ForwardResult {
   logits?: Float32Array[];
 }
 
-interface MicroBatch {
+export interface MicroBatch {
   /** Indices into the caller's sequence list. */
   members: number[];
   T: number;
@@ -60,7 +61,7 @@ export function progressTracker(stage: string, total: number, onProgress?: (p: P
  * Plans groups (bounded hidden-state memory) of micro-batches (equal-length sequences run together).
  * Sequences are ordered by length so ragged inputs (paragraphs, prompts) still batch well.
  */
-function plan(runner: ModelRunner, sequences: Int32Array[], opts: ForwardOptions): MicroBatch[][] {
+export function plan(runner: ModelRunner, sequences: Int32Array[], opts: ForwardOptions): MicroBatch[][] {
   const spec = runner.spec;
   const D = spec.hiddenSize;
   const groupBytes = opts.groupBytes ?? 1024 * MiB;
@@ -138,10 +139,18 @@ export async function forwardSequences(
     tick(-1);
     for (let layer = 0; layer < spec.numLayers; layer++) {
       throwIfCancelled(opts.signal);
-      const feeds = layerWeightFeeds(spec, await runner.source.loadLayer(layer));
+      const weights = layerWeightFeeds(spec, await runner.source.loadLayer(layer));
+      const { variant, feeds } = compressionInputs(spec, runner.source.compression?.(layer) ?? null);
       for (const b of group) {
         throwIfCancelled(opts.signal);
-        b.hidden = await runner.layer(feeds, b.hidden as Float32Array, b.members.length, b.T);
+        const out = await runner.layerVariant(
+          variant,
+          { ...weights, ...feeds },
+          b.hidden as Float32Array,
+          b.members.length,
+          b.T,
+        );
+        b.hidden = out.y.data as Float32Array;
       }
       tick(layer);
     }

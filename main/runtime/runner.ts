@@ -1,8 +1,14 @@
 import type ort from 'onnxruntime-node';
 import type { EmbeddingWeights, LayerWeights, ModelSpec } from '../model/types.ts';
+import type { LayerCompression } from '../methods/types.ts';
 import { RankwiseError } from '../api/errors.ts';
 import { type Engine, f32, i32 } from './engine.ts';
-import { buildDecoderLayer, decoderLayerKey, LAYER_INPUTS } from './graphs/decoder-layer.ts';
+import {
+  buildDecoderLayer,
+  decoderLayerKey,
+  LAYER_INPUTS,
+  type LayerVariant,
+} from './graphs/decoder-layer.ts';
 import {
   buildEmbedding,
   buildHead,
@@ -18,6 +24,18 @@ export interface WeightSource {
   spec: ModelSpec;
   loadLayer(i: number): Promise<LayerWeights>;
   loadEmbeddings(): Promise<EmbeddingWeights>;
+  /** Low-rank keys/values of layer i, for a compressed model; absent or null means the original layer. */
+  compression?(i: number): LayerCompression | null;
+}
+
+/** The same weights with per-layer compressions applied at run time (an in-memory compressed model). */
+export function withCompression(source: WeightSource, layers: (LayerCompression | null)[]): WeightSource {
+  return {
+    spec: source.spec,
+    loadLayer: (i) => source.loadLayer(i),
+    loadEmbeddings: () => source.loadEmbeddings(),
+    compression: (i) => layers[i] ?? null,
+  };
 }
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -121,14 +139,30 @@ export class ModelRunner {
 
   /** hidden [B·T·D] through one decoder layer whose weight feeds are given. */
   async layer(weightFeeds: Feeds, hidden: Float32Array, B: number, T: number): Promise<Float32Array> {
+    const out = await this.layerVariant({}, weightFeeds, hidden, B, T);
+    return out.y.data as Float32Array;
+  }
+
+  /**
+   * One decoder layer in a graph variant (projections, capture, error): `feeds` carries the weights and
+   * whatever inputs the variant adds; every output of the variant is returned.
+   */
+  async layerVariant(
+    variant: LayerVariant,
+    feeds: Feeds,
+    hidden: Float32Array,
+    B: number,
+    T: number,
+  ): Promise<Record<string, ort.Tensor>> {
     const spec = this.spec;
-    const session = await this.engine.session(decoderLayerKey(spec), () => buildDecoderLayer(spec));
-    const out = await session.run({
-      ...weightFeeds,
+    const session = await this.engine.session(decoderLayerKey(spec, variant), () =>
+      buildDecoderLayer(spec, variant),
+    );
+    return session.run({
+      ...feeds,
       ...this.positionInputs(T),
       [LAYER_INPUTS.x]: f32(hidden, [B, T, spec.hiddenSize]),
     });
-    return out.y.data as Float32Array;
   }
 
   /** Final norm + LM head on N rows of hidden state: per-row NLL of `targets`, and logits on request. */

@@ -38,7 +38,7 @@ function normalize(spec: ModelSpec, n: Norm, x: Vec): Vec {
 }
 
 /** rotate_half RoPE on one head vector at position t: pairs (i, i + d/2) rotate by t·θ^(−2i/d). */
-function ropeVec(x: Vec, t: number, theta: number): Vec {
+export function ropeVec(x: Vec, t: number, theta: number): Vec {
   const d = x.length;
   const half = d / 2;
   const y = new Float64Array(d);
@@ -54,25 +54,57 @@ function geluNew(x: number): number {
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 }
 
-/** One decoder layer over a whole sequence of hidden rows (causal). */
-export function referenceLayer(spec: ModelSpec, w: LayerWeights, xs: Vec[]): Vec[] {
+/** Per-token, per-head q, k (pre- and post-RoPE) and v of a layer's input rows. */
+export interface HeadVectors {
+  qPre: Vec[][];
+  kPre: Vec[][];
+  q: Vec[][];
+  k: Vec[][];
+  v: Vec[][];
+}
+
+export function referenceHeads(spec: ModelSpec, w: LayerWeights, xs: Vec[]): HeadVectors {
   const { numHeads: H, numKvHeads: Hkv, headDim: d } = spec;
-  const G = H / Hkv;
-  const T = xs.length;
-  const qs: Vec[][] = [];
-  const ks: Vec[][] = [];
-  const vs: Vec[][] = [];
-  for (let t = 0; t < T; t++) {
-    const h = normalize(spec, w.attnNorm, xs[t]);
+  const r: HeadVectors = { qPre: [], kPre: [], q: [], k: [], v: [] };
+  xs.forEach((x, t) => {
+    const h = normalize(spec, w.attnNorm, x);
     const q = applyLinear(w.q, h);
     const k = applyLinear(w.k, h);
     const v = applyLinear(w.v, h);
     const head = (a: Vec, j: number) => a.slice(j * d, (j + 1) * d);
     const rot = (a: Vec) => (spec.rope ? ropeVec(a, t, spec.rope.theta) : a);
-    qs.push(Array.from({ length: H }, (_, j) => rot(head(q, j))));
-    ks.push(Array.from({ length: Hkv }, (_, j) => rot(head(k, j))));
-    vs.push(Array.from({ length: Hkv }, (_, j) => head(v, j)));
-  }
+    r.qPre.push(Array.from({ length: H }, (_, j) => head(q, j)));
+    r.kPre.push(Array.from({ length: Hkv }, (_, j) => head(k, j)));
+    r.q.push(r.qPre[t].map(rot));
+    r.k.push(r.kPre[t].map(rot));
+    r.v.push(Array.from({ length: Hkv }, (_, j) => head(v, j)));
+  });
+  return r;
+}
+
+/**
+ * One decoder layer over a whole sequence of hidden rows (causal). `edit.key`/`edit.value`, when given,
+ * replace each key and value vector of KV head g, to model compressed layers literally.
+ */
+export function referenceLayer(
+  spec: ModelSpec,
+  w: LayerWeights,
+  xs: Vec[],
+  edit: {
+    /** The key attention uses, given the pre- and post-RoPE key of KV head g at position t. */
+    key?: (k: { pre: Vec; post: Vec }, g: number, t: number) => Vec;
+    value?: (v: Vec, g: number) => Vec;
+  } = {},
+): Vec[] {
+  const { numHeads: H, numKvHeads: Hkv, headDim: d } = spec;
+  const G = H / Hkv;
+  const T = xs.length;
+  const heads = referenceHeads(spec, w, xs);
+  const qs = heads.q;
+  const ks = edit.key
+    ? heads.k.map((row, t) => row.map((post, g) => edit.key!({ pre: heads.kPre[t][g], post }, g, t)))
+    : heads.k;
+  const vs = edit.value ? heads.v.map((row) => row.map((v, g) => edit.value!(v, g))) : heads.v;
   const out: Vec[] = [];
   for (let t = 0; t < T; t++) {
     const concat = new Float64Array(H * d);

@@ -28,12 +28,46 @@ export const LAYER_INPUTS = {
   bUp: 'b_up',
   wDown: 'w_down',
   bDown: 'b_down',
+  /** [H_kv, d, d]: keys k → k·M_g per KV head (M_g = A_g B_gᵀ; P Pᵀ for an orthonormal basis). */
+  kProj: 'k_proj_m',
+  /** [H_kv, d, d]: values v → v·M_g per KV head. */
+  vProj: 'v_proj_m',
+  /** [B, T, D]: the reference output an `error` variant compares against. */
+  yRef: 'y_ref',
 } as const;
 
+/** Per-KV-head Gram matrices a `capture` variant outputs, each [H_kv, d, d] summed over B·T tokens. */
+export const CAPTURE_OUTPUTS = {
+  kPre: 'gram_k_pre',
+  kPost: 'gram_k_post',
+  /** Σ over the G query heads of a group of QᵀQ: the stacked group queries of KQ-SVD. */
+  qPre: 'gram_q_pre',
+  qPost: 'gram_q_post',
+  v: 'gram_v',
+} as const;
+
+/**
+ * Graph variants of one decoder layer. Projections are d×d matrices per KV head fed as inputs, so every
+ * candidate rank of every method runs through one session; `pre` applies them to keys before RoPE (R1),
+ * `post` after it (R2). On a model without RoPE both are the folded key space.
+ */
+export interface LayerVariant {
+  keyProjection?: 'pre' | 'post';
+  valueProjection?: boolean;
+  /** Output the Gram matrices of CAPTURE_OUTPUTS beside y. */
+  capture?: boolean;
+  /** Output `sq_err` = ‖y − y_ref‖² and `sq_ref` = ‖y_ref‖² instead of y. */
+  error?: boolean;
+}
+
 /** Identifies the graph for a spec: specs with equal keys can share one session. */
-export function decoderLayerKey(spec: ModelSpec): string {
+export function decoderLayerKey(spec: ModelSpec, variant: LayerVariant = {}): string {
   const s = spec;
   return [
+    variant.keyProjection ?? '-',
+    variant.valueProjection ? 'v' : '-',
+    variant.capture ? 'capture' : '-',
+    variant.error ? 'error' : '-',
     'layer',
     s.family,
     s.hiddenSize,
@@ -56,7 +90,7 @@ export function decoderLayerKey(spec: ModelSpec): string {
  * Llama family: y = h + MLP(RMSNorm(h)), h = x + Attn(RMSNorm(x)), SwiGLU MLP, RoPE, grouped KV heads.
  * GPT-2: the same residual form with LayerNorm, learned positions (added at the embedding) and gelu_new.
  */
-export function buildDecoderLayer(spec: ModelSpec): Uint8Array {
+export function buildDecoderLayer(spec: ModelSpec, variant: LayerVariant = {}): Uint8Array {
   const I = LAYER_INPUTS;
   const D = spec.hiddenSize;
   const H = spec.numHeads;
@@ -96,12 +130,27 @@ export function buildDecoderLayer(spec: ModelSpec): Uint8Array {
   const x2 = g.op('Reshape', [x, g.constInt64([-1, D])]);
   const h1 = norm(x2, attnNormW, attnNormB);
 
-  let q = g.op('Reshape', [linear(g, h1, wq, bq), shapeWith(g, bt, [H, d])]);
-  let k = g.op('Reshape', [linear(g, h1, wk, bk), shapeWith(g, bt, [Hkv, d])]);
-  const v = linear(g, h1, wv, bv);
+  const kProj = variant.keyProjection ? g.input(I.kProj, [Hkv, d, d]) : '';
+  const vProj = variant.valueProjection ? g.input(I.vProj, [Hkv, d, d]) : '';
+  const qPre = g.op('Reshape', [linear(g, h1, wq, bq), shapeWith(g, bt, [H, d])]);
+  const kPre = g.op('Reshape', [linear(g, h1, wk, bk), shapeWith(g, bt, [Hkv, d])]);
+  let v = linear(g, h1, wv, bv);
+  let q = qPre;
+  let k = variant.keyProjection === 'pre' ? perHeadProject(g, kPre, kProj, Hkv, d) : kPre;
   if (spec.rope) {
     q = rope(g, q, cos, sin, d);
     k = rope(g, k, cos, sin, d);
+  }
+  if (variant.keyProjection === 'post') k = perHeadProject(g, k, kProj, Hkv, d);
+  if (variant.valueProjection) v = perHeadProject(g, v, vProj, Hkv, d);
+  if (variant.capture) {
+    const C = CAPTURE_OUTPUTS;
+    const kPost = spec.rope ? rope(g, kPre, cos, sin, d) : kPre;
+    g.output(C.kPre, headGram(g, kPre, Hkv, 1, d), [Hkv, d, d]);
+    g.output(C.kPost, headGram(g, kPost, Hkv, 1, d), [Hkv, d, d]);
+    g.output(C.qPre, headGram(g, qPre, Hkv, G, d), [Hkv, d, d]);
+    g.output(C.qPost, headGram(g, q, Hkv, G, d), [Hkv, d, d]);
+    g.output(C.v, headGram(g, v, Hkv, 1, d), [Hkv, d, d]);
   }
   // Scaling q (T·d values per head) is cheaper than scaling the T×T scores.
   q = g.op('Mul', [q, g.constFloat([1 / Math.sqrt(d)], [])]);
@@ -131,7 +180,37 @@ export function buildDecoderLayer(spec: ModelSpec): Uint8Array {
   } else {
     act = g.op('Gelu', [linear(g, h2, wUp, bUp)], { approximate: attr.s('tanh') });
   }
-  const y = g.op('Add', [h, linear(g, act, wDown, bDown)]);
-  g.output('y', g.op('Reshape', [y, g.op('Shape', [x])]), ['B', 'T', D]);
+  const y = g.op('Reshape', [g.op('Add', [h, linear(g, act, wDown, bDown)]), g.op('Shape', [x])]);
+  if (variant.error) {
+    // Reduced in the graph so a rank sweep never copies [B, T, D] outputs back to JavaScript.
+    const yRef = g.input(I.yRef, ['B', 'T', D]);
+    const all = { keepdims: attr.i(0) };
+    g.output('sq_err', g.op('ReduceSumSquare', [g.op('Sub', [y, yRef])], all), []);
+    g.output('sq_ref', g.op('ReduceSumSquare', [yRef], all), []);
+  } else {
+    g.output('y', y, ['B', 'T', D]);
+  }
   return g.build();
+}
+
+/** x [.., heads·d] or [.., heads, d] (any leading dims) → x_h·M_h per head, same shape as given. */
+function perHeadProject(g: GraphBuilder, x: string, m: string, heads: number, d: number): string {
+  const rows = g.op('Reshape', [x, g.constInt64([-1, heads, 1, d])]);
+  // [N, heads, 1, d] · [heads, d, d] broadcasts to [N, heads, 1, d]: one d×d product per head and row.
+  const projected = g.op('MatMul', [rows, m]);
+  return g.op('Reshape', [projected, g.op('Shape', [x])]);
+}
+
+/**
+ * Σ over tokens (and over `group` heads sharing a KV head) of xᵀx per KV head: x [.., kvHeads·group, d]
+ * → [kvHeads, d, d]. Query head h belongs to KV head ⌊h / group⌋, matching the attention above.
+ */
+function headGram(g: GraphBuilder, x: string, kvHeads: number, group: number, d: number): string {
+  const rows = g.op('Reshape', [x, g.constInt64([-1, kvHeads, group, d])]);
+  const stacked = g.op('Reshape', [
+    g.op('Transpose', [rows], { perm: attr.ints([1, 0, 2, 3]) }),
+    g.constInt64([kvHeads, -1, d]),
+  ]);
+  const transposed = g.op('Transpose', [stacked], { perm: attr.ints([0, 2, 1]) });
+  return g.op('MatMul', [transposed, stacked]);
 }

@@ -1,0 +1,118 @@
+import type { LayerGrams } from '../methods/types.ts';
+import type { LayerWeights } from '../model/types.ts';
+import { plan, progressTracker, throwIfCancelled, type Progress } from './forward.ts';
+import { CAPTURE_OUTPUTS } from './graphs/decoder-layer.ts';
+import { layerWeightFeeds, type ModelRunner } from './runner.ts';
+
+export interface CaptureOptions {
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /** Memory for one group's hidden states; windows beyond it stream through in further groups. */
+  groupBytes?: number;
+  batchBytes?: number;
+}
+
+function emptyGrams(heads: number, d: number): LayerGrams {
+  const list = () => Array.from({ length: heads }, () => new Float64Array(d * d));
+  return { tokens: 0, kPre: list(), kPost: list(), qPre: list(), qPost: list(), v: list() };
+}
+
+/** Adds a [H_kv, d, d] float32 graph output into per-head float64 accumulators. */
+function accumulate(into: Float64Array[], data: Float32Array, d: number): void {
+  into.forEach((acc, g) => {
+    const block = data.subarray(g * d * d, (g + 1) * d * d);
+    for (let i = 0; i < d * d; i++) acc[i] += block[i];
+  });
+}
+
+/**
+ * Pass 1 of calibration: the original model over the fitting windows, accumulating every layer's
+ * per-KV-head Gram matrices. Windows stream through in groups (each group goes through all layers), so
+ * memory holds one group's hidden states and L·5·H_kv small d×d sums, however many windows there are.
+ */
+export async function captureGrams(
+  runner: ModelRunner,
+  windows: Int32Array[],
+  opts: CaptureOptions = {},
+): Promise<LayerGrams[]> {
+  const spec = runner.spec;
+  const d = spec.headDim;
+  const grams = Array.from({ length: spec.numLayers }, () => emptyGrams(spec.numKvHeads, d));
+  const groups = plan(runner, windows, opts);
+  const tick = progressTracker('capture', groups.length * spec.numLayers, opts.onProgress);
+  const C = CAPTURE_OUTPUTS;
+  for (const group of groups) {
+    throwIfCancelled(opts.signal);
+    for (const b of group) b.hidden = await runner.embed(b.ids, b.members.length, b.T);
+    for (let layer = 0; layer < spec.numLayers; layer++) {
+      const feeds = layerWeightFeeds(spec, await runner.source.loadLayer(layer));
+      const gl = grams[layer];
+      for (const b of group) {
+        throwIfCancelled(opts.signal);
+        const out = await runner.layerVariant(
+          { capture: true },
+          feeds,
+          b.hidden as Float32Array,
+          b.members.length,
+          b.T,
+        );
+        accumulate(gl.kPre, out[C.kPre].data as Float32Array, d);
+        accumulate(gl.kPost, out[C.kPost].data as Float32Array, d);
+        accumulate(gl.qPre, out[C.qPre].data as Float32Array, d);
+        accumulate(gl.qPost, out[C.qPost].data as Float32Array, d);
+        accumulate(gl.v, out[C.v].data as Float32Array, d);
+        gl.tokens += b.members.length * b.T;
+        b.hidden = out.y.data as Float32Array;
+      }
+      tick(layer);
+    }
+    for (const b of group) b.hidden = null;
+  }
+  return grams;
+}
+
+/** One micro-batch of held-out windows at one layer: the original layer's input and output. */
+export interface HeldoutBatch {
+  B: number;
+  T: number;
+  x: Float32Array;
+  y: Float32Array;
+}
+
+export interface HeldoutLayer {
+  layer: number;
+  weights: LayerWeights;
+  batches: HeldoutBatch[];
+}
+
+/**
+ * Pass 2: the held-out calibration windows layer by layer. Each layer is yielded with its original
+ * inputs and outputs (what the error-rank profile compares against) before the next layer runs, and the
+ * next layer's input is always the *original* output.
+ */
+export async function* heldoutLayers(
+  runner: ModelRunner,
+  windows: Int32Array[],
+  opts: Pick<CaptureOptions, 'signal' | 'batchBytes'> = {},
+): AsyncGenerator<HeldoutLayer> {
+  const spec = runner.spec;
+  // One group: the held-out sample is kept whole by design; it is the sample the profile is measured on.
+  const [group] = plan(runner, windows, {
+    batchBytes: opts.batchBytes,
+    groupBytes: Number.POSITIVE_INFINITY,
+  });
+  for (const b of group) b.hidden = await runner.embed(b.ids, b.members.length, b.T);
+  for (let layer = 0; layer < spec.numLayers; layer++) {
+    throwIfCancelled(opts.signal);
+    const weights = await runner.source.loadLayer(layer);
+    const feeds = layerWeightFeeds(spec, weights);
+    const batches: HeldoutBatch[] = [];
+    for (const b of group) {
+      const x = b.hidden as Float32Array;
+      const y = await runner.layer(feeds, x, b.members.length, b.T);
+      batches.push({ B: b.members.length, T: b.T, x, y });
+      b.hidden = y;
+    }
+    yield { layer, weights, batches };
+  }
+}

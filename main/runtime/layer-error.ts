@@ -1,0 +1,46 @@
+import type { LayerCompression } from '../methods/types.ts';
+import type { LayerWeights } from '../model/types.ts';
+import { f32 } from './engine.ts';
+import { LAYER_INPUTS } from './graphs/decoder-layer.ts';
+import { compressionInputs } from './projection.ts';
+import { layerWeightFeeds, type Feeds, type ModelRunner } from './runner.ts';
+import type { HeldoutBatch } from './capture.ts';
+
+/**
+ * Relative decoder-layer output error ‖Ŷ − Y‖_F / ‖Y‖_F of a compressed layer on held-out batches whose
+ * original outputs Y are known (ARCHITECTURE.md §3.4). The reduction happens inside the graph.
+ */
+export class LayerErrorMeter {
+  private readonly weightFeeds: Feeds;
+
+  constructor(
+    private readonly runner: ModelRunner,
+    weights: LayerWeights,
+    private readonly batches: HeldoutBatch[],
+  ) {
+    this.weightFeeds = layerWeightFeeds(runner.spec, weights);
+  }
+
+  async error(c: LayerCompression | null): Promise<number> {
+    const spec = this.runner.spec;
+    const { variant, feeds } = compressionInputs(spec, c);
+    let err = 0;
+    let ref = 0;
+    for (const b of this.batches) {
+      const out = await this.runner.layerVariant(
+        { ...variant, error: true },
+        {
+          ...this.weightFeeds,
+          ...feeds,
+          [LAYER_INPUTS.yRef]: f32(b.y, [b.B, b.T, spec.hiddenSize]),
+        },
+        b.x,
+        b.B,
+        b.T,
+      );
+      err += (out.sq_err.data as Float32Array)[0];
+      ref += (out.sq_ref.data as Float32Array)[0];
+    }
+    return Math.sqrt(err / ref);
+  }
+}
