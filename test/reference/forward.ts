@@ -64,20 +64,23 @@ export interface HeadVectors {
 }
 
 export function referenceHeads(spec: ModelSpec, w: LayerWeights, xs: Vec[]): HeadVectors {
-  const { numHeads: H, numKvHeads: Hkv, headDim: d } = spec;
+  const { numHeads: H, numKvHeads: Hkv } = spec;
+  // Head widths come from the weights, so folded (narrower) layers run through the same code.
+  const dk = w.k.out / Hkv;
+  const dv = w.v.out / Hkv;
   const r: HeadVectors = { qPre: [], kPre: [], q: [], k: [], v: [] };
   xs.forEach((x, t) => {
     const h = normalize(spec, w.attnNorm, x);
     const q = applyLinear(w.q, h);
     const k = applyLinear(w.k, h);
     const v = applyLinear(w.v, h);
-    const head = (a: Vec, j: number) => a.slice(j * d, (j + 1) * d);
+    const head = (a: Vec, j: number, n: number) => a.slice(j * n, (j + 1) * n);
     const rot = (a: Vec) => (spec.rope ? ropeVec(a, t, spec.rope.theta) : a);
-    r.qPre.push(Array.from({ length: H }, (_, j) => head(q, j)));
-    r.kPre.push(Array.from({ length: Hkv }, (_, j) => head(k, j)));
+    r.qPre.push(Array.from({ length: H }, (_, j) => head(q, j, dk)));
+    r.kPre.push(Array.from({ length: Hkv }, (_, j) => head(k, j, dk)));
     r.q.push(r.qPre[t].map(rot));
     r.k.push(r.kPre[t].map(rot));
-    r.v.push(Array.from({ length: Hkv }, (_, j) => head(v, j)));
+    r.v.push(Array.from({ length: Hkv }, (_, j) => head(v, j, dv)));
   });
   return r;
 }
@@ -99,6 +102,8 @@ export function referenceLayer(
   const { numHeads: H, numKvHeads: Hkv, headDim: d } = spec;
   const G = H / Hkv;
   const T = xs.length;
+  const dk = w.k.out / Hkv;
+  const dv = w.v.out / Hkv;
   const heads = referenceHeads(spec, w, xs);
   const qs = heads.q;
   const ks = edit.key
@@ -107,14 +112,15 @@ export function referenceLayer(
   const vs = edit.value ? heads.v.map((row) => row.map((v, g) => edit.value!(v, g))) : heads.v;
   const out: Vec[] = [];
   for (let t = 0; t < T; t++) {
-    const concat = new Float64Array(H * d);
+    const concat = new Float64Array(H * dv);
     for (let hq = 0; hq < H; hq++) {
       const g = Math.floor(hq / G);
       const scores = new Float64Array(t + 1);
       let max = -Infinity;
       for (let s = 0; s <= t; s++) {
         let dot = 0;
-        for (let i = 0; i < d; i++) dot += qs[t][hq][i] * ks[s][g][i];
+        for (let i = 0; i < dk; i++) dot += qs[t][hq][i] * ks[s][g][i];
+        // Always the original 1/√d: folding narrows heads but keeps the scale (methods.md §2.1).
         scores[s] = dot / Math.sqrt(d);
         max = Math.max(max, scores[s]);
       }
@@ -122,7 +128,7 @@ export function referenceLayer(
       for (let s = 0; s <= t; s++) z += Math.exp(scores[s] - max);
       for (let s = 0; s <= t; s++) {
         const p = Math.exp(scores[s] - max) / z;
-        for (let i = 0; i < d; i++) concat[hq * d + i] += p * vs[s][g][i];
+        for (let i = 0; i < dv; i++) concat[hq * dv + i] += p * vs[s][g][i];
       }
     }
     const attn = applyLinear(w.o, concat);

@@ -125,7 +125,7 @@ describe('capture', () => {
         for (const ids of wins) {
           // Reference inputs of this layer: the original model up to it, in float64.
           const { rows } = await layerInputs(model, ids);
-          let xs = rows;
+          let xs: Float64Array[] = rows;
           for (let l = 0; l < layer; l++) xs = referenceLayer(spec, await model.loadLayer(l), xs);
           const heads = referenceHeads(spec, w, xs);
           const add = (acc: Float64Array, vec: Float64Array) => {

@@ -12,12 +12,18 @@ import {
 import { COMMON_OPTIONS, parse } from '../args.ts';
 import { card } from './inspect.ts';
 import { evalTable, evaluate } from './eval.ts';
+import { compressTable } from './compress.ts';
+import { compress } from '../../jobs/compress.ts';
+import { stderrProgress } from '../output.ts';
 
 export const DEMO_USAGE = 'rankwise demo [--out DIR] [--json]';
 
-/** The project's own calibration text (assets/demo), so the demo needs no download. */
+/** The project's own texts (assets/demo), so the demo needs no download: one to calibrate, one to evaluate. */
 export const DEMO_TEXT_PATH = fileURLToPath(new URL('../../../assets/demo/calibration.txt', import.meta.url));
+export const DEMO_EVAL_PATH = fileURLToPath(new URL('../../../assets/demo/evaluation.txt', import.meta.url));
 const DEMO_WINDOW = 128;
+/** Mean relative layer-output error the demo's allocation may spend. */
+export const DEMO_BUDGET = 0.05;
 const STAMP = '.rankwise-recipe';
 
 /** Writes the demo model unless the folder already holds this exact recipe's output. */
@@ -55,6 +61,25 @@ export async function demoCommand(argv: string[]): Promise<void> {
     device: 'cpu',
     progress: !values.quiet,
   });
-  log(`Perplexity on the demo text (the model's weights are random, so it is high):\n${evalTable(report)}`);
-  if (values.json) process.stdout.write(`${JSON.stringify({ model: modelDir, info, eval: report })}\n`);
+  log(`Perplexity on the demo text (the model's weights are random, so it is high):\n${evalTable(report)}\n`);
+
+  log(`Compressing with KQ-SVD under an error budget of ${DEMO_BUDGET} (mean relative layer-output error):`);
+  const compressed = await compress(
+    {
+      modelDir,
+      calib: DEMO_TEXT_PATH,
+      eval: DEMO_EVAL_PATH,
+      method: 'kqsvd',
+      budget: DEMO_BUDGET,
+      window: DEMO_WINDOW,
+      calibWindows: 16,
+    },
+    { onProgress: stderrProgress(!values.quiet) },
+  );
+  log(compressTable(compressed));
+  if (values.json) {
+    process.stdout.write(
+      `${JSON.stringify({ model: modelDir, info, eval: report, compress: compressed })}\n`,
+    );
+  }
 }

@@ -1,0 +1,139 @@
+import { badInput } from '../../api/errors.ts';
+import { compress, type CompressReport, type KeySpaceSetting } from '../../jobs/compress.ts';
+import { METHOD_IDS } from '../../methods/index.ts';
+import type { MethodId } from '../../methods/types.ts';
+import { COMMON_OPTIONS, intOption, onePositional, parse } from '../args.ts';
+import { formatBytes, stderrProgress, table } from '../output.ts';
+import { parseDevice } from './eval.ts';
+
+export const COMPRESS_USAGE =
+  'rankwise compress MODEL_DIR --calib FILE --eval FILE --method ' +
+  `${METHOD_IDS.join('|')} (--k-rank R --v-rank R | --budget E | --kv-fraction F) ` +
+  '[--key-space pre-rope|post-rope|auto] [--window 512] [--calib-windows N] [--heldout-windows N] [--eval-windows N] ' +
+  '[--calib-sampling first|random] [--seed S] [--layer-weights w1,w2,…] [--device cpu|auto|…] [--json]';
+
+function numberOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw badInput(`--${name} must be a number, got "${value}"`);
+  return n;
+}
+
+function oneOf<T extends string>(
+  value: string | undefined,
+  name: string,
+  allowed: readonly T[],
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw badInput(`--${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+  }
+  return value as T;
+}
+
+export async function compressCommand(argv: string[]): Promise<CompressReport> {
+  const { values, positionals } = parse(argv, {
+    ...COMMON_OPTIONS,
+    calib: { type: 'string' },
+    eval: { type: 'string' },
+    method: { type: 'string' },
+    'k-rank': { type: 'string' },
+    'v-rank': { type: 'string' },
+    budget: { type: 'string' },
+    'kv-fraction': { type: 'string' },
+    'key-space': { type: 'string' },
+    window: { type: 'string' },
+    'calib-windows': { type: 'string' },
+    'eval-windows': { type: 'string' },
+    'heldout-windows': { type: 'string' },
+    'calib-sampling': { type: 'string' },
+    seed: { type: 'string' },
+    'layer-weights': { type: 'string' },
+    allocator: { type: 'string' },
+    device: { type: 'string' },
+  });
+  const modelDir = onePositional(positionals, 'MODEL_DIR', COMPRESS_USAGE);
+  for (const required of ['calib', 'eval', 'method'] as const) {
+    if (!values[required]) throw badInput(`missing --${required}; usage: ${COMPRESS_USAGE}`);
+  }
+  const hasK = values['k-rank'] !== undefined;
+  if (hasK !== (values['v-rank'] !== undefined)) throw badInput('--k-rank and --v-rank go together');
+  const weights = values['layer-weights']
+    ?.split(',')
+    .map((w) => numberOption(w.trim(), 'layer-weights') as number);
+  const report = await compress(
+    {
+      modelDir,
+      calib: values.calib as string,
+      eval: values.eval as string,
+      method: oneOf(values.method, 'method', METHOD_IDS) as MethodId,
+      ranks: hasK
+        ? { k: intOption(values['k-rank'], 'k-rank', 1), v: intOption(values['v-rank'], 'v-rank', 1) }
+        : undefined,
+      budget: numberOption(values.budget, 'budget'),
+      kvFraction: numberOption(values['kv-fraction'], 'kv-fraction'),
+      keySpace: oneOf<KeySpaceSetting>(values['key-space'], 'key-space', [
+        'pre-rope',
+        'post-rope',
+        'folded',
+        'auto',
+      ]),
+      window: intOption(values.window, 'window', 512, 2),
+      calibWindows: intOption(values['calib-windows'], 'calib-windows', 32, 2),
+      evalWindows:
+        values['eval-windows'] === undefined
+          ? undefined
+          : intOption(values['eval-windows'], 'eval-windows', 1),
+      calibSampling: oneOf(values['calib-sampling'], 'calib-sampling', ['first', 'random'] as const),
+      seed: intOption(values.seed, 'seed', 0, 0),
+      layerWeights: weights,
+      allocator: oneOf(values.allocator, 'allocator', ['knapsack', 'sweep'] as const),
+      device: parseDevice(values.device),
+    },
+    { onProgress: stderrProgress(!values.quiet) },
+  );
+  process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${compressTable(report)}\n`);
+  return report;
+}
+
+/** The allocation table and the before/after summary. */
+export function compressTable(r: CompressReport): string {
+  const header = ['layer', 'key space', 'k rank', 'v rank', 'layer error'];
+  const rows = r.layers.map((l) => [
+    String(l.layer),
+    l.key_space,
+    String(l.k_rank),
+    String(l.v_rank),
+    l.error.toFixed(4),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+  const kv = r.kv_bytes_per_token;
+  const summary = table([
+    ['method', `${r.method} (key space ${r.key_space})`],
+    ['perplexity', `${r.perplexity.original.toFixed(4)} → ${r.perplexity.compressed.toFixed(4)}`],
+    [
+      'KV cache per token',
+      `${formatBytes(kv.original)} → ${formatBytes(kv.compressed)} (${(100 * r.kv_fraction).toFixed(1)} % kept)`,
+    ],
+    [
+      'windows',
+      `${r.calib_windows} fit + ${r.heldout_windows} held out, ${r.eval_windows} evaluated, ${r.window} tokens each`,
+    ],
+    ...(r.allocation
+      ? [
+          [
+            'allocation',
+            `${r.allocation.kind} ${r.allocation.target}${r.allocation.feasible ? '' : ` — not met: ${r.allocation.reason}`}`,
+          ] as [string, string],
+        ]
+      : []),
+    [
+      'time',
+      Object.entries(r.seconds)
+        .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+        .join(', '),
+    ],
+  ]);
+  return [line(header), ...rows.map(line), '', summary].join('\n');
+}

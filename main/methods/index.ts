@@ -1,0 +1,16 @@
+import { badInput } from '../api/errors.ts';
+import { eigen } from './eigen.ts';
+import { ksvd } from './ksvd.ts';
+import { kqsvd } from './kqsvd.ts';
+import { thinkeys } from './thinkeys.ts';
+import { METHOD_IDS, type CompressionMethod } from './types.ts';
+
+const METHODS: Record<string, CompressionMethod> = { ksvd, eigen, kqsvd, thinkeys };
+
+export function methodById(id: string): CompressionMethod {
+  const m = METHODS[id];
+  if (!m) throw badInput(`unknown method "${id}"; choose one of ${METHOD_IDS.join(', ')}`);
+  return m;
+}
+
+export { METHOD_IDS };

@@ -1,0 +1,37 @@
+import { eigh } from '../../native-kernels/index.ts';
+import { orthonormalPair } from './linalg.ts';
+import type { CompressionMethod, KeySpace, LayerFit } from './types.ts';
+
+/**
+ * Plain per-head K/V SVD (methods.md §3): each KV head keeps the top-r principal directions of its own
+ * keys and values (uncentered PCA, the eigenvectors of the d×d Gram matrix). Keys pre-RoPE are rebuilt
+ * and then rotated (R1); post-RoPE keys are projected with queries (R2).
+ */
+export const ksvd: CompressionMethod = {
+  id: 'ksvd',
+  summary:
+    'Per-head PCA of the cache: every key and value head keeps the directions where its vectors carry the ' +
+    'most energy. Fast and simple, but blind to which key directions the queries actually read.',
+  keySpaces: (spec) => (spec.rope ? ['pre-rope', 'post-rope'] : ['folded']),
+  fit(capture, spec, keySpace: KeySpace): LayerFit {
+    const d = spec.headDim;
+    const keyGrams = keySpace === 'post-rope' ? capture.grams.kPost : capture.grams.kPre;
+    const keyBases = keyGrams.map((c) => eigh(c, d).vectors);
+    const valueBases = capture.grams.v.map((c) => eigh(c, d).vectors);
+    return {
+      keySpace,
+      at: (kRank, vRank) => ({
+        keySpace,
+        kRank,
+        vRank,
+        keys: keyBases.map((p) => orthonormalPair(p, d, kRank)),
+        values: valueBases.map((p) => orthonormalPair(p, d, vRank)),
+      }),
+    };
+  },
+};
+
+/** The per-head value bases every method can fall back on (thin keys with --v-rank < d). */
+export function valueBases(grams: Float64Array[], d: number): Float64Array[] {
+  return grams.map((c) => eigh(c, d).vectors);
+}

@@ -1,0 +1,38 @@
+import { eigh, matmul } from '../../native-kernels/index.ts';
+import { orthonormalPair, rowBlock, transpose } from './linalg.ts';
+import { valueBases } from './ksvd.ts';
+import type { CompressionMethod, LayerFit } from './types.ts';
+
+/**
+ * Thin keys (methods.md §7): per KV head, the truncated SVD of the key weights W_K,g = U Σ Vᵀ; the cache
+ * holds x·U_rΣ_r and V_r is absorbed into the queries. Data-free: it never looks at activations. Under RoPE
+ * the exact variant is R1 (rebuild with V_r, then rotate), i.e. the orthonormal projection V_r V_rᵀ.
+ * Values stay untouched unless a value rank below d is asked for; then they use per-head PCA.
+ */
+export const thinkeys: CompressionMethod = {
+  id: 'thinkeys',
+  summary:
+    'Thin keys: a truncated SVD of each head’s key weights, with the expansion absorbed into the queries. It ' +
+    'needs no calibration data and saves key cache only (values use per-head PCA if you also shrink them).',
+  keySpaces: (spec) => (spec.rope ? ['pre-rope'] : ['folded']),
+  fit(capture, spec, keySpace): LayerFit {
+    const d = spec.headDim;
+    const D = spec.hiddenSize;
+    // k_proj.weight rows g·d…(g+1)·d are W_K,gᵀ (d×D); its Gram W_K,gᵀW_K,g has the right singular vectors.
+    const keyBases = capture.grams.kPre.map((_, g) => {
+      const block = rowBlock(capture.weights.k.weight, D, g * d, d);
+      return eigh(matmul(block, d, D, transpose(block, d, D), d), d).vectors;
+    });
+    const values = valueBases(capture.grams.v, d);
+    return {
+      keySpace,
+      at: (kRank, vRank) => ({
+        keySpace,
+        kRank,
+        vRank,
+        keys: keyBases.map((p) => orthonormalPair(p, d, kRank)),
+        values: vRank < d ? values.map((p) => orthonormalPair(p, d, vRank)) : null,
+      }),
+    };
+  },
+};
