@@ -15,6 +15,8 @@ import { Engine, f32 } from '../main/runtime/engine.ts';
 import { ModelRunner, layerWeightFeeds } from '../main/runtime/runner.ts';
 import { perplexity } from '../main/runtime/perplexity.ts';
 import { attr, GraphBuilder } from '../main/runtime/onnx/builder.ts';
+import { benchNative } from './native.ts';
+import { benchCompress } from './compress.ts';
 import type { ModelSpec } from '../main/model/types.ts';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -89,54 +91,63 @@ async function evalThroughput(modelDir: string, engine: Engine, window: number, 
   return { ...r, tokensPerSecond: (count * window) / r.seconds };
 }
 
+/** Sections to run: BENCH=eval,native,compress (default all three). */
+const SECTIONS = new Set((process.env.BENCH ?? 'eval,native,compress').split(','));
+
 async function main(): Promise<void> {
   const engine = await Engine.create({ device: 'cpu' });
-  const rows: [string, string][] = [];
-  const say = (k: string, v: string) => {
-    rows.push([k, v]);
-    console.log(`${k.padEnd(52)} ${v}`);
-  };
+  const say = (k: string, v: string) => console.log(`${k.padEnd(52)} ${v}`);
   console.log(
     `Rankwise bench — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, node ${process.version}, onnxruntime ${ort.env.versions.node}, provider ${engine.provider}\n`,
   );
 
-  const small = await evalThroughput(STORIES, engine, 512, 32);
-  say('peak RSS after stories260K', `${peakRssMiB().toFixed(0)} MiB`);
-  say(
-    'stories260K eval, 32 × 512 tokens',
-    `${Math.round(small.tokensPerSecond).toLocaleString('en-US')} tokens/s (ppl ${small.perplexity.toFixed(3)})`,
-  );
-
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rankwise-bench-'));
   try {
-    const t0 = performance.now();
-    execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'make-synthetic.ts'), tmp], {
-      stdio: 'inherit',
-    });
-    const model = await openModel(tmp);
-    say(
-      'synthetic 125M: parameters',
-      `${modelInfo(model).parameters.toLocaleString('en-US')} (generated in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-    );
-
-    const B = 4;
-    const T = 512;
-    const layer = await layerGflops(model, engine, B, T);
-    const spec = model.spec;
-    const sgemm = await sgemmGflops(B * T, spec.hiddenSize, spec.intermediateSize);
-    say(`synthetic 125M: layer forward, ${B} × ${T} tokens`, `${layer.toFixed(1)} GFLOP/s`);
-    const shape = `[${B * T}×${spec.hiddenSize}]·[${spec.hiddenSize}×${spec.intermediateSize}]`;
-    say(`onnxruntime sgemm ${shape}, MatMul`, `${sgemm.matmul.toFixed(1)} GFLOP/s`);
-    say(`onnxruntime sgemm ${shape}, Gemm transB`, `${sgemm.gemm.toFixed(1)} GFLOP/s`);
-    const best = Math.max(sgemm.matmul, sgemm.gemm);
-    say('layer forward / best sgemm', `${((100 * layer) / best).toFixed(0)} %`);
-    await model.close();
-
-    const big = await evalThroughput(tmp, engine, 512, 8);
-    say(
-      'synthetic 125M eval, 8 × 512 tokens',
-      `${Math.round(big.tokensPerSecond).toLocaleString('en-US')} tokens/s (${big.seconds.toFixed(1)} s)`,
-    );
+    if (SECTIONS.has('native')) {
+      for (const [k, v] of await benchNative()) say(k, v);
+    }
+    if (SECTIONS.has('eval') || SECTIONS.has('compress')) {
+      const t0 = performance.now();
+      execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'make-synthetic.ts'), tmp], {
+        stdio: 'inherit',
+      });
+      const model = await openModel(tmp);
+      say(
+        'synthetic 125M: parameters',
+        `${modelInfo(model).parameters.toLocaleString('en-US')} (generated in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+      await model.close();
+    }
+    if (SECTIONS.has('eval')) {
+      const small = await evalThroughput(STORIES, engine, 512, 32);
+      say('peak RSS after stories260K', `${peakRssMiB().toFixed(0)} MiB`);
+      say(
+        'stories260K eval, 32 × 512 tokens',
+        `${Math.round(small.tokensPerSecond).toLocaleString('en-US')} tokens/s (ppl ${small.perplexity.toFixed(3)})`,
+      );
+      const model = await openModel(tmp);
+      const B = 4;
+      const T = 512;
+      const layer = await layerGflops(model, engine, B, T);
+      const spec = model.spec;
+      const sgemm = await sgemmGflops(B * T, spec.hiddenSize, spec.intermediateSize);
+      say(`synthetic 125M: layer forward, ${B} × ${T} tokens`, `${layer.toFixed(1)} GFLOP/s`);
+      const shape = `[${B * T}×${spec.hiddenSize}]·[${spec.hiddenSize}×${spec.intermediateSize}]`;
+      say(`onnxruntime sgemm ${shape}, MatMul`, `${sgemm.matmul.toFixed(1)} GFLOP/s`);
+      say(`onnxruntime sgemm ${shape}, Gemm transB`, `${sgemm.gemm.toFixed(1)} GFLOP/s`);
+      const best = Math.max(sgemm.matmul, sgemm.gemm);
+      say('layer forward / best sgemm', `${((100 * layer) / best).toFixed(0)} %`);
+      await model.close();
+      const big = await evalThroughput(tmp, engine, 512, 8);
+      say(
+        'synthetic 125M eval, 8 × 512 tokens',
+        `${Math.round(big.tokensPerSecond).toLocaleString('en-US')} tokens/s (${big.seconds.toFixed(1)} s)`,
+      );
+      say('peak RSS after the eval section', `${peakRssMiB().toFixed(0)} MiB`);
+    }
+    if (SECTIONS.has('compress')) {
+      await benchCompress(STORIES, tmp, TEXT);
+    }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

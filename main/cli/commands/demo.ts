@@ -56,7 +56,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
 
   const report = await evaluate({
     modelDir,
-    data: DEMO_TEXT_PATH,
+    data: DEMO_EVAL_PATH,
     window: DEMO_WINDOW,
     device: 'cpu',
     progress: !values.quiet,
