@@ -91,15 +91,15 @@ export class GraphBuilder {
     return output;
   }
 
-  /** A float32 constant stored as an initializer. */
-  constFloat(values: ArrayLike<number>, dims: number[]): string {
+  /** A floating-point constant stored as an initializer: float32 unless `elemType` is DataType.DOUBLE. */
+  constFloat(
+    values: ArrayLike<number>,
+    dims: number[],
+    elemType: typeof DataType.FLOAT | typeof DataType.DOUBLE = DataType.FLOAT,
+  ): string {
     const name = this.fresh('cf');
-    this.initializers.push({
-      name,
-      dims,
-      dataType: DataType.FLOAT,
-      rawData: bytesOf(Float32Array.from(values)),
-    });
+    const data = elemType === DataType.DOUBLE ? Float64Array.from(values) : Float32Array.from(values);
+    this.initializers.push({ name, dims, dataType: elemType, rawData: bytesOf(data) });
     return name;
   }
 

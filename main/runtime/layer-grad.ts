@@ -1,0 +1,166 @@
+import ort from 'onnxruntime-node';
+import { RankwiseError } from '../api/errors.ts';
+import type { LayerWeights } from '../model/types.ts';
+import type { HeldoutBatch } from './capture.ts';
+import { f32 } from './engine.ts';
+import { LAYER_INPUTS } from './graphs/decoder-layer.ts';
+import {
+  buildLayerGrad,
+  LAYER_GRAD_OUTPUTS,
+  layerGradKey,
+  type LayerGradOptions,
+} from './graphs/layer-grad.ts';
+import { causalMask } from './rope.ts';
+import { layerWeightFeeds, type Feeds, type ModelRunner } from './runner.ts';
+
+export interface LayerGradResult {
+  /** ℒ = Σ‖Ŷ − Y‖²_F / Σ‖Y‖²_F over every batch. */
+  loss: number;
+  /** ∂ℒ/∂M_K,g per KV head, d×d row-major. */
+  gradK: Float64Array[];
+  /** ∂ℒ/∂M_V,g per KV head, d×d row-major. */
+  gradV: Float64Array[];
+}
+
+function f64(data: Float64Array, dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor('float64', data, dims);
+}
+
+/** The same tensor in float64 (float inputs only; other types pass through). */
+function toDouble(t: ort.Tensor): ort.Tensor {
+  return t.type === 'float32' ? f64(Float64Array.from(t.data as Float32Array), t.dims) : t;
+}
+
+/** RoPE tables as rope.ts lays them out ([T, 1, d], signed sin), with angles kept in float64. */
+function ropeTables64(T: number, d: number, theta: number): { cos: Float64Array; sin: Float64Array } {
+  const half = d / 2;
+  const cos = new Float64Array(T * d);
+  const sin = new Float64Array(T * d);
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < half; i++) {
+      const angle = t * Math.pow(theta, (-2 * i) / d);
+      cos[t * d + i] = cos[t * d + i + half] = Math.cos(angle);
+      sin[t * d + i] = -Math.sin(angle);
+      sin[t * d + i + half] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
+
+/**
+ * Loss and gradients of StiefAttention's layer objective ℒ = ‖Ŷ − Y‖²_F / ‖Y‖²_F (methods.md §8.2) with
+ * respect to per-KV-head projections M_K (keys, pre-RoPE) and M_V (values), on held-out batches whose
+ * original outputs Y are known. ℒ normalises by ‖Y‖² of all batches together, so each batch's gradient
+ * (normalised by its own ‖Y_b‖² in the graph) is weighted by ‖Y_b‖² / Σ‖Y‖².
+ * float32 is for training; float64 exists for checks against finite differences.
+ */
+export class LayerGradient {
+  private readonly weightFeeds: Feeds;
+  private readonly positionFeeds = new Map<number, Feeds>();
+  /** x and y_ref per batch, made once: they are the same at every evaluation. */
+  private readonly batchFeeds: Feeds[];
+  private readonly opts: LayerGradOptions;
+
+  constructor(
+    private readonly runner: ModelRunner,
+    weights: LayerWeights,
+    private readonly batches: HeldoutBatch[],
+    opts: Partial<LayerGradOptions> = {},
+  ) {
+    this.opts = { dtype: opts.dtype ?? 'float32' };
+    const feeds = layerWeightFeeds(runner.spec, weights);
+    this.weightFeeds = this.double
+      ? Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, toDouble(t)]))
+      : feeds;
+    const dims = (b: HeldoutBatch) => [b.B, b.T, runner.spec.hiddenSize];
+    this.batchFeeds = batches.map((b) => ({
+      [LAYER_INPUTS.x]: this.floats(b.x, dims(b)),
+      [LAYER_INPUTS.yRef]: this.floats(b.y, dims(b)),
+    }));
+  }
+
+  private get double(): boolean {
+    return this.opts.dtype === 'float64';
+  }
+
+  private floats(data: Float32Array | Float64Array, dims: number[]): ort.Tensor {
+    if (this.double) return f64(data instanceof Float64Array ? data : Float64Array.from(data), dims);
+    return f32(data instanceof Float32Array ? data : Float32Array.from(data), dims);
+  }
+
+  private positions(T: number): Feeds {
+    if (!this.double) return this.runner.positionInputs(T);
+    let feeds = this.positionFeeds.get(T);
+    if (!feeds) {
+      const spec = this.runner.spec;
+      feeds = { [LAYER_INPUTS.mask]: f64(Float64Array.from(causalMask(T)), [T, T]) };
+      if (spec.rope) {
+        const { cos, sin } = ropeTables64(T, spec.headDim, spec.rope.theta);
+        feeds[LAYER_INPUTS.cos] = f64(cos, [T, 1, spec.headDim]);
+        feeds[LAYER_INPUTS.sin] = f64(sin, [T, 1, spec.headDim]);
+      }
+      this.positionFeeds.set(T, feeds);
+    }
+    return feeds;
+  }
+
+  /** Per-head d×d matrices as a [H_kv, d, d] input; null is the identity (that side uncompressed). */
+  private projection(m: Float64Array[] | null, what: string): ort.Tensor {
+    const { numKvHeads: Hkv, headDim: d } = this.runner.spec;
+    const data = new Float64Array(Hkv * d * d);
+    if (!m) {
+      for (let h = 0; h < Hkv; h++) for (let i = 0; i < d; i++) data[h * d * d + i * d + i] = 1;
+    } else {
+      if (m.length !== Hkv || m.some((a) => a.length !== d * d)) {
+        throw new RankwiseError('internal', `${what} projections must be ${Hkv} matrices of ${d}×${d}`);
+      }
+      m.forEach((a, h) => data.set(a, h * d * d));
+    }
+    return this.floats(data, [Hkv, d, d]);
+  }
+
+  /** ℒ, ∂ℒ/∂M_K and ∂ℒ/∂M_V at the given projections (null: identity, that side uncompressed). */
+  async evaluate(mK: Float64Array[] | null, mV: Float64Array[] | null): Promise<LayerGradResult> {
+    const spec = this.runner.spec;
+    const { numKvHeads: Hkv, headDim: d } = spec;
+    const session = await this.runner.engine.session(layerGradKey(spec, this.opts), () =>
+      buildLayerGrad(spec, this.opts),
+    );
+    const O = LAYER_GRAD_OUTPUTS;
+    const projections = {
+      [LAYER_INPUTS.kProj]: this.projection(mK, 'key'),
+      [LAYER_INPUTS.vProj]: this.projection(mV, 'value'),
+    };
+    let err = 0;
+    let ref = 0;
+    const gradK = new Float64Array(Hkv * d * d);
+    const gradV = new Float64Array(Hkv * d * d);
+    for (const [n, b] of this.batches.entries()) {
+      const out = await session.run({
+        ...this.weightFeeds,
+        ...projections,
+        ...this.positions(b.T),
+        ...this.batchFeeds[n],
+      });
+      const sqRef = Number(out[O.sqRef].data[0]);
+      err += Number(out[O.sqErr].data[0]);
+      ref += sqRef;
+      // The graph's gradients are of sq_err_b / sq_ref_b: rescaled by sq_ref_b here, by Σ sq_ref at the end.
+      const gk = out[O.gradK].data as Float32Array | Float64Array;
+      const gv = out[O.gradV].data as Float32Array | Float64Array;
+      for (let i = 0; i < gradK.length; i++) {
+        gradK[i] += gk[i] * sqRef;
+        gradV[i] += gv[i] * sqRef;
+      }
+    }
+    if (!(ref > 0))
+      throw new RankwiseError('internal', 'layer gradient over batches whose reference output is zero');
+    for (let i = 0; i < gradK.length; i++) {
+      gradK[i] /= ref;
+      gradV[i] /= ref;
+    }
+    const split = (a: Float64Array) =>
+      Array.from({ length: Hkv }, (_, h) => a.slice(h * d * d, (h + 1) * d * d));
+    return { loss: err / ref, gradK: split(gradK), gradV: split(gradV) };
+  }
+}
