@@ -14,7 +14,8 @@ import type { ModelSpec } from '../model/types.ts';
 import { eigenThresholdSweep, fitEigen } from '../methods/eigen.ts';
 import { methodById } from '../methods/index.ts';
 import type { KeySpace, LayerCompression, LayerFit, MethodId } from '../methods/types.ts';
-import { captureGrams, heldoutLayers } from '../runtime/capture.ts';
+import { captureGrams, layerSamples } from '../runtime/capture.ts';
+import { trainStief, type StiefSettings } from '../methods/stief.ts';
 import { Engine, type Device } from '../runtime/engine.ts';
 import { progressTracker, type Progress } from '../runtime/forward.ts';
 import { LayerErrorMeter } from '../runtime/layer-error.ts';
@@ -47,6 +48,8 @@ export interface CompressSettings {
   layerWeights?: number[];
   /** EigenAttention's own threshold sweep, or the knapsack (default: sweep for eigen with a budget). */
   allocator?: 'knapsack' | 'sweep';
+  /** StiefAttention training: steps, learning rate, and how many calibration windows it trains on. */
+  stief?: Partial<StiefSettings> & { trainWindows?: number };
 }
 
 export interface CompressOptions {
@@ -78,6 +81,8 @@ export interface CompressReport {
   layers: CompressedLayerReport[];
   profile?: { k_rank: number; v_rank: number; error: number }[][];
   allocation?: { kind: string; target: number; feasible: boolean; reason?: string; weighted_error: number };
+  /** StiefAttention: optimiser steps over all layers and both phases, and their wall time. */
+  training?: { steps: number; seconds: number; seconds_per_layer_step: number };
   seconds: Record<string, number>;
 }
 
@@ -187,25 +192,61 @@ export async function compress(s: CompressSettings, opts: CompressOptions = {}):
     const allocating = !s.ranks;
     const useSweep = s.method === 'eigen' && s.budget !== undefined && (s.allocator ?? 'sweep') === 'sweep';
     const grid = rankGrid(d);
+    const learning = s.method === 'stief';
+    // StiefAttention trains on a kept sample of the fitting windows; with fixed ranks it needs only those.
+    const trainWindows = learning ? fitWindows.slice(0, Math.max(1, s.stief?.trainWindows ?? 4)) : [];
+    const stiefGrid = allocating ? grid : [...new Set([s.ranks!.k, s.ranks!.v, d])].sort((a, b) => a - b);
+    let trainSeconds = 0;
+    let trainSteps = 0;
     const fits: LayerFit[] = [];
     const profiles: LayerProfile[] = [];
     const chosen: { kRank: number; vRank: number; error: number }[] = [];
     const tick = progressTracker('profile', spec.numLayers, opts.onProgress);
-    for await (const held of heldoutLayers(runner, heldWindows, { signal: opts.signal })) {
+    for await (const sample of layerSamples(runner, [heldWindows, trainWindows], { signal: opts.signal })) {
+      const held = { layer: sample.layer, weights: sample.weights, batches: sample.sets[0] };
       const capture = { layer: held.layer, weights: held.weights, grams: grams[held.layer] };
       const meter = new LayerErrorMeter(runner, held.weights, held.batches);
       let best: { fit: LayerFit; profile: LayerProfile; score: number } | null = null;
       for (const space of spaces) {
-        const fit = method.fit(capture, spec, space);
+        let fit: LayerFit;
+        let known: ((k: number, v: number) => number | undefined) | null = null;
+        if (learning) {
+          const trained = await trainStief({
+            capture,
+            spec,
+            keySpace: space,
+            runner,
+            train: sample.sets[1],
+            meter,
+            grid: stiefGrid,
+            settings: s.stief,
+            signal: opts.signal,
+            onStep: (p) =>
+              opts.onProgress?.({
+                stage: `train ${p.phase}`,
+                layer: p.layer,
+                done: p.step,
+                total: p.steps,
+                etaSeconds: null,
+              }),
+          });
+          trainSeconds += trained.training.seconds;
+          trainSteps += trained.training.keySteps + trained.training.valueSteps;
+          fit = trained;
+          known = trained.knownError;
+        } else {
+          fit = method.fit(capture, spec, space);
+        }
+        const measure = async (kRank: number, vRank: number) =>
+          known?.(kRank, vRank) ?? (await meter.error(fit.at(kRank, vRank)));
         const points = [];
         if (allocating) {
           for (const kRank of grid) {
-            for (const vRank of grid)
-              points.push({ kRank, vRank, error: await meter.error(fit.at(kRank, vRank)) });
+            for (const vRank of grid) points.push({ kRank, vRank, error: await measure(kRank, vRank) });
           }
         } else {
           const { k, v } = s.ranks!;
-          points.push({ kRank: k, vRank: v, error: await meter.error(fit.at(k, v)) });
+          points.push({ kRank: k, vRank: v, error: await measure(k, v) });
         }
         // auto: the key space whose profile is lower on average over the grid (or at the fixed point).
         const score = mean(points.map((p) => p.error));
@@ -223,6 +264,11 @@ export async function compress(s: CompressSettings, opts: CompressOptions = {}):
       tick(held.layer);
     }
     lap('profile');
+    if (learning) {
+      // Training happened inside the layer loop; report it as its own stage.
+      seconds.profile -= trainSeconds;
+      seconds.train = trainSeconds;
+    }
 
     const shape = { kvHeads: spec.numKvHeads, headDim: d, bytesPerElement: dtypeBytes(spec.dtype) };
     let allocation: Allocation | null = null;
@@ -270,6 +316,13 @@ export async function compress(s: CompressSettings, opts: CompressOptions = {}):
       })),
       seconds,
     };
+    if (learning) {
+      report.training = {
+        steps: trainSteps,
+        seconds: trainSeconds,
+        seconds_per_layer_step: trainSteps > 0 ? trainSeconds / trainSteps : 0,
+      };
+    }
     if (allocating) {
       report.profile = profiles.map((p) =>
         p.points.map((q) => ({ k_rank: q.kRank, v_rank: q.vRank, error: q.error })),

@@ -1,5 +1,6 @@
 import { eigh } from '../../native-kernels/index.ts';
-import { orthonormalPair, sum } from './linalg.ts';
+import { sum } from './linalg.ts';
+import { orthonormalFit } from './orthonormal-fit.ts';
 import type { ModelSpec } from '../model/types.ts';
 import type { CompressionMethod, KeySpace, LayerCapture, LayerFit } from './types.ts';
 
@@ -16,15 +17,14 @@ export function fitEigen(capture: LayerCapture, spec: ModelSpec, keySpace: KeySp
   const d = spec.headDim;
   const shared = eigh(sum(capture.grams.kPre), d);
   const values = capture.grams.v.map((c) => eigh(c, d));
-  return {
+  const fit = orthonormalFit(
     keySpace,
-    at: (kRank, vRank) => ({
-      keySpace,
-      kRank,
-      vRank,
-      keys: capture.grams.kPre.map(() => orthonormalPair(shared.vectors, d, kRank)),
-      values: values.map((e) => orthonormalPair(e.vectors, d, vRank)),
-    }),
+    d,
+    capture.grams.kPre.map(() => shared.vectors),
+    values.map((e) => e.vectors),
+  );
+  return {
+    ...fit,
     spectra: { keys: singularShares(shared.values), values: values.map((e) => singularShares(e.values)) },
   };
 }

@@ -3,9 +3,10 @@ import { eigen } from './eigen.ts';
 import { ksvd } from './ksvd.ts';
 import { kqsvd } from './kqsvd.ts';
 import { thinkeys } from './thinkeys.ts';
+import { stief } from './stief.ts';
 import { METHOD_IDS, type CompressionMethod } from './types.ts';
 
-const METHODS: Record<string, CompressionMethod> = { ksvd, eigen, kqsvd, thinkeys };
+const METHODS: Record<string, CompressionMethod> = { ksvd, eigen, kqsvd, thinkeys, stief };
 
 export function methodById(id: string): CompressionMethod {
   const m = METHODS[id];

@@ -1,5 +1,5 @@
 import { eigh } from '../../native-kernels/index.ts';
-import { orthonormalPair } from './linalg.ts';
+import { orthonormalFit } from './orthonormal-fit.ts';
 import type { CompressionMethod, KeySpace, LayerFit } from './types.ts';
 
 /**
@@ -18,16 +18,7 @@ export const ksvd: CompressionMethod = {
     const keyGrams = keySpace === 'post-rope' ? capture.grams.kPost : capture.grams.kPre;
     const keyBases = keyGrams.map((c) => eigh(c, d).vectors);
     const valueBases = capture.grams.v.map((c) => eigh(c, d).vectors);
-    return {
-      keySpace,
-      at: (kRank, vRank) => ({
-        keySpace,
-        kRank,
-        vRank,
-        keys: keyBases.map((p) => orthonormalPair(p, d, kRank)),
-        values: valueBases.map((p) => orthonormalPair(p, d, vRank)),
-      }),
-    };
+    return orthonormalFit(keySpace, d, keyBases, valueBases);
   },
 };
 

@@ -1,5 +1,6 @@
 import { eigh, matmul } from '../../native-kernels/index.ts';
-import { orthonormalPair, rowBlock, transpose } from './linalg.ts';
+import { rowBlock, transpose } from './linalg.ts';
+import { orthonormalFit } from './orthonormal-fit.ts';
 import { valueBases } from './ksvd.ts';
 import type { CompressionMethod, LayerFit } from './types.ts';
 
@@ -24,15 +25,9 @@ export const thinkeys: CompressionMethod = {
       return eigh(matmul(block, d, D, transpose(block, d, D), d), d).vectors;
     });
     const values = valueBases(capture.grams.v, d);
-    return {
-      keySpace,
-      at: (kRank, vRank) => ({
-        keySpace,
-        kRank,
-        vRank,
-        keys: keyBases.map((p) => orthonormalPair(p, d, kRank)),
-        values: vRank < d ? values.map((p) => orthonormalPair(p, d, vRank)) : null,
-      }),
-    };
+    const withValues = orthonormalFit(keySpace, d, keyBases, values);
+    const keysOnly = orthonormalFit(keySpace, d, keyBases, null);
+    // Values stay untouched at full rank; below it they fall back to per-head PCA.
+    return { keySpace, at: (kRank, vRank) => (vRank < d ? withValues : keysOnly).at(kRank, vRank) };
   },
 };

@@ -1,8 +1,8 @@
 import type { LayerWeights, ModelSpec } from '../model/types.ts';
 
 /** Method ids, as the CLI and the API name them. */
-export type MethodId = 'ksvd' | 'eigen' | 'kqsvd' | 'thinkeys';
-export const METHOD_IDS: readonly MethodId[] = ['ksvd', 'eigen', 'kqsvd', 'thinkeys'];
+export type MethodId = 'ksvd' | 'eigen' | 'kqsvd' | 'thinkeys' | 'stief';
+export const METHOD_IDS: readonly MethodId[] = ['ksvd', 'eigen', 'kqsvd', 'thinkeys', 'stief'];
 
 /**
  * Where key projections act (methods.md §2.2): `pre-rope` caches a latent of the pre-RoPE key and

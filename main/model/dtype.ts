@@ -134,9 +134,12 @@ function halfTable(): Float32Array {
 
 /** Decodes IEEE half-precision bit patterns into `out` (allocated when omitted). */
 export function f16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
-  const table = halfTable();
+  // Copy bit patterns, not values: a float read into a JS number may have its NaN payload quieted by the
+  // float32 → float64 conversion (it depends on the JIT tier), so values would not round-trip exactly.
+  const table = new Uint32Array(halfTable().buffer);
+  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   const n = src.length;
-  for (let i = 0; i < n; i++) out[i] = table[src[i]];
+  for (let i = 0; i < n; i++) bits[i] = table[src[i]];
   return out;
 }
 

@@ -85,34 +85,59 @@ export interface HeldoutLayer {
   batches: HeldoutBatch[];
 }
 
+export interface SampledLayer {
+  layer: number;
+  weights: LayerWeights;
+  /** One list of batches per window set, in the order the sets were given. */
+  sets: HeldoutBatch[][];
+}
+
 /**
- * Pass 2: the held-out calibration windows layer by layer. Each layer is yielded with its original
- * inputs and outputs (what the error-rank profile compares against) before the next layer runs, and the
- * next layer's input is always the *original* output.
+ * Pass 2: kept samples of calibration windows, layer by layer. Each layer is yielded with the original
+ * inputs and outputs of every set (held-out windows for the error-rank profile; training windows for
+ * methods that learn) before the next layer runs, and the next layer's input is always the *original*
+ * output.
  */
+export async function* layerSamples(
+  runner: ModelRunner,
+  windowSets: Int32Array[][],
+  opts: Pick<CaptureOptions, 'signal' | 'batchBytes'> = {},
+): AsyncGenerator<SampledLayer> {
+  const spec = runner.spec;
+  // One group per set: the samples are kept whole by design.
+  const groups = windowSets.map((w) =>
+    w.length === 0
+      ? []
+      : plan(runner, w, { batchBytes: opts.batchBytes, groupBytes: Number.POSITIVE_INFINITY })[0],
+  );
+  for (const group of groups)
+    for (const b of group) b.hidden = await runner.embed(b.ids, b.members.length, b.T);
+  for (let layer = 0; layer < spec.numLayers; layer++) {
+    throwIfCancelled(opts.signal);
+    const weights = await runner.source.loadLayer(layer);
+    const feeds = layerWeightFeeds(spec, weights);
+    const sets: HeldoutBatch[][] = [];
+    for (const group of groups) {
+      const batches: HeldoutBatch[] = [];
+      for (const b of group) {
+        const x = b.hidden as Float32Array;
+        const y = await runner.layer(feeds, x, b.members.length, b.T);
+        batches.push({ B: b.members.length, T: b.T, x, y });
+        b.hidden = y;
+      }
+      sets.push(batches);
+    }
+    yield { layer, weights, sets };
+  }
+}
+
+/** The held-out windows alone, layer by layer (see layerSamples). */
 export async function* heldoutLayers(
   runner: ModelRunner,
   windows: Int32Array[],
   opts: Pick<CaptureOptions, 'signal' | 'batchBytes'> = {},
 ): AsyncGenerator<HeldoutLayer> {
-  const spec = runner.spec;
-  // One group: the held-out sample is kept whole by design; it is the sample the profile is measured on.
-  const [group] = plan(runner, windows, {
-    batchBytes: opts.batchBytes,
-    groupBytes: Number.POSITIVE_INFINITY,
-  });
-  for (const b of group) b.hidden = await runner.embed(b.ids, b.members.length, b.T);
-  for (let layer = 0; layer < spec.numLayers; layer++) {
-    throwIfCancelled(opts.signal);
-    const weights = await runner.source.loadLayer(layer);
-    const feeds = layerWeightFeeds(spec, weights);
-    const batches: HeldoutBatch[] = [];
-    for (const b of group) {
-      const x = b.hidden as Float32Array;
-      const y = await runner.layer(feeds, x, b.members.length, b.T);
-      batches.push({ B: b.members.length, T: b.T, x, y });
-      b.hidden = y;
-    }
-    yield { layer, weights, batches };
+  for await (const s of layerSamples(runner, [windows], opts)) {
+    yield { layer: s.layer, weights: s.weights, batches: s.sets[0] };
   }
 }

@@ -2,12 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress } from '../../main/jobs/compress.ts';
-import { Checkpoint } from '../../main/model/checkpoint.ts';
-import { writeSafetensors, type TensorToWrite } from '../../main/model/safetensors.ts';
 import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
 import { METHOD_IDS, methodById } from '../../main/methods/index.ts';
 import type { KeySpace } from '../../main/methods/types.ts';
 import { tempDir } from '../helpers/paths.ts';
+import { rewriteTensors } from '../helpers/checkpoint-edit.ts';
 
 const tmp = tempDir();
 const PLANTED = 4;
@@ -20,29 +19,20 @@ const TEXT = () => path.join(tmp.dir, 'text.txt');
  * that every method and key space can represent exactly, shared by all heads (EigenAttention's case too).
  */
 async function plant(dir: string, family: 'llama' | 'gpt2'): Promise<void> {
-  const file = path.join(dir, 'model.safetensors');
-  const ckpt = await Checkpoint.open(dir);
   const inS = (i: number) => i % d < PLANTED / 2 || (i % d >= d / 2 && i % d < d / 2 + PLANTED / 2);
-  const tensors: TensorToWrite[] = [];
-  for (const name of ckpt.names()) {
-    const info = ckpt.info(name);
-    const data = await ckpt.readFloat32(name);
+  await rewriteTensors(dir, (name, data, shape) => {
     if (family === 'llama' && /self_attn\.[kv]_proj\.weight$/.test(name)) {
-      const D = info.shape[1];
-      for (let row = 0; row < info.shape[0]; row++) if (!inS(row)) data.fill(0, row * D, (row + 1) * D);
+      const D = shape[1];
+      for (let row = 0; row < shape[0]; row++) if (!inS(row)) data.fill(0, row * D, (row + 1) * D);
     }
     if (family === 'gpt2' && /attn\.c_attn\.(weight|bias)$/.test(name)) {
       // Conv1D [D, 3D]: columns D…3D are k and v outputs.
-      const cols = info.shape[info.shape.length - 1];
+      const cols = shape[shape.length - 1];
       const rows = data.length / cols;
       const D = cols / 3;
       for (let r = 0; r < rows; r++) for (let c = D; c < cols; c++) if (!inS(c - D)) data[r * cols + c] = 0;
     }
-    tensors.push({ name, dtype: info.dtype as TensorToWrite['dtype'], shape: info.shape, data });
-  }
-  await ckpt.close();
-  fs.rmSync(file);
-  await writeSafetensors(file, tensors);
+  });
 }
 
 const recipes: Record<string, SyntheticRecipe> = {

@@ -11,6 +11,7 @@ import type { FactorPair, KeySpace, LayerCompression } from '../../main/methods/
 import type { ModelSpec } from '../../main/model/types.ts';
 import { referenceHeads, referenceLayer, ropeVec } from '../reference/forward.ts';
 import { tempDir } from '../helpers/paths.ts';
+import { maxRelError } from '../helpers/numeric.ts';
 
 const tmp = tempDir();
 let engine: Engine;
@@ -88,16 +89,6 @@ async function layerInputs(model: ModelHandle, ids: Int32Array) {
   return { runner, x, rows };
 }
 
-function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
-
 describe('capture', () => {
   it.each(['llama', 'gpt2'])(
     '%s: streamed Gram matrices equal the reference sums of KᵀK, QᵀQ, VᵀV',
@@ -146,7 +137,7 @@ describe('capture', () => {
         expect(grams[layer].tokens).toBe(30);
         for (const key of Object.keys(want) as (keyof typeof want)[]) {
           for (let g = 0; g < spec.numKvHeads; g++)
-            expect(maxRel(grams[layer][key][g], want[key][g])).toBeLessThan(1e-4);
+            expect(maxRelError(grams[layer][key][g], want[key][g])).toBeLessThan(1e-4);
         }
       }
     },
@@ -190,7 +181,7 @@ describe('compressed layer graphs', () => {
       value: (v, g) => throughPair(v, c.values![g], d),
     });
     expect(
-      maxRel(out.y.data as Float32Array, Float64Array.from(want.flatMap((r) => Array.from(r)))),
+      maxRelError(out.y.data as Float32Array, Float64Array.from(want.flatMap((r) => Array.from(r)))),
     ).toBeLessThan(1e-4);
   });
 
@@ -212,14 +203,14 @@ describe('compressed layer graphs', () => {
       return (await runner.layerVariant(variant, { ...feedsW, ...feeds }, x, 1, ids.length)).y
         .data as Float32Array;
     };
-    expect(maxRel(await run('pre-rope', keys), await run('post-rope', keys))).toBeGreaterThan(1e-2);
+    expect(maxRelError(await run('pre-rope', keys), await run('post-rope', keys))).toBeGreaterThan(1e-2);
     // With the identity (full rank, A = B = I) both key spaces are the original layer.
     const d = spec.headDim;
     const eye = Float64Array.from({ length: d * d }, (_, i) => (i % (d + 1) === 0 ? 1 : 0));
     const identity = Array.from({ length: spec.numKvHeads }, () => ({ a: eye, b: eye, rank: d }));
     const original = await runner.layer(feedsW, x, 1, ids.length);
-    expect(maxRel(await run('pre-rope', identity), original)).toBeLessThan(1e-6);
-    expect(maxRel(await run('post-rope', identity), original)).toBeLessThan(1e-6);
+    expect(maxRelError(await run('pre-rope', identity), original)).toBeLessThan(1e-6);
+    expect(maxRelError(await run('post-rope', identity), original)).toBeLessThan(1e-6);
   });
 
   it('the in-graph error equals ‖Ŷ − Y‖ / ‖Y‖ computed outside, and is 0 for the original layer', async () => {

@@ -6,6 +6,7 @@ import { ModelRunner } from '../../main/runtime/runner.ts';
 import { forwardSequences } from '../../main/runtime/forward.ts';
 import { gpt2LayerFromRaw, referenceLogits, referenceNll } from '../reference/forward.ts';
 import { tempDir } from '../helpers/paths.ts';
+import { maxRelError } from '../helpers/numeric.ts';
 
 const base = {
   hiddenSize: 32,
@@ -52,16 +53,6 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
-
 describe('onnxruntime forward equals the float64 TypeScript reference on synthetic checkpoints', () => {
   it.each(CASES)('%s', async (name, recipe) => {
     const dir = `${tmp.dir}/${name.replace(/\W+/g, '-')}`;
@@ -90,11 +81,11 @@ describe('onnxruntime forward equals the float64 TypeScript reference on synthet
         const want = referenceLogits(spec, emb, layers, ids);
         const got = (logits as Float32Array[])[s];
         const flat = Float64Array.from(want.flatMap((row) => Array.from(row)));
-        expect(relError(got, flat)).toBeLessThan(1e-4);
+        expect(maxRelError(got, flat)).toBeLessThan(1e-4);
         // Logits must carry signal: a degenerate (constant) model would pass the comparison trivially.
         expect(Math.max(...flat) - Math.min(...flat)).toBeGreaterThan(1e-2);
         const wantNll = want.slice(0, -1).map((row, t) => referenceNll(row, ids[t + 1]));
-        expect(relError(nll[s], wantNll)).toBeLessThan(1e-4);
+        expect(maxRelError(nll[s], wantNll)).toBeLessThan(1e-4);
       });
     } finally {
       await model.close();

@@ -10,12 +10,19 @@ export const COMPRESS_USAGE =
   'rankwise compress MODEL_DIR --calib FILE --eval FILE --method ' +
   `${METHOD_IDS.join('|')} (--k-rank R --v-rank R | --budget E | --kv-fraction F) ` +
   '[--key-space pre-rope|post-rope|auto] [--window 512] [--calib-windows N] [--heldout-windows N] [--eval-windows N] ' +
-  '[--calib-sampling first|random] [--seed S] [--layer-weights w1,w2,…] [--device cpu|auto|…] [--json]';
+  '[--calib-sampling first|random] [--seed S] [--layer-weights w1,w2,…] [--allocator knapsack|sweep] ' +
+  '[--steps N] [--lr X] [--train-windows N] (stief) [--device cpu|auto|…] [--json]';
 
 function numberOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isFinite(n)) throw badInput(`--${name} must be a number, got "${value}"`);
+  return n;
+}
+
+function positive(value: string, name: string): number {
+  const n = numberOption(value, name) as number;
+  if (!(n > 0)) throw badInput(`--${name} must be a positive number, got "${value}"`);
   return n;
 }
 
@@ -51,6 +58,9 @@ export async function compressCommand(argv: string[]): Promise<CompressReport> {
     'layer-weights': { type: 'string' },
     allocator: { type: 'string' },
     device: { type: 'string' },
+    steps: { type: 'string' },
+    lr: { type: 'string' },
+    'train-windows': { type: 'string' },
   });
   const modelDir = onePositional(positionals, 'MODEL_DIR', COMPRESS_USAGE);
   for (const required of ['calib', 'eval', 'method'] as const) {
@@ -89,6 +99,13 @@ export async function compressCommand(argv: string[]): Promise<CompressReport> {
       layerWeights: weights,
       allocator: oneOf(values.allocator, 'allocator', ['knapsack', 'sweep'] as const),
       device: parseDevice(values.device),
+      stief: {
+        ...(values.steps !== undefined ? { steps: intOption(values.steps, 'steps', 0, 0) } : {}),
+        ...(values.lr !== undefined ? { lr: positive(values.lr, 'lr') } : {}),
+        ...(values['train-windows'] !== undefined
+          ? { trainWindows: intOption(values['train-windows'], 'train-windows', 4) }
+          : {}),
+      },
     },
     { onProgress: stderrProgress(!values.quiet) },
   );

@@ -1,0 +1,45 @@
+/**
+ * Every method at half the KV cache on stories260K (`--kv-fraction 0.5`, allocated per layer), with the
+ * time each took: the comparison table of docs/methods.md. Calibration on the first half of the TinyStories
+ * excerpt (32 windows of 512), evaluation on 64 windows of its second half. Run: `npm run bench:half`.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { compress } from '../main/jobs/compress.ts';
+import { METHOD_IDS } from '../main/methods/index.ts';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const SHARED = path.resolve(here, '..', '..', 'shared', 'testdata');
+const TEXT = path.join(SHARED, 'text', 'tinystories_valid_excerpt.txt');
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rankwise-half-'));
+const text = fs.readFileSync(TEXT, 'utf8');
+const cut = text.indexOf('\n\n', Math.floor(text.length / 2));
+fs.writeFileSync(path.join(tmp, 'calib.txt'), text.slice(0, cut));
+fs.writeFileSync(path.join(tmp, 'eval.txt'), text.slice(cut + 2));
+
+console.log(
+  '| method | key spaces chosen | perplexity (original → compressed) | KV bytes/token | time (s) | of which training (s) |',
+);
+console.log('|---|---|---|---|---|---|');
+for (const method of METHOD_IDS) {
+  const r = await compress({
+    modelDir: path.join(SHARED, 'stories260K-llama'),
+    calib: path.join(tmp, 'calib.txt'),
+    eval: path.join(tmp, 'eval.txt'),
+    method,
+    kvFraction: 0.5,
+    allocator: 'knapsack',
+    window: 512,
+    calibWindows: 32,
+    evalWindows: 64,
+  });
+  const spaces = [...new Set(r.layers.map((l) => l.key_space))].join(', ');
+  const total = Object.values(r.seconds).reduce((a, b) => a + b, 0);
+  console.log(
+    `| ${method} | ${spaces} | ${r.perplexity.original.toFixed(3)} → ${r.perplexity.compressed.toFixed(3)} | ` +
+      `${r.kv_bytes_per_token.original} → ${r.kv_bytes_per_token.compressed} | ${total.toFixed(1)} | ${(r.seconds.train ?? 0).toFixed(1)} |`,
+  );
+}
+fs.rmSync(tmp, { recursive: true, force: true });
