@@ -198,6 +198,7 @@ export async function compress(s: CompressSettings, opts: CompressOptions = {}):
     const stiefGrid = allocating ? grid : [...new Set([s.ranks!.k, s.ranks!.v, d])].sort((a, b) => a - b);
     let trainSeconds = 0;
     let trainSteps = 0;
+    const trainEta = { start: performance.now(), done: 0 };
     const fits: LayerFit[] = [];
     const profiles: LayerProfile[] = [];
     const chosen: { kRank: number; vRank: number; error: number }[] = [];
@@ -221,14 +222,20 @@ export async function compress(s: CompressSettings, opts: CompressOptions = {}):
             grid: stiefGrid,
             settings: s.stief,
             signal: opts.signal,
-            onStep: (p) =>
+            onStep: (p) => {
+              // ETA over the whole training: every layer trains keys then values for at most `steps` steps
+              // each (early stopping only shortens it), at the pace measured so far.
+              trainEta.done += 1;
+              const planned = spec.numLayers * spaces.length * 2 * p.steps;
+              const elapsed = (performance.now() - trainEta.start) / 1000;
               opts.onProgress?.({
                 stage: `train ${p.phase}`,
                 layer: p.layer,
                 done: p.step,
                 total: p.steps,
-                etaSeconds: null,
-              }),
+                etaSeconds: (elapsed / trainEta.done) * Math.max(0, planned - trainEta.done),
+              });
+            },
           });
           trainSeconds += trained.training.seconds;
           trainSteps += trained.training.keySteps + trained.training.valueSteps;

@@ -22,7 +22,7 @@ import type { LayerErrorMeter } from '../runtime/layer-error.ts';
 import type { ModelRunner } from '../runtime/runner.ts';
 import { fitEigen } from './eigen.ts';
 import { leadingColumns, orthonormalPair, transpose } from './linalg.ts';
-import { cosineLr, StiefelAdam } from './stiefel.ts';
+import { cosineLr, orthonormalityError, StiefelAdam } from './stiefel.ts';
 import type { CompressionMethod, KeySpace, LayerCapture, LayerCompression, LayerFit } from './types.ts';
 
 export interface StiefSettings {
@@ -154,6 +154,12 @@ async function trainSide(
     if (side === 'keys') opts[0].step(basisGradient(res.gradK, proj[0].pr, d, r), lr);
     else opts.forEach((o, g) => o.step(basisGradient([res.gradV[g]], proj[g].pr, d, r), lr));
     step += 1;
+    // The retraction keeps PᵀP = I to rounding; a drift means a numerical fault, not a result to use.
+    for (const o of opts) {
+      const drift = orthonormalityError(o.p, d, d);
+      if (drift > 1e-5)
+        throw new RankwiseError('internal', `stief: basis lost orthonormality (${drift.toExponential(1)})`);
+    }
     ctx.onStep?.({ layer: ctx.capture.layer, phase: side, step, steps: settings.steps, loss: res.loss });
     if (step % settings.evalEvery === 0 || step === settings.steps) {
       stale = (await evaluate(opts.map((o) => o.p))) ? 0 : stale + 1;

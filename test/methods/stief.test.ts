@@ -70,7 +70,16 @@ describe('StiefAttention', () => {
     };
     const eigen = await compress(base);
     const ksvd = await compress({ ...base, method: 'ksvd', keySpace: 'pre-rope' });
-    const stief = await compress({ ...base, method: 'stief' });
+    const events: { stage: string; eta: number | null; layer: number }[] = [];
+    const stief = await compress(
+      { ...base, method: 'stief' },
+      { onProgress: (p) => events.push({ stage: p.stage, eta: p.etaSeconds, layer: p.layer }) },
+    );
+    // Training reports per layer and step, with an ETA.
+    const training = events.filter((e) => e.stage === 'train keys' || e.stage === 'train values');
+    expect(training.length).toBeGreaterThan(10);
+    expect(training.every((e) => e.layer === 0 && e.eta !== null && Number.isFinite(e.eta))).toBe(true);
+    expect(stief.training!.steps).toBeGreaterThan(0);
     const [e, k, s] = [eigen, ksvd, stief].map((r) => r.layers[0].error);
     expect(e).toBeGreaterThan(0.05);
     expect(s).toBeLessThan(0.7 * e);
