@@ -14,6 +14,7 @@ import { eigh } from '../../native-kernels/index.ts';
 import type { KeySpace, LayerCapture } from '../../main/methods/types.ts';
 import { writeSyntheticModel } from '../../main/model/synthetic.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+import { tinyGpt2 } from '../helpers/recipes.ts';
 
 const tmp = tempDir();
 let model: ModelHandle;
@@ -28,18 +29,7 @@ beforeAll(async () => {
   const { windows } = await loadWindows(TINYSTORIES_TEXT, tok, { window: 256, count: 6 });
   const grams = await captureGrams(new ModelRunner(engine, model), windows);
   capture = { layer: 1, weights: await model.loadLayer(1), grams: grams[1] };
-  await writeSyntheticModel(GPT2_DIR(), {
-    modelType: 'gpt2',
-    hiddenSize: 32,
-    numLayers: 2,
-    numHeads: 4,
-    numKvHeads: 4,
-    intermediateSize: 64,
-    maxPositions: 128,
-    dtype: 'F32',
-    tie: true,
-    seed: 21,
-  });
+  await writeSyntheticModel(GPT2_DIR(), tinyGpt2(21));
 });
 afterAll(async () => {
   await engine.release();

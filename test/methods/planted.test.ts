@@ -6,6 +6,7 @@ import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synt
 import { METHOD_IDS, methodById } from '../../main/methods/index.ts';
 import type { KeySpace } from '../../main/methods/types.ts';
 import { tempDir } from '../helpers/paths.ts';
+import { tinyGpt2, tinyLlama } from '../helpers/recipes.ts';
 import { rewriteTensors } from '../helpers/checkpoint-edit.ts';
 
 const tmp = tempDir();
@@ -35,31 +36,10 @@ async function plant(dir: string, family: 'llama' | 'gpt2'): Promise<void> {
   });
 }
 
+// No biases on the llama model: a bias would put keys outside the planted subspace.
 const recipes: Record<string, SyntheticRecipe> = {
-  llama: {
-    modelType: 'llama',
-    hiddenSize: 32,
-    numLayers: 2,
-    numHeads: 4,
-    numKvHeads: 2,
-    intermediateSize: 48,
-    maxPositions: 128,
-    dtype: 'F32',
-    tie: true,
-    seed: 31,
-  },
-  gpt2: {
-    modelType: 'gpt2',
-    hiddenSize: 32,
-    numLayers: 2,
-    numHeads: 4,
-    numKvHeads: 4,
-    intermediateSize: 64,
-    maxPositions: 128,
-    dtype: 'F32',
-    tie: true,
-    seed: 32,
-  },
+  llama: tinyLlama(31, { qkvBias: false }),
+  gpt2: tinyGpt2(32),
 };
 
 beforeAll(async () => {

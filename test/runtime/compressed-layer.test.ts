@@ -11,40 +11,13 @@ import type { FactorPair, KeySpace, LayerCompression } from '../../main/methods/
 import type { ModelSpec } from '../../main/model/types.ts';
 import { referenceHeads, referenceLayer, ropeVec } from '../reference/forward.ts';
 import { tempDir } from '../helpers/paths.ts';
+import { tinyGpt2, tinyLlama } from '../helpers/recipes.ts';
 import { maxRelError } from '../helpers/numeric.ts';
 
 const tmp = tempDir();
 let engine: Engine;
 const models: Record<string, ModelHandle> = {};
-const RECIPES: Record<string, SyntheticRecipe> = {
-  llama: {
-    modelType: 'llama',
-    hiddenSize: 32,
-    numLayers: 2,
-    numHeads: 4,
-    numKvHeads: 2,
-    intermediateSize: 48,
-    vocabSize: 300,
-    maxPositions: 64,
-    dtype: 'F32',
-    tie: true,
-    seed: 3,
-    qkvBias: true,
-  },
-  gpt2: {
-    modelType: 'gpt2',
-    hiddenSize: 32,
-    numLayers: 2,
-    numHeads: 4,
-    numKvHeads: 4,
-    intermediateSize: 64,
-    vocabSize: 300,
-    maxPositions: 64,
-    dtype: 'F32',
-    tie: true,
-    seed: 4,
-  },
-};
+const RECIPES: Record<string, SyntheticRecipe> = { llama: tinyLlama(3), gpt2: tinyGpt2(4) };
 
 beforeAll(async () => {
   engine = await Engine.create({ device: 'cpu' });

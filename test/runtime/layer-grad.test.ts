@@ -10,38 +10,14 @@ import { LayerGradient, type LayerGradResult } from '../../main/runtime/layer-gr
 import { ModelRunner, layerWeightFeeds } from '../../main/runtime/runner.ts';
 import { referenceLayer, ropeVec } from '../reference/forward.ts';
 import { tempDir } from '../helpers/paths.ts';
+import { tinyGpt2, tinyLlama } from '../helpers/recipes.ts';
 
 const tmp = tempDir();
 let engine: Engine;
+// llama: GQA (G = 2), RoPE, q/k/v biases.
 const RECIPES: Record<string, SyntheticRecipe> = {
-  // GQA (G = 2), RoPE, q/k/v biases.
-  llama: {
-    modelType: 'llama',
-    hiddenSize: 32,
-    numLayers: 2,
-    numHeads: 4,
-    numKvHeads: 2,
-    intermediateSize: 48,
-    vocabSize: 300,
-    maxPositions: 64,
-    dtype: 'F32',
-    tie: true,
-    seed: 21,
-    qkvBias: true,
-  },
-  gpt2: {
-    modelType: 'gpt2',
-    hiddenSize: 32,
-    numLayers: 2,
-    numHeads: 4,
-    numKvHeads: 4,
-    intermediateSize: 64,
-    vocabSize: 300,
-    maxPositions: 64,
-    dtype: 'F32',
-    tie: true,
-    seed: 22,
-  },
+  llama: tinyLlama(21, { maxPositions: 64 }),
+  gpt2: tinyGpt2(22, { maxPositions: 64 }),
 };
 
 interface Setup {
