@@ -10,7 +10,7 @@ import {
   layerGradKey,
   type LayerGradOptions,
 } from './graphs/layer-grad.ts';
-import { causalMask } from './rope.ts';
+import { causalMask, ropeTablesIn } from './rope.ts';
 import { layerWeightFeeds, type Feeds, type ModelRunner } from './runner.ts';
 
 export interface LayerGradResult {
@@ -29,22 +29,6 @@ function f64(data: Float64Array, dims: readonly number[]): ort.Tensor {
 /** The same tensor in float64 (float inputs only; other types pass through). */
 function toDouble(t: ort.Tensor): ort.Tensor {
   return t.type === 'float32' ? f64(Float64Array.from(t.data as Float32Array), t.dims) : t;
-}
-
-/** RoPE tables as rope.ts lays them out ([T, 1, d], signed sin), with angles kept in float64. */
-function ropeTables64(T: number, d: number, theta: number): { cos: Float64Array; sin: Float64Array } {
-  const half = d / 2;
-  const cos = new Float64Array(T * d);
-  const sin = new Float64Array(T * d);
-  for (let t = 0; t < T; t++) {
-    for (let i = 0; i < half; i++) {
-      const angle = t * Math.pow(theta, (-2 * i) / d);
-      cos[t * d + i] = cos[t * d + i + half] = Math.cos(angle);
-      sin[t * d + i] = -Math.sin(angle);
-      sin[t * d + i + half] = Math.sin(angle);
-    }
-  }
-  return { cos, sin };
 }
 
 /**
@@ -95,7 +79,7 @@ export class LayerGradient {
       const spec = this.runner.spec;
       feeds = { [LAYER_INPUTS.mask]: f64(Float64Array.from(causalMask(T)), [T, T]) };
       if (spec.rope) {
-        const { cos, sin } = ropeTables64(T, spec.headDim, spec.rope.theta);
+        const { cos, sin } = ropeTablesIn(Float64Array, T, spec.headDim, spec.rope.theta);
         feeds[LAYER_INPUTS.cos] = f64(cos, [T, 1, spec.headDim]);
         feeds[LAYER_INPUTS.sin] = f64(sin, [T, 1, spec.headDim]);
       }

@@ -9,9 +9,20 @@ export function ropeTables(
   theta: number,
   offset = 0,
 ): { cos: Float32Array; sin: Float32Array } {
+  return ropeTablesIn(Float32Array, T, d, theta, offset);
+}
+
+/** The same tables in another float array type (float64 for the gradient checks). */
+export function ropeTablesIn<A extends Float32Array | Float64Array>(
+  Type: new (n: number) => A,
+  T: number,
+  d: number,
+  theta: number,
+  offset = 0,
+): { cos: A; sin: A } {
   const half = d / 2;
-  const cos = new Float32Array(T * d);
-  const sin = new Float32Array(T * d);
+  const cos = new Type(T * d);
+  const sin = new Type(T * d);
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < half; i++) {
       const angle = (t + offset) * Math.pow(theta, (-2 * i) / d);

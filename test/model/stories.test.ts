@@ -8,7 +8,7 @@ import { modelInfo } from '../../main/model/info.ts';
 import { openModel } from '../../main/model/model.ts';
 import { SafetensorsFile } from '../../main/model/safetensors.ts';
 import { STORIES_DIR } from '../helpers/paths.ts';
-import { naiveForward } from './fixtures.ts';
+import { referenceForward } from '../reference/forward.ts';
 
 // The real, trained stories260K model (../shared/testdata/README.md §1).
 
@@ -92,7 +92,7 @@ describe('stories260K-llama', () => {
     const ref = JSON.parse(fs.readFileSync(path.join(STORIES_DIR, 'reference_outputs.json'), 'utf8'));
     const ids: number[] = ref.input_ids;
     const expected: number[] = ref.last_position_logits;
-    const { logits } = naiveForward(m.spec, emb, layers, ids);
+    const { logits } = referenceForward(m.spec, emb, layers, ids);
     const last = logits[logits.length - 1];
     let maxErr = 0;
     for (let i = 0; i < expected.length; i++) maxErr = Math.max(maxErr, Math.abs(last[i] - expected[i]));

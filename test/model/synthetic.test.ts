@@ -16,7 +16,8 @@ import {
 import type { SyntheticRecipe } from '../../main/model/synthetic.ts';
 import type { LayerWeights } from '../../main/model/types.ts';
 import { tempDir, TINYSTORIES_TEXT } from '../helpers/paths.ts';
-import { expectRankwiseError, naiveForward, singularValuesOfRows } from './fixtures.ts';
+import { expectRankwiseError, singularValuesOfRows } from './fixtures.ts';
+import { referenceForward } from '../reference/forward.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 let n = 0;
@@ -131,7 +132,7 @@ describe.each(FAMILIES)('synthetic %s', (_label, recipe) => {
     const emb = await m.loadEmbeddings();
     expect(emb.lmHead === emb.tokens).toBe(recipe.tie);
     const ids = [5, 80, 120, 33, 200, 7, 150, 90, 60, 250];
-    const { logits, residualRms } = naiveForward(m.spec, emb, layers, ids);
+    const { logits, residualRms } = referenceForward(m.spec, emb, layers, ids);
     for (const l of logits) expect(l.every(Number.isFinite)).toBe(true);
     const last = logits[logits.length - 1];
     const mean = last.reduce((a, b) => a + b, 0) / last.length;
@@ -170,7 +171,7 @@ describe('synthetic depth', () => {
     };
     await writeSyntheticModel(dir, recipe);
     const m = await openModel(dir);
-    const { logits, residualRms } = naiveForward(
+    const { logits, residualRms } = referenceForward(
       m.spec,
       await m.loadEmbeddings(),
       await loadAll(m),
@@ -297,7 +298,7 @@ describe('demo recipe', () => {
     });
     const tok = loadTokenizer(dir);
     const ids = tok.encode('Once upon a time, there was a little girl.').ids;
-    const { logits } = naiveForward(m.spec, await m.loadEmbeddings(), await loadAll(m), ids);
+    const { logits } = referenceForward(m.spec, await m.loadEmbeddings(), await loadAll(m), ids);
     expect(logits.every((l) => l.every(Number.isFinite))).toBe(true);
     const s0 = singularValuesOfRows((await m.loadLayer(0)).k.weight, 256, 0, 32);
     expect(s0[1] / s0[0]).toBeCloseTo(r.kvSpectrumDecay!, 4);

@@ -148,6 +148,33 @@ export function referenceLayer(
   return out;
 }
 
+/**
+ * Logits [T][V] for one token sequence starting at position 0, and the residual stream's RMS after each
+ * layer (tests watch it for blow-up in synthetic models).
+ */
+export function referenceForward(
+  spec: ModelSpec,
+  emb: EmbeddingWeights,
+  layers: LayerWeights[],
+  ids: ArrayLike<number>,
+): { logits: Vec[]; residualRms: number[] } {
+  const D = spec.hiddenSize;
+  let xs: Vec[] = Array.from(ids, (id, t) => {
+    const x = Float64Array.from(emb.tokens.subarray(id * D, (id + 1) * D));
+    if (!spec.rope && emb.positions) for (let i = 0; i < D; i++) x[i] += emb.positions[t * D + i];
+    return x;
+  });
+  const residualRms: number[] = [];
+  for (const w of layers) {
+    xs = referenceLayer(spec, w, xs);
+    let sq = 0;
+    for (const x of xs) for (const v of x) sq += v * v;
+    residualRms.push(Math.sqrt(sq / (xs.length * D)));
+  }
+  const head: Linear = { weight: emb.lmHead, out: spec.vocabSize, in: D };
+  return { logits: xs.map((x) => applyLinear(head, normalize(spec, emb.finalNorm, x))), residualRms };
+}
+
 /** Logits [T][V] for one token sequence starting at position 0. */
 export function referenceLogits(
   spec: ModelSpec,
@@ -155,15 +182,7 @@ export function referenceLogits(
   layers: LayerWeights[],
   ids: ArrayLike<number>,
 ): Vec[] {
-  const D = spec.hiddenSize;
-  let xs: Vec[] = Array.from(ids, (id, t) => {
-    const x = Float64Array.from(emb.tokens.subarray(id * D, (id + 1) * D));
-    if (!spec.rope && emb.positions) for (let i = 0; i < D; i++) x[i] += emb.positions[t * D + i];
-    return x;
-  });
-  for (const w of layers) xs = referenceLayer(spec, w, xs);
-  const head: Linear = { weight: emb.lmHead, out: spec.vocabSize, in: D };
-  return xs.map((x) => applyLinear(head, normalize(spec, emb.finalNorm, x)));
+  return referenceForward(spec, emb, layers, ids).logits;
 }
 
 /** −log softmax(logits)[target]. */
