@@ -86,6 +86,8 @@ export interface CompressReport {
   seconds: Record<string, number>;
 }
 
+const DEFAULT_CALIB_WINDOWS = 32;
+
 /** Per-head rank grid: multiples of max(1, ⌊d/8⌋) up to d, d included (ARCHITECTURE.md §6). */
 export function rankGrid(d: number): number[] {
   const step = Math.max(1, Math.floor(d / 8));
@@ -160,12 +162,15 @@ export async function compress(s: CompressSettings, opts: CompressOptions = {}):
     }
 
     const tokenizer = await loadTokenizer(model.dir);
+    const sampling = s.calibSampling ?? 'first';
+    // The default of 32 windows is a ceiling for a short text; an explicit --calib-windows is a request.
     const calib = await loadWindows(s.calib, tokenizer, {
       window,
-      count: s.calibWindows ?? 32,
-      sampling: s.calibSampling ?? 'first',
+      count: s.calibWindows ?? (sampling === 'random' ? DEFAULT_CALIB_WINDOWS : undefined),
+      sampling,
       seed: s.seed ?? 0,
     });
+    if (s.calibWindows === undefined) calib.windows = calib.windows.slice(0, DEFAULT_CALIB_WINDOWS);
     if (calib.windows.length < 2) {
       throw badInput(
         'calibration needs at least 2 windows: one to fit on and one held out to measure errors',

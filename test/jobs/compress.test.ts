@@ -1,4 +1,7 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { loadWindows } from '../../main/data/windows.ts';
+import { loadTokenizer } from '../../main/model/tokenizer.ts';
 import { compress, rankGrid } from '../../main/jobs/compress.ts';
 import { allocateByBudget, allocateByMemory } from '../../main/allocate/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -69,6 +72,21 @@ describe('compress on stories260K', () => {
     const r = await compress({ ...small, method: 'eigen', budget: 0.1 });
     for (const l of r.layers) expect(l.error).toBeLessThan(0.1);
     expect(r.layers.some((l) => l.k_rank < 8 || l.v_rank < 8)).toBe(true);
+  });
+
+  it('takes every window of a short calibration text when --calib-windows is not given', async () => {
+    const short = fileURLToPath(new URL('../../assets/demo/calibration.txt', import.meta.url));
+    const available = (await loadWindows(short, await loadTokenizer(STORIES_DIR), { window: 128 })).windows
+      .length;
+    expect(available).toBeLessThan(32);
+    const r = await compress({
+      ...small,
+      calib: short,
+      calibWindows: undefined,
+      method: 'ksvd',
+      ranks: { k: 4, v: 4 },
+    });
+    expect(r.calib_windows + r.heldout_windows).toBe(available);
   });
 
   it('thin keys leave values at full dimension and count them in the cache', async () => {

@@ -89,7 +89,10 @@ export async function compressCommand(argv: string[]): Promise<CompressReport> {
         'auto',
       ]),
       window: intOption(values.window, 'window', 512, 2),
-      calibWindows: intOption(values['calib-windows'], 'calib-windows', 32, 2),
+      calibWindows:
+        values['calib-windows'] === undefined
+          ? undefined
+          : intOption(values['calib-windows'], 'calib-windows', 32, 2),
       evalWindows:
         values['eval-windows'] === undefined
           ? undefined
