@@ -4,7 +4,6 @@
  */
 import { expect } from 'vitest';
 
-import { RankwiseError } from '../../main/api/errors.ts';
 import { mulberry32, randomInt } from '../../main/model/prng.ts';
 
 export { randomInt };
@@ -147,17 +146,7 @@ export function expectClose(actual: number, expected: number): void {
   expect(Math.abs(actual - expected)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(expected)));
 }
 
-/** Runs `fn` and returns the badInput error it must throw. */
-export function badInputFrom(fn: () => unknown): RankwiseError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RankwiseError);
-    expect((e as RankwiseError).kind).toBe('bad-input');
-    return e as RankwiseError;
-  }
-  throw new Error('expected a bad-input error, nothing was thrown');
-}
+export { badInputFrom } from '../helpers/errors.ts';
 
 /** Fisher–Yates, on a copy. */
 export function shuffle<T>(rng: Rng, xs: readonly T[]): T[] {

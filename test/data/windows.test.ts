@@ -7,20 +7,10 @@ import type { TextTokenizer } from '../../main/model/tokenizer.ts';
 import { loadWindows, makeWindows, tokenizeSource } from '../../main/data/windows.ts';
 import { mulberry32 } from '../../main/model/prng.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+import { badInputFrom } from '../helpers/errors.ts';
 
 /** 0, 1, 2, … n−1: every window's content then says exactly where it came from. */
 const ramp = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
-
-function badInputFrom(run: () => unknown): RankwiseError {
-  try {
-    run();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RankwiseError);
-    expect((e as RankwiseError).kind).toBe('bad-input');
-    return e as RankwiseError;
-  }
-  throw new Error('expected a bad-input error');
-}
 
 describe("'first' windows", () => {
   it('are consecutive, non-overlapping and drop the partial tail', () => {
