@@ -88,6 +88,21 @@ export interface CompressReport {
 
 const DEFAULT_CALIB_WINDOWS = 32;
 
+/**
+ * What an export needs from a finished compression: the per-layer compressions (bases in memory), the
+ * source model, and how the calibration was drawn (recorded in the exported config).
+ */
+export interface CompressionPlan {
+  modelDir: string;
+  method: MethodId;
+  /** Per layer; null leaves the layer as it was. */
+  layers: (LayerCompression | null)[];
+  calibration: { source: string; windows: number; window: number; seed: number; sampling: Sampling };
+  /** The evaluation text, whose first windows the export's verification runs. */
+  evalSource: string;
+  report: CompressReport;
+}
+
 /** Per-head rank grid: multiples of max(1, ⌊d/8⌋) up to d, d included (ARCHITECTURE.md §6). */
 export function rankGrid(d: number): number[] {
   const step = Math.max(1, Math.floor(d / 8));
@@ -139,6 +154,14 @@ function keySpacesFor(setting: KeySpaceSetting, available: KeySpace[], method: M
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export async function compress(s: CompressSettings, opts: CompressOptions = {}): Promise<CompressReport> {
+  return (await compressToPlan(s, opts)).report;
+}
+
+/** The compression job, keeping the compressions so they can be exported. */
+export async function compressToPlan(
+  s: CompressSettings,
+  opts: CompressOptions = {},
+): Promise<{ report: CompressReport; plan: CompressionPlan }> {
   const seconds: Record<string, number> = {};
   let t0 = performance.now();
   const lap = (stage: string) => {
@@ -349,7 +372,21 @@ export async function compress(s: CompressSettings, opts: CompressOptions = {}):
         ...(allocation.reason ? { reason: allocation.reason } : {}),
       };
     }
-    return report;
+    const plan: CompressionPlan = {
+      modelDir: model.dir,
+      method: s.method,
+      layers: compressions,
+      calibration: {
+        source: calib.source,
+        windows: calib.windows.length,
+        window,
+        seed: s.seed ?? 0,
+        sampling,
+      },
+      evalSource: all.source,
+      report,
+    };
+    return { report, plan };
   } finally {
     await engine.release();
     await model.close();

@@ -5,8 +5,9 @@
  * projection graphs.
  */
 import { RankwiseError } from '../api/errors.ts';
+import { attentionShape, type KvLayerLayout } from '../model/kv-layout.ts';
 import type { LayerWeights, Linear, ModelSpec } from '../model/types.ts';
-import type { FactorPair, LayerCompression } from './types.ts';
+import type { FactorPair, KeySpace, LayerCompression } from './types.ts';
 
 /** New rows of a per-head block: for each head j, (P_jᵀ · rows of head j) — r×in from d×in. */
 function projectRows(
@@ -81,4 +82,143 @@ export function foldLayer(spec: ModelSpec, w: LayerWeights, c: LayerCompression)
     out.q = projectRows(w.q, H, d, (h) => pairs[Math.floor(h / G)].b, pairs[0].rank);
   }
   return out;
+}
+
+/** A layer as a compressed checkpoint stores it: narrowed projections plus the key bases, float32. */
+export interface NarrowLayer {
+  /** q/k/v/o narrowed per attentionShape(); every other weight as in the original. */
+  weights: LayerWeights;
+  /** [H_kv, d, r_k]: B (pre-RoPE, rebuilds keys from the cached latent) or A (post-RoPE). */
+  kBasis?: Float32Array;
+  /** [H_kv, d, r_k]: B of the post-RoPE pair, applied to RoPE'd queries. */
+  qBasis?: Float32Array;
+  layout: KvLayerLayout;
+}
+
+/** Stacks per-head d×r float64 factors into one [H_kv, d, r] float32 tensor. */
+function stackFactors(pairs: FactorPair[], pick: 'a' | 'b'): Float32Array {
+  const size = pairs[0][pick].length;
+  const out = new Float32Array(pairs.length * size);
+  pairs.forEach((p, g) => out.set(p[pick], g * size));
+  return out;
+}
+
+/**
+ * The layer as the export writes it (ARCHITECTURE.md §7): values folded into v/o; keys folded (no RoPE),
+ * narrowed to the cached latent W_K·A with B kept as `k_basis` (pre-RoPE), or left whole with A and B
+ * kept as `k_basis` and `q_basis` (post-RoPE).
+ */
+export function narrowLayer(spec: ModelSpec, w: LayerWeights, c: LayerCompression | null): NarrowLayer {
+  const layout = compressionLayout(spec, c);
+  if (!c) return { weights: w, layout };
+  if (c.keySpace === 'folded' || !c.keys) return { weights: foldLayer(spec, w, c), layout };
+  const weights = foldLayer(spec, w, { ...c, keys: null });
+  const pairs = c.keys;
+  if (c.keySpace === 'pre-rope') {
+    weights.k = projectRows(w.k, spec.numKvHeads, spec.headDim, (g) => pairs[g].a, pairs[0].rank);
+  }
+  return { weights, ...keyBases(c), layout };
+}
+
+/** The cache layout a compression gives a layer (ranks of d for an uncompressed side). */
+export function compressionLayout(spec: ModelSpec, c: LayerCompression | null): KvLayerLayout {
+  const d = spec.headDim;
+  if (!c) return { kRank: d, vRank: d, keySpace: defaultKeySpace(spec) };
+  return { kRank: c.keys ? c.keys[0].rank : d, vRank: c.values ? c.values[0].rank : d, keySpace: c.keySpace };
+}
+
+/** The stored key bases of a compression: B (pre-RoPE) or A and B (post-RoPE); none when folded. */
+export function keyBases(c: LayerCompression | null): { kBasis?: Float32Array; qBasis?: Float32Array } {
+  if (!c?.keys || c.keySpace === 'folded') return {};
+  if (c.keySpace === 'pre-rope') return { kBasis: stackFactors(c.keys, 'b') };
+  return { kBasis: stackFactors(c.keys, 'a'), qBasis: stackFactors(c.keys, 'b') };
+}
+
+/** The key space an uncompressed layer is labelled with: the model's natural one. */
+export function defaultKeySpace(spec: ModelSpec): KeySpace {
+  return spec.rope ? 'pre-rope' : 'folded';
+}
+
+/** Pads each head's block of `rows` rows (of `l.in` columns) to d rows with zeros. */
+function padRows(l: Linear, heads: number, rows: number, d: number): Linear {
+  if (rows === d) return l;
+  const weight = new Float32Array(heads * d * l.in);
+  const bias = l.bias ? new Float32Array(heads * d) : undefined;
+  for (let h = 0; h < heads; h++) {
+    weight.set(l.weight.subarray(h * rows * l.in, (h + 1) * rows * l.in), h * d * l.in);
+    if (bias) bias.set(l.bias!.subarray(h * rows, (h + 1) * rows), h * d);
+  }
+  return { weight, bias, out: heads * d, in: l.in };
+}
+
+/** Pads each head's block of `cols` input columns of o_proj to d columns with zeros. */
+function padColumns(o: Linear, heads: number, cols: number, d: number): Linear {
+  if (cols === d) return o;
+  const weight = new Float32Array(o.out * heads * d);
+  for (let n = 0; n < o.out; n++) {
+    for (let h = 0; h < heads; h++) {
+      weight.set(
+        o.weight.subarray(n * heads * cols + h * cols, n * heads * cols + (h + 1) * cols),
+        n * heads * d + h * d,
+      );
+    }
+  }
+  return { weight, bias: o.bias, out: o.out, in: heads * d };
+}
+
+/** Unstacks [H_kv, d, r] float32 into per-head d×r float64 factors. */
+function unstack(t: Float32Array, heads: number, d: number, r: number): Float64Array[] {
+  return Array.from({ length: heads }, (_, g) => Float64Array.from(t.subarray(g * d * r, (g + 1) * d * r)));
+}
+
+/**
+ * A stored narrow layer in the runtime's full-width form: narrowed heads are zero-padded back to d (an
+ * exact identity: the padded coordinates are zero in q, k and v alike) and the key bases become a
+ * projection the layer graph applies. The reader uses this to run a Rankwise checkpoint through the
+ * same graphs as any model; the ONNX decoder runs the narrow form itself.
+ */
+export function expandLayer(
+  spec: ModelSpec,
+  layer: NarrowLayer,
+): { weights: LayerWeights; compression: LayerCompression | null } {
+  const { numHeads: H, numKvHeads: Hkv, headDim: d } = spec;
+  const shape = attentionShape(layer.layout, d);
+  const w = layer.weights;
+  const weights: LayerWeights = {
+    ...w,
+    q: padRows(w.q, H, shape.qWidth, d),
+    k: padRows(w.k, Hkv, shape.kWidth, d),
+    v: padRows(w.v, Hkv, shape.vWidth, d),
+    o: padColumns(w.o, H, shape.vWidth, d),
+  };
+  return { weights, compression: keyProjection(spec, layer.layout, layer) };
+}
+
+/**
+ * The run-time key projection of a stored layer, from its bases alone: null when keys are folded or
+ * uncompressed (the padded weights already say everything).
+ */
+export function keyProjection(
+  spec: ModelSpec,
+  layout: KvLayerLayout,
+  bases: { kBasis?: Float32Array; qBasis?: Float32Array },
+): LayerCompression | null {
+  const { numKvHeads: Hkv, headDim: d } = spec;
+  if (!attentionShape(layout, d).kBasis) return null;
+  const r = layout.kRank;
+  if (!bases.kBasis || (layout.keySpace === 'post-rope' && !bases.qBasis)) {
+    throw new RankwiseError('internal', `layer with ${layout.keySpace} keys lacks its bases`);
+  }
+  const kb = unstack(bases.kBasis, Hkv, d, r);
+  let keys: FactorPair[];
+  if (layout.keySpace === 'pre-rope') {
+    // the padded key is [latent, 0]; selecting its first r coordinates and applying Bᵀ rebuilds W_K·A·Bᵀ
+    const select = new Float64Array(d * r);
+    for (let k = 0; k < r; k++) select[k * r + k] = 1;
+    keys = kb.map((b) => ({ a: select, b, rank: r }));
+  } else {
+    const qb = unstack(bases.qBasis!, Hkv, d, r);
+    keys = kb.map((a, g) => ({ a, b: qb[g], rank: r }));
+  }
+  return { keySpace: layout.keySpace, kRank: r, vRank: layout.vRank, keys, values: null };
 }

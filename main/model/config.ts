@@ -11,6 +11,7 @@ import { ConfigFields } from './arch/common.ts';
 import { adapterFor } from './arch/registry.ts';
 import type { ArchAdapter } from './arch/registry.ts';
 import { Checkpoint, hasWeights } from './checkpoint.ts';
+import { KV_COMPRESSION_KEY, parseKvCompression } from './kv-layout.ts';
 import type { DType, ModelSpec } from './types.ts';
 
 export const CONFIG_FILE = 'config.json';
@@ -64,6 +65,13 @@ export function specFromConfig(
     bosTokenId: tokenId(raw.bos_token_id),
     eosTokenId: tokenId(raw.eos_token_id),
   };
+  if (cfg.has(KV_COMPRESSION_KEY)) {
+    spec.kvCompression = parseKvCompression(
+      raw[KV_COMPRESSION_KEY],
+      { numLayers: spec.numLayers, headDim: spec.headDim, hasRope: spec.rope !== null },
+      file,
+    );
+  }
   return { spec, adapter };
 }
 

@@ -2,15 +2,24 @@
  * The `inspect` summary of an opened model: shapes, parameter count and KV-cache sizes.
  */
 import { dtypeBytes } from './dtype.ts';
+import { kvElementsPerToken } from './kv-layout.ts';
 import type { ModelHandle } from './model.ts';
 import type { ModelInfo, ModelSpec } from './types.ts';
 
 /** Context lengths the summary prices the cache at. */
 export const KV_REPORT_CONTEXTS = [4096, 32768, 131072] as const;
 
-/** 2 (K and V) · L · H_kv · d · bytes per element. */
+/**
+ * 2 (K and V) · L · H_kv · d · bytes per element; for a Rankwise checkpoint Σ over layers of
+ * H_kv · (r_k + r_v) · bytes, what its cache really holds.
+ */
 export function kvBytesPerToken(spec: ModelSpec): number {
-  return 2 * spec.numLayers * spec.numKvHeads * spec.headDim * dtypeBytes(spec.dtype);
+  return kvElementsPerToken(spec.kvCompression, spec) * dtypeBytes(spec.dtype);
+}
+
+/** The cache of the same model before compression. */
+export function originalKvBytesPerToken(spec: ModelSpec): number {
+  return kvElementsPerToken(undefined, spec) * dtypeBytes(spec.dtype);
 }
 
 export function modelInfo(handle: ModelHandle): ModelInfo {
@@ -38,5 +47,13 @@ export function modelInfo(handle: ModelHandle): ModelInfo {
     parameters,
     kvBytesPerToken: perToken,
     kvBytesPerSequence: KV_REPORT_CONTEXTS.map((tokens) => ({ tokens, bytes: tokens * perToken })),
+    ...(spec.kvCompression
+      ? {
+          kvCompression: {
+            layers: spec.kvCompression.map((l) => ({ kRank: l.kRank, vRank: l.vRank, keySpace: l.keySpace })),
+            originalKvBytesPerToken: originalKvBytesPerToken(spec),
+          },
+        }
+      : {}),
   };
 }

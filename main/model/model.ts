@@ -10,6 +10,9 @@ import { badInput } from '../api/errors.ts';
 import { Checkpoint } from './checkpoint.ts';
 import { CONFIG_FILE, resolveModelSpec } from './config.ts';
 import type { ArchAdapter } from './arch/registry.ts';
+import { expandLayer, keyProjection, narrowLayer, type NarrowLayer } from '../methods/fold.ts';
+import type { LayerCompression } from '../methods/types.ts';
+import { attentionShape } from './kv-layout.ts';
 import type { EmbeddingWeights, LayerWeights, ModelSpec } from './types.ts';
 
 export interface ModelHandle {
@@ -20,6 +23,13 @@ export interface ModelHandle {
   /** Layer `i`'s weights, normalised (linears [out, in], float32). Reads only that layer's tensors. */
   loadLayer(i: number): Promise<LayerWeights>;
   loadEmbeddings(): Promise<EmbeddingWeights>;
+  /**
+   * A Rankwise checkpoint's key projection of layer i, which loadLayer's padded weights need at run
+   * time (null for ordinary models and layers whose keys are folded or uncompressed).
+   */
+  compression(i: number): LayerCompression | null;
+  /** Layer i as stored: narrowed projections and bases (an ordinary model's layer is its own narrow form). */
+  loadNarrowLayer(i: number): Promise<NarrowLayer>;
   close(): Promise<void>;
 }
 
@@ -44,17 +54,47 @@ export async function openModel(dir: string): Promise<ModelHandle> {
   try {
     const { spec, adapter } = await resolveModelSpec(abs, checkpoint);
     adapter.checkCheckpoint(checkpoint, spec);
+    const layouts = spec.kvCompression;
+    const bases = layouts ? await readBases(checkpoint, adapter, spec) : [];
+    const loadNarrowLayer = async (i: number): Promise<NarrowLayer> => {
+      const weights = await adapter.loadLayer(checkpoint, spec, i);
+      if (!layouts) return narrowLayer(spec, weights, null);
+      return { weights, layout: layouts[i], ...bases[i] };
+    };
+    // expanding needs only the small bases, so the runtime's synchronous compression() can be answered
+    const compressions = layouts ? layouts.map((layout, i) => keyProjection(spec, layout, bases[i])) : [];
     return {
       dir: abs,
       spec,
       checkpoint,
       adapter,
-      loadLayer: (i) => adapter.loadLayer(checkpoint, spec, i),
+      loadLayer: async (i) =>
+        layouts
+          ? expandLayer(spec, await loadNarrowLayer(i)).weights
+          : adapter.loadLayer(checkpoint, spec, i),
       loadEmbeddings: () => adapter.loadEmbeddings(checkpoint, spec),
+      compression: (i) => compressions[i] ?? null,
+      loadNarrowLayer,
       close: () => checkpoint.close(),
     };
   } catch (e) {
     await checkpoint.close();
     throw e;
   }
+}
+
+type Bases = { kBasis?: Float32Array; qBasis?: Float32Array };
+
+/** Every layer's key bases of a compressed checkpoint (shapes were checked with the rest at open). */
+async function readBases(ckpt: Checkpoint, adapter: ArchAdapter, spec: ModelSpec): Promise<Bases[]> {
+  const out: Bases[] = [];
+  for (let i = 0; i < spec.numLayers; i++) {
+    const shape = attentionShape(spec.kvCompression![i], spec.headDim);
+    const prefix = adapter.attentionPrefix(ckpt, i);
+    out.push({
+      kBasis: shape.kBasis ? await ckpt.readFloat32(`${prefix}k_basis`) : undefined,
+      qBasis: shape.qBasis ? await ckpt.readFloat32(`${prefix}q_basis`) : undefined,
+    });
+  }
+  return out;
 }

@@ -3,6 +3,7 @@
  * tensor names onto these shapes, so the runtime, the methods and the export see one layout:
  * linear weights are row-major [out, in] (the nn.Linear convention), whatever the file stores.
  */
+import type { KvLayerLayout } from './kv-layout.ts';
 
 /** Storage dtypes we read; compute is always float32. */
 export type DType = 'F32' | 'F16' | 'BF16';
@@ -43,6 +44,8 @@ export interface ModelSpec {
   dtype: DType;
   bosTokenId: number | null;
   eosTokenId: number | null;
+  /** Per-layer cache layout of a Rankwise-compressed checkpoint (config `kv_compression`); absent otherwise. */
+  kvCompression?: KvLayerLayout[];
 }
 
 export interface Linear {
@@ -109,4 +112,6 @@ export interface ModelInfo {
   kvBytesPerToken: number;
   /** The cache of one sequence at a few context lengths (4096, 32768, 131072 tokens). */
   kvBytesPerSequence: { tokens: number; bytes: number }[];
+  /** A Rankwise checkpoint: its per-layer cache ranks, and the cache the model had before. */
+  kvCompression?: { layers: KvLayerLayout[]; originalKvBytesPerToken: number };
 }

@@ -1,17 +1,26 @@
 import { badInput } from '../../api/errors.ts';
-import { compress, type CompressReport, type KeySpaceSetting } from '../../jobs/compress.ts';
+import { compressToPlan, type CompressReport, type KeySpaceSetting } from '../../jobs/compress.ts';
 import { METHOD_IDS } from '../../methods/index.ts';
 import type { MethodId } from '../../methods/types.ts';
 import { COMMON_OPTIONS, intOption, onePositional, parse } from '../args.ts';
 import { formatBytes, stderrProgress, table } from '../output.ts';
 import { parseDevice } from './eval.ts';
+import {
+  checkExportTarget,
+  EXPORT_OPTIONS,
+  exportSummary,
+  exportText,
+  runExport,
+  savePlan,
+} from './export.ts';
 
 export const COMPRESS_USAGE =
   'rankwise compress MODEL_DIR --calib FILE --eval FILE --method ' +
   `${METHOD_IDS.join('|')} (--k-rank R --v-rank R | --budget E | --kv-fraction F) ` +
   '[--key-space pre-rope|post-rope|auto] [--window 512] [--calib-windows N] [--heldout-windows N] [--eval-windows N] ' +
   '[--calib-sampling first|random] [--seed S] [--layer-weights w1,w2,…] [--allocator knapsack|sweep] ' +
-  '[--steps N] [--lr X] [--train-windows N] (stief) [--device cpu|auto|…] [--json]';
+  '[--steps N] [--lr X] [--train-windows N] (stief) [--device cpu|auto|…] ' +
+  '[--out DIR [--force] [--no-onnx]] [--plan FILE] [--json]';
 
 function numberOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -61,6 +70,8 @@ export async function compressCommand(argv: string[]): Promise<CompressReport> {
     steps: { type: 'string' },
     lr: { type: 'string' },
     'train-windows': { type: 'string' },
+    ...EXPORT_OPTIONS,
+    plan: { type: 'string' },
   });
   const modelDir = onePositional(positionals, 'MODEL_DIR', COMPRESS_USAGE);
   for (const required of ['calib', 'eval', 'method'] as const) {
@@ -68,10 +79,14 @@ export async function compressCommand(argv: string[]): Promise<CompressReport> {
   }
   const hasK = values['k-rank'] !== undefined;
   if (hasK !== (values['v-rank'] !== undefined)) throw badInput('--k-rank and --v-rank go together');
+  const out = values.out as string | undefined;
+  // refuse before an hour of compression, not after it
+  if (out !== undefined) await checkExportTarget(out, values.force === true);
   const weights = values['layer-weights']
     ?.split(',')
     .map((w) => numberOption(w.trim(), 'layer-weights') as number);
-  const report = await compress(
+  const progress = stderrProgress(!values.quiet);
+  const { report, plan } = await compressToPlan(
     {
       modelDir,
       calib: values.calib as string,
@@ -110,9 +125,16 @@ export async function compressCommand(argv: string[]): Promise<CompressReport> {
           : {}),
       },
     },
-    { onProgress: stderrProgress(!values.quiet) },
+    { onProgress: progress },
   );
-  process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${compressTable(report)}\n`);
+  if (values.plan) await savePlan(values.plan as string, plan);
+  const exported = out === undefined ? null : await runExport(plan, out, values, progress);
+  const result = exported ? { ...report, export: exportSummary(exported) } : report;
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify(result)}\n`
+      : `${compressTable(report)}\n${exported ? `\n${exportText(exported)}\n` : ''}`,
+  );
   return report;
 }
 

@@ -37,10 +37,23 @@ export function card(dir: string, info: ModelInfo): string {
     ['positions', info.rope === null ? 'learned (no RoPE)' : `RoPE, theta ${info.rope}`],
     ['dtype', info.dtype],
     ['parameters', info.parameters.toLocaleString('en-US')],
-    [
-      'KV cache per token',
-      `${info.kvBytesPerToken.toLocaleString('en-US')} B (2 × ${info.layers} layers × ${info.kvHeads} heads × ${info.headDim})`,
-    ],
+    info.kvCompression
+      ? [
+          'KV cache per token',
+          `${info.kvBytesPerToken.toLocaleString('en-US')} B, compressed by Rankwise from ${info.kvCompression.originalKvBytesPerToken.toLocaleString('en-US')} B (${((100 * info.kvBytesPerToken) / info.kvCompression.originalKvBytesPerToken).toFixed(1)} % kept)`,
+        ]
+      : [
+          'KV cache per token',
+          `${info.kvBytesPerToken.toLocaleString('en-US')} B (2 × ${info.layers} layers × ${info.kvHeads} heads × ${info.headDim})`,
+        ],
+    ...(info.kvCompression
+      ? [
+          ['cache ranks (k/v)', info.kvCompression.layers.map((l) => `${l.kRank}/${l.vRank}`).join(' ')] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
     ...info.kvBytesPerSequence.map(({ tokens, bytes }): [string, string] => [
       `KV cache at ${tokens / 1024}K`,
       `${formatBytes(bytes)} per sequence`,

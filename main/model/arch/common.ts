@@ -2,7 +2,7 @@
  * Helpers every architecture adapter shares: typed access to config.json fields with errors that name
  * the field, and tensor loading with shape checks that name the tensor.
  */
-import { badInput } from '../../api/errors.ts';
+import { badInput, RankwiseError } from '../../api/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
 import type { Linear, ModelSpec } from '../types.ts';
 
@@ -146,4 +146,16 @@ export function checkLayerIndex(spec: ModelSpec, layer: number, dir: string): vo
   if (!Number.isInteger(layer) || layer < 0 || layer >= spec.numLayers) {
     throw badInput(`layer ${layer} out of range: the model has layers 0..${spec.numLayers - 1}`, dir);
   }
+}
+
+/** A float32 tensor as an adapter lays it out on disk (the writer encodes it to the checkpoint dtype). */
+export interface FloatTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+export function requireBias(l: Linear, name: string): Float32Array {
+  if (!l.bias) throw new RankwiseError('internal', `${name} has no bias to write`);
+  return l.bias;
 }

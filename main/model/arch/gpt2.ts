@@ -6,9 +6,10 @@
  */
 import { badInput, unsupportedModel } from '../../api/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
+import { attentionShape } from '../kv-layout.ts';
 import type { EmbeddingWeights, LayerWeights, Linear, ModelSpec } from '../types.ts';
-import { checkAll, checkLayerIndex, loadTensor, transpose } from './common.ts';
-import type { ConfigFields, ExpectedTensor } from './common.ts';
+import { checkAll, checkLayerIndex, loadTensor, requireBias, transpose } from './common.ts';
+import type { ConfigFields, ExpectedTensor, FloatTensor } from './common.ts';
 import type { ArchAdapter, ArchSpec } from './registry.ts';
 
 /** `gelu_pytorch_tanh` is the same tanh approximation as `gelu_new`. */
@@ -74,12 +75,14 @@ function layerTensors(pre: string, spec: ModelSpec, i: number): ExpectedTensor[]
   const p = `${pre}h.${i}.`;
   const D = spec.hiddenSize;
   const I = spec.intermediateSize;
+  const [q, k, v] = qkvWidths(spec, i);
+  const o = (v / spec.numKvHeads) * spec.numHeads;
   return [
     { name: `${p}ln_1.weight`, shape: [D] },
     { name: `${p}ln_1.bias`, shape: [D] },
-    { name: `${p}attn.c_attn.weight`, shape: [D, 3 * D] },
-    { name: `${p}attn.c_attn.bias`, shape: [3 * D] },
-    { name: `${p}attn.c_proj.weight`, shape: [D, D] },
+    { name: `${p}attn.c_attn.weight`, shape: [D, q + k + v] },
+    { name: `${p}attn.c_attn.bias`, shape: [q + k + v] },
+    { name: `${p}attn.c_proj.weight`, shape: [o, D] },
     { name: `${p}attn.c_proj.bias`, shape: [D] },
     { name: `${p}ln_2.weight`, shape: [D] },
     { name: `${p}ln_2.bias`, shape: [D] },
@@ -105,24 +108,47 @@ function expectedTensors(ckpt: Checkpoint, spec: ModelSpec): ExpectedTensor[] {
 }
 
 /**
- * Splits a Conv1D c_attn weight [D, 3D] (row = input feature, columns q | k | v) into three nn.Linear
- * weights [D, D] (row = output feature), i.e. column block b of W becomes (W[:, bD:(b+1)D])ᵀ.
+ * Splits a Conv1D c_attn weight [D, Σwidths] (row = input feature, columns q | k | v) into nn.Linear
+ * weights [width, D] (row = output feature): column block b becomes its transpose. A Rankwise checkpoint
+ * narrows the blocks (widths q, k, v differ); the original has D each.
  */
-export function splitFusedQkv(w: Float32Array, D: number): [Float32Array, Float32Array, Float32Array] {
-  const q = new Float32Array(D * D);
-  const k = new Float32Array(D * D);
-  const v = new Float32Array(D * D);
-  const stride = 3 * D;
-  for (let i = 0; i < D; i++) {
-    const row = i * stride;
-    for (let o = 0; o < D; o++) {
-      const dst = o * D + i;
-      q[dst] = w[row + o];
-      k[dst] = w[row + D + o];
-      v[dst] = w[row + 2 * D + o];
+export function splitFusedQkv(
+  w: Float32Array,
+  D: number,
+  widths: readonly [number, number, number] = [D, D, D],
+): [Float32Array, Float32Array, Float32Array] {
+  const stride = widths[0] + widths[1] + widths[2];
+  let start = 0;
+  const parts = widths.map((width) => {
+    const part = new Float32Array(width * D);
+    for (let i = 0; i < D; i++) {
+      const row = i * stride + start;
+      for (let o = 0; o < width; o++) part[o * D + i] = w[row + o];
     }
+    start += width;
+    return part;
+  });
+  return parts as [Float32Array, Float32Array, Float32Array];
+}
+
+/** The inverse of splitFusedQkv: nn.Linear weights [width_b, D] → one Conv1D [D, Σwidths]. */
+export function fuseQkv(parts: readonly Linear[], D: number): Float32Array {
+  const stride = parts.reduce((a, p) => a + p.out, 0);
+  const w = new Float32Array(D * stride);
+  let start = 0;
+  for (const p of parts) {
+    for (let o = 0; o < p.out; o++) {
+      for (let i = 0; i < D; i++) w[i * stride + start + o] = p.weight[o * D + i];
+    }
+    start += p.out;
   }
-  return [q, k, v];
+  return w;
+}
+
+/** Per-head widths of q, k and v in layer i (narrowed in a compressed checkpoint), times the head count. */
+function qkvWidths(spec: ModelSpec, i: number): [number, number, number] {
+  const s = attentionShape(spec.kvCompression?.[i], spec.headDim);
+  return [spec.numHeads * s.qWidth, spec.numKvHeads * s.kWidth, spec.numKvHeads * s.vWidth];
 }
 
 /** A Conv1D (stored [in, out]) as an nn.Linear [out, in]. */
@@ -135,12 +161,15 @@ async function loadLayer(ckpt: Checkpoint, spec: ModelSpec, i: number): Promise<
   const p = `${prefixOf(ckpt)}h.${i}.`;
   const D = spec.hiddenSize;
   const I = spec.intermediateSize;
+  const widths = qkvWidths(spec, i);
+  const fused = widths[0] + widths[1] + widths[2];
+  const o = (widths[2] / spec.numKvHeads) * spec.numHeads;
   const [ln1w, ln1b, attnW, attnB, projW, projB, ln2w, ln2b, fcW, fcB, fc2W, fc2B] = await Promise.all([
     loadTensor(ckpt, `${p}ln_1.weight`, [D]),
     loadTensor(ckpt, `${p}ln_1.bias`, [D]),
-    loadTensor(ckpt, `${p}attn.c_attn.weight`, [D, 3 * D]),
-    loadTensor(ckpt, `${p}attn.c_attn.bias`, [3 * D]),
-    loadTensor(ckpt, `${p}attn.c_proj.weight`, [D, D]),
+    loadTensor(ckpt, `${p}attn.c_attn.weight`, [D, fused]),
+    loadTensor(ckpt, `${p}attn.c_attn.bias`, [fused]),
+    loadTensor(ckpt, `${p}attn.c_proj.weight`, [o, D]),
     loadTensor(ckpt, `${p}attn.c_proj.bias`, [D]),
     loadTensor(ckpt, `${p}ln_2.weight`, [D]),
     loadTensor(ckpt, `${p}ln_2.bias`, [D]),
@@ -149,19 +178,19 @@ async function loadLayer(ckpt: Checkpoint, spec: ModelSpec, i: number): Promise<
     loadTensor(ckpt, `${p}mlp.c_proj.weight`, [I, D]),
     loadTensor(ckpt, `${p}mlp.c_proj.bias`, [D]),
   ]);
-  const [qw, kw, vw] = splitFusedQkv(attnW, D);
-  const lin = (weight: Float32Array, b: number): Linear => ({
+  const [qw, kw, vw] = splitFusedQkv(attnW, D, widths);
+  const lin = (weight: Float32Array, start: number, out: number): Linear => ({
     weight,
-    bias: attnB.slice(b * D, (b + 1) * D),
-    out: D,
+    bias: attnB.slice(start, start + out),
+    out,
     in: D,
   });
   return {
     attnNorm: { weight: ln1w, bias: ln1b },
-    q: lin(qw, 0),
-    k: lin(kw, 1),
-    v: lin(vw, 2),
-    o: conv1d(projW, projB, D, D),
+    q: lin(qw, 0, widths[0]),
+    k: lin(kw, widths[0], widths[1]),
+    v: lin(vw, widths[0] + widths[1], widths[2]),
+    o: conv1d(projW, projB, o, D),
     mlpNorm: { weight: ln2w, bias: ln2b },
     up: conv1d(fcW, fcB, D, I),
     down: conv1d(fc2W, fc2B, I, D),
@@ -182,6 +211,30 @@ async function loadEmbeddings(ckpt: Checkpoint, spec: ModelSpec): Promise<Embedd
   return { tokens, positions, finalNorm: { weight: lnw, bias: lnb }, lmHead };
 }
 
+/** q, k and v fused back into c_attn (Conv1D [D, q+k+v]) and o_proj as c_proj (Conv1D [in, D]). */
+function attentionTensors(ckpt: Checkpoint, spec: ModelSpec, i: number, w: LayerWeights): FloatTensor[] {
+  const p = `${prefixOf(ckpt)}h.${i}.attn.`;
+  const D = spec.hiddenSize;
+  const parts = [w.q, w.k, w.v];
+  const width = parts.reduce((a, l) => a + l.out, 0);
+  const bias = new Float32Array(width);
+  let start = 0;
+  for (const [n, l] of [
+    ['q', w.q],
+    ['k', w.k],
+    ['v', w.v],
+  ] as const) {
+    bias.set(requireBias(l, `${n} projection`), start);
+    start += l.out;
+  }
+  return [
+    { name: `${p}c_attn.weight`, shape: [D, width], data: fuseQkv(parts, D) },
+    { name: `${p}c_attn.bias`, shape: [width], data: bias },
+    { name: `${p}c_proj.weight`, shape: [w.o.in, D], data: transpose(w.o.weight, w.o.out, w.o.in) },
+    { name: `${p}c_proj.bias`, shape: [D], data: requireBias(w.o, 'output projection') },
+  ];
+}
+
 export const gpt2Adapter: ArchAdapter = {
   family: 'gpt2',
   modelTypes: ['gpt2'],
@@ -194,4 +247,6 @@ export const gpt2Adapter: ArchAdapter = {
   lmHeadName: 'lm_head.weight',
   loadLayer,
   loadEmbeddings,
+  attentionPrefix: (ckpt, i) => `${prefixOf(ckpt)}h.${i}.attn.`,
+  attentionTensors,
 };

@@ -4,8 +4,17 @@
  */
 import { badInput, unsupportedModel } from '../../api/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
-import type { EmbeddingWeights, LayerWeights, ModelSpec } from '../types.ts';
-import { checkAll, checkLayerIndex, loadLinear, loadTensor, rejectUnexpected } from './common.ts';
+import { attentionShape } from '../kv-layout.ts';
+import type { EmbeddingWeights, LayerWeights, Linear, ModelSpec } from '../types.ts';
+import {
+  checkAll,
+  checkLayerIndex,
+  loadLinear,
+  loadTensor,
+  rejectUnexpected,
+  requireBias,
+  type FloatTensor,
+} from './common.ts';
 import type { ConfigFields, ExpectedTensor } from './common.ts';
 import type { ArchAdapter, ArchSpec } from './registry.ts';
 
@@ -112,28 +121,42 @@ function isDefaultRope(v: unknown): boolean {
   return type === 'default' && (o.factor === undefined || o.factor === null || o.factor === 1);
 }
 
+/** Rows of q/k/v_proj and columns of o_proj: the model's, or the narrowed ones of a compressed checkpoint. */
+function attentionWidths(spec: ModelSpec, i: number) {
+  const s = attentionShape(spec.kvCompression?.[i], spec.headDim);
+  return {
+    shape: s,
+    q: spec.numHeads * s.qWidth,
+    k: spec.numKvHeads * s.kWidth,
+    v: spec.numKvHeads * s.vWidth,
+    o: spec.numHeads * s.vWidth,
+  };
+}
+
 function layerTensors(spec: ModelSpec, i: number): ExpectedTensor[] {
   const p = layerPrefix(i);
   const D = spec.hiddenSize;
-  const q = spec.numHeads * spec.headDim;
-  const kv = spec.numKvHeads * spec.headDim;
+  const w = attentionWidths(spec, i);
   const I = spec.intermediateSize;
   const t: ExpectedTensor[] = [
     { name: `${p}input_layernorm.weight`, shape: [D] },
-    { name: `${p}self_attn.q_proj.weight`, shape: [q, D] },
-    { name: `${p}self_attn.k_proj.weight`, shape: [kv, D] },
-    { name: `${p}self_attn.v_proj.weight`, shape: [kv, D] },
-    { name: `${p}self_attn.o_proj.weight`, shape: [D, q] },
+    { name: `${p}self_attn.q_proj.weight`, shape: [w.q, D] },
+    { name: `${p}self_attn.k_proj.weight`, shape: [w.k, D] },
+    { name: `${p}self_attn.v_proj.weight`, shape: [w.v, D] },
+    { name: `${p}self_attn.o_proj.weight`, shape: [D, w.o] },
     { name: `${p}post_attention_layernorm.weight`, shape: [D] },
     { name: `${p}mlp.gate_proj.weight`, shape: [I, D] },
     { name: `${p}mlp.up_proj.weight`, shape: [I, D] },
     { name: `${p}mlp.down_proj.weight`, shape: [D, I] },
   ];
+  const basis = [spec.numKvHeads, spec.headDim, w.shape.kCached];
+  if (w.shape.kBasis) t.push({ name: `${p}self_attn.k_basis`, shape: basis });
+  if (w.shape.qBasis) t.push({ name: `${p}self_attn.q_basis`, shape: basis });
   if (spec.qkvBias) {
     t.push(
-      { name: `${p}self_attn.q_proj.bias`, shape: [q] },
-      { name: `${p}self_attn.k_proj.bias`, shape: [kv] },
-      { name: `${p}self_attn.v_proj.bias`, shape: [kv] },
+      { name: `${p}self_attn.q_proj.bias`, shape: [w.q] },
+      { name: `${p}self_attn.k_proj.bias`, shape: [w.k] },
+      { name: `${p}self_attn.v_proj.bias`, shape: [w.v] },
     );
   }
   if (spec.oBias) t.push({ name: `${p}self_attn.o_proj.bias`, shape: [D] });
@@ -179,15 +202,14 @@ async function loadLayer(ckpt: Checkpoint, spec: ModelSpec, i: number): Promise<
   checkLayerIndex(spec, i, ckpt.dir);
   const p = layerPrefix(i);
   const D = spec.hiddenSize;
-  const q = spec.numHeads * spec.headDim;
-  const kv = spec.numKvHeads * spec.headDim;
+  const w = attentionWidths(spec, i);
   const I = spec.intermediateSize;
   const [attnNorm, qp, kp, vp, op, mlpNorm, gate, up, down] = await Promise.all([
     loadTensor(ckpt, `${p}input_layernorm.weight`, [D]),
-    loadLinear(ckpt, `${p}self_attn.q_proj`, q, D, spec.qkvBias),
-    loadLinear(ckpt, `${p}self_attn.k_proj`, kv, D, spec.qkvBias),
-    loadLinear(ckpt, `${p}self_attn.v_proj`, kv, D, spec.qkvBias),
-    loadLinear(ckpt, `${p}self_attn.o_proj`, D, q, spec.oBias),
+    loadLinear(ckpt, `${p}self_attn.q_proj`, w.q, D, spec.qkvBias),
+    loadLinear(ckpt, `${p}self_attn.k_proj`, w.k, D, spec.qkvBias),
+    loadLinear(ckpt, `${p}self_attn.v_proj`, w.v, D, spec.qkvBias),
+    loadLinear(ckpt, `${p}self_attn.o_proj`, D, w.o, spec.oBias),
     loadTensor(ckpt, `${p}post_attention_layernorm.weight`, [D]),
     loadLinear(ckpt, `${p}mlp.gate_proj`, I, D, spec.mlpBias),
     loadLinear(ckpt, `${p}mlp.up_proj`, I, D, spec.mlpBias),
@@ -204,6 +226,21 @@ async function loadLayer(ckpt: Checkpoint, spec: ModelSpec, i: number): Promise<
     up,
     down,
   };
+}
+
+/** The attention projections as stored: nn.Linear [out, in], unchanged names, narrowed shapes. */
+function attentionTensors(_ckpt: Checkpoint, spec: ModelSpec, i: number, w: LayerWeights): FloatTensor[] {
+  const p = `${layerPrefix(i)}self_attn.`;
+  const t: FloatTensor[] = [];
+  const linear = (name: string, l: Linear, bias: boolean) => {
+    t.push({ name: `${p}${name}.weight`, shape: [l.out, l.in], data: l.weight });
+    if (bias) t.push({ name: `${p}${name}.bias`, shape: [l.out], data: requireBias(l, name) });
+  };
+  linear('q_proj', w.q, spec.qkvBias);
+  linear('k_proj', w.k, spec.qkvBias);
+  linear('v_proj', w.v, spec.qkvBias);
+  linear('o_proj', w.o, spec.oBias);
+  return t;
 }
 
 async function loadEmbeddings(ckpt: Checkpoint, spec: ModelSpec): Promise<EmbeddingWeights> {
@@ -229,4 +266,6 @@ export const llamaAdapter: ArchAdapter = {
   lmHeadName: 'lm_head.weight',
   loadLayer,
   loadEmbeddings,
+  attentionPrefix: (_ckpt, i) => `${layerPrefix(i)}self_attn.`,
+  attentionTensors,
 };

@@ -5,7 +5,7 @@
 import { badInput, unsupportedModel } from '../../api/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
 import type { ArchFamily, EmbeddingWeights, LayerWeights, ModelSpec } from '../types.ts';
-import type { ConfigFields, ExpectedTensor } from './common.ts';
+import type { ConfigFields, ExpectedTensor, FloatTensor } from './common.ts';
 import { gpt2Adapter } from './gpt2.ts';
 import { llamaAdapter } from './llama.ts';
 
@@ -29,6 +29,13 @@ export interface ArchAdapter {
   lmHeadName: string;
   loadLayer(ckpt: Checkpoint, spec: ModelSpec, layer: number): Promise<LayerWeights>;
   loadEmbeddings(ckpt: Checkpoint, spec: ModelSpec): Promise<EmbeddingWeights>;
+  /** Name prefix of layer i's attention module, where a compressed checkpoint keeps `k_basis`/`q_basis`. */
+  attentionPrefix(ckpt: Checkpoint, layer: number): string;
+  /**
+   * Layer i's q/k/v/o projections (possibly narrowed) as this architecture stores them; the export
+   * writes these in place of the original tensors of the same names.
+   */
+  attentionTensors(ckpt: Checkpoint, spec: ModelSpec, layer: number, w: LayerWeights): FloatTensor[];
 }
 
 const ADAPTERS: readonly ArchAdapter[] = [llamaAdapter, gpt2Adapter];

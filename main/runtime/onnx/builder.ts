@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { AttrType, DataType, modelProtoType } from './proto.ts';
 
 /** A dimension: a fixed size or a symbolic name (batch, seq). */
@@ -28,8 +29,27 @@ interface TensorInit {
   name: string;
   dims: number[];
   dataType: number;
-  rawData: Uint8Array;
+  rawData?: Uint8Array;
+  /** TensorProto.DataLocation: 1 (EXTERNAL) when the bytes live in the external data file. */
+  dataLocation?: number;
+  externalData?: { key: string; value: string }[];
 }
+
+/**
+ * Where large initializers go instead of the protobuf (which cannot exceed 2 GiB): an open file that
+ * receives each one as it is added, so a model is never held in memory twice.
+ */
+export interface ExternalDataSink {
+  /** File descriptor open for writing; the caller opens and closes it. */
+  fd: number;
+  /** The file's name as recorded in the model, relative to the model file. */
+  location: string;
+  /** Initializers of at least this many bytes go to the file; smaller ones stay inline. */
+  minBytes: number;
+}
+
+// Aligned offsets let a runtime that maps the file read every tensor in place.
+const EXTERNAL_ALIGNMENT = 64;
 
 function valueInfo(name: string, elemType: number, dims: Dim[]): ValueInfo {
   return {
@@ -57,8 +77,42 @@ export class GraphBuilder {
   private readonly outputs: ValueInfo[] = [];
   private readonly initializers: TensorInit[] = [];
   private counter = 0;
+  private externalOffset = 0;
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    private readonly external?: ExternalDataSink,
+  ) {}
+
+  private addInitializer(
+    name: string,
+    dims: number[],
+    dataType: number,
+    bytes: Uint8Array,
+    inline = false,
+  ): void {
+    const ext = this.external;
+    if (!ext || inline || bytes.byteLength < ext.minBytes) {
+      this.initializers.push({ name, dims, dataType, rawData: bytes });
+      return;
+    }
+    const offset = Math.ceil(this.externalOffset / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
+    for (let done = 0; done < bytes.byteLength;) {
+      done += fs.writeSync(ext.fd, bytes, done, bytes.byteLength - done, offset + done);
+    }
+    this.externalOffset = offset + bytes.byteLength;
+    this.initializers.push({
+      name,
+      dims,
+      dataType,
+      dataLocation: 1,
+      externalData: [
+        { key: 'location', value: ext.location },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(bytes.byteLength) },
+      ],
+    });
+  }
 
   private fresh(prefix: string): string {
     this.counter += 1;
@@ -99,7 +153,7 @@ export class GraphBuilder {
   ): string {
     const name = this.fresh('cf');
     const data = elemType === DataType.DOUBLE ? Float64Array.from(values) : Float32Array.from(values);
-    this.initializers.push({ name, dims, dataType: elemType, rawData: bytesOf(data) });
+    this.addInitializer(name, dims, elemType, bytesOf(data));
     return name;
   }
 
@@ -107,13 +161,14 @@ export class GraphBuilder {
   constInt64(values: number[], dims: number[] = [values.length]): string {
     const name = this.fresh('ci');
     const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-    this.initializers.push({ name, dims, dataType: DataType.INT64, rawData: bytesOf(data) });
+    // Always inline: onnxruntime's shape inference reads shapes and axes at load, before external data.
+    this.addInitializer(name, dims, DataType.INT64, bytesOf(data), true);
     return name;
   }
 
-  /** A named float32 initializer (weights baked into an exported model). */
+  /** A named float32 initializer (weights baked into an exported model); external when the sink takes it. */
   initializer(name: string, data: Float32Array, dims: number[]): string {
-    this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: bytesOf(data) });
+    this.addInitializer(name, dims, DataType.FLOAT, bytesOf(data));
     return name;
   }
 

@@ -1,0 +1,268 @@
+/**
+ * The export stage (ARCHITECTURE.md §7): write the compressed checkpoint, the ONNX decoder with its thin
+ * cache and the report into `<out>.partial/`, verify what was written, then rename it to `<out>`.
+ * Nothing reaches `<out>` unless verification passed; a failure or a cancel removes the partial folder,
+ * and an earlier export at `<out>` is replaced only with `force`, only after the new one is complete.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { badInput, RankwiseError } from '../api/errors.ts';
+import type { CompressionPlan } from '../jobs/compress.ts';
+import { loadWindows } from '../data/windows.ts';
+import { CONFIG_FILE, readJsonObject } from '../model/config.ts';
+import { modelInfo, originalKvBytesPerToken, kvBytesPerToken } from '../model/info.ts';
+import { KV_COMPRESSION_FORMAT, KV_COMPRESSION_KEY, KV_COMPRESSION_VERSION } from '../model/kv-layout.ts';
+import { openModel, type ModelHandle } from '../model/model.ts';
+import { loadTokenizer } from '../model/tokenizer.ts';
+import { Engine, type Device } from '../runtime/engine.ts';
+import { throwIfCancelled, type Progress } from '../runtime/forward.ts';
+import { buildKvDecoder } from '../runtime/graphs/kv-decoder.ts';
+import { compressedModel, type CompressedModel } from './compressed-model.ts';
+import { memoryTable, type MemoryOptions } from './memory.ts';
+import { renderReportHtml } from './report-html.ts';
+import { REPORT_FORMAT, REPORT_VERSION, type ExportedFile, type ReportData } from './report-types.ts';
+import { describeFailure, verifyExport } from './verify.ts';
+import { writeCompressedCheckpoint } from './write-checkpoint.ts';
+
+export const ONNX_FILE = 'model.onnx';
+export const ONNX_DATA_FILE = 'model.onnx_data';
+export const REPORT_JSON = 'rankwise-report.json';
+export const REPORT_HTML = 'rankwise-report.html';
+
+/** Tokenizer and generation files a Hugging Face folder may carry; whichever exist are copied. */
+export const COPIED_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'tokenizer.model',
+  'vocab.json',
+  'merges.txt',
+  'chat_template.jinja',
+  'generation_config.json',
+];
+
+/** ONNX weights go to an external data file past this size (protobuf cannot exceed 2 GiB). */
+const ONNX_EXTERNAL_BYTES = 1 * 2 ** 30;
+
+export interface ExportOptions {
+  out: string;
+  /** Replace an existing `<out>` (only once the new export has been verified). */
+  force?: boolean;
+  /** Write model.onnx (default true). */
+  onnx?: boolean;
+  maxShardBytes?: number;
+  /** Initializers of at least this many bytes go to model.onnx_data; default: only when the model is large. */
+  onnxExternalMinBytes?: number;
+  /** Evaluation windows the reloaded checkpoint is checked on (default 2). */
+  verifyWindows?: number;
+  /** Tokens the ONNX check decodes one at a time after its prefill (default 16). */
+  decodeSteps?: number;
+  memory?: MemoryOptions;
+  device?: Device;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /** Test seam: runs on the partial folder after writing, before verification. */
+  beforeVerify?: (partialDir: string) => Promise<void>;
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+const exists = (p: string) =>
+  fs.promises.stat(p).then(
+    () => true,
+    () => false,
+  );
+
+async function fileList(dir: string): Promise<ExportedFile[]> {
+  const names = (await fs.promises.readdir(dir)).sort();
+  return Promise.all(
+    names.map(async (name) => ({ name, bytes: (await fs.promises.stat(path.join(dir, name))).size })),
+  );
+}
+
+function weightsBytes(model: ModelHandle): number {
+  let total = 0;
+  for (const name of model.checkpoint.names()) {
+    const info = model.checkpoint.info(name);
+    total += info.end - info.begin;
+  }
+  return total;
+}
+
+async function writeConfig(source: string, partial: string, cm: CompressedModel, plan: CompressionPlan) {
+  const config = await readJsonObject(path.join(source, CONFIG_FILE));
+  const c = plan.calibration;
+  config[KV_COMPRESSION_KEY] = {
+    format: KV_COMPRESSION_FORMAT,
+    version: KV_COMPRESSION_VERSION,
+    method: plan.method,
+    layers: cm.layouts.map((l) => ({ k_rank: l.kRank, v_rank: l.vRank, key_space: l.keySpace })),
+    calibration: {
+      source: path.basename(c.source),
+      sequences: c.windows,
+      seq_len: c.window,
+      seed: c.seed,
+      sampling: c.sampling,
+      sha256: await sha256File(c.source),
+    },
+  };
+  await fs.promises.writeFile(path.join(partial, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/** Moves the verified folder into place; an earlier export is removed only after the new one is there. */
+async function publish(partial: string, out: string): Promise<void> {
+  if (!(await exists(out))) {
+    await fs.promises.rename(partial, out);
+    return;
+  }
+  const old = `${out}.old-${process.pid}-${Date.now()}`;
+  await fs.promises.rename(out, old);
+  try {
+    await fs.promises.rename(partial, out);
+  } catch (e) {
+    await fs.promises.rename(old, out);
+    throw e;
+  }
+  await fs.promises.rm(old, { recursive: true, force: true });
+}
+
+export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Promise<ReportData> {
+  const started = performance.now();
+  const seconds: Record<string, number> = {};
+  let t0 = started;
+  const lap = (stage: string) => {
+    const now = performance.now();
+    seconds[stage] = (now - t0) / 1000;
+    t0 = now;
+  };
+  const out = path.resolve(opts.out);
+  if (opts.out.trim() === '') throw badInput('--out must name a folder');
+  if ((await exists(out)) && !opts.force) {
+    throw badInput('already exists; pass --force to replace it with the new export', out);
+  }
+  const partial = `${out}.partial`;
+  // a partial folder is only ever ours, left by a killed run
+  await fs.promises.rm(partial, { recursive: true, force: true });
+  await fs.promises.mkdir(partial, { recursive: true });
+
+  const model = await openModel(plan.modelDir);
+  const engine = await Engine.create({ device: opts.device ?? 'cpu' });
+  try {
+    if (plan.layers.length !== model.spec.numLayers) {
+      throw badInput(
+        `the plan has ${plan.layers.length} layers, the model ${model.spec.numLayers}`,
+        plan.modelDir,
+      );
+    }
+    const cm = compressedModel(model, plan.layers);
+    const spec = cm.spec;
+    const signal = opts.signal;
+    const report = opts.onProgress;
+    const compressed = plan.layers.map((c) => c !== null);
+
+    let layersDone = 0;
+    await writeCompressedCheckpoint(partial, cm, compressed, {
+      maxShardBytes: opts.maxShardBytes,
+      signal,
+      onLayer: (layer) =>
+        report?.({
+          stage: 'export weights',
+          layer,
+          done: ++layersDone,
+          total: compressed.filter(Boolean).length,
+          etaSeconds: null,
+        }),
+    });
+    await writeConfig(model.dir, partial, cm, plan);
+    for (const name of COPIED_FILES) {
+      const src = path.join(model.dir, name);
+      if (await exists(src)) await fs.promises.copyFile(src, path.join(partial, name));
+    }
+    throwIfCancelled(signal);
+    lap('write');
+
+    let onnxFile: string | null = null;
+    if (opts.onnx ?? true) {
+      onnxFile = path.join(partial, ONNX_FILE);
+      const sourceBytes = weightsBytes(model);
+      const minBytes =
+        opts.onnxExternalMinBytes ?? (sourceBytes * (4 / 2) > ONNX_EXTERNAL_BYTES ? 1024 : undefined);
+      const bytes = await buildKvDecoder(
+        {
+          spec,
+          loadEmbeddings: () => cm.loadEmbeddings(),
+          loadNarrowLayer: async (i) => {
+            throwIfCancelled(signal);
+            report?.({
+              stage: 'export onnx',
+              layer: i,
+              done: i + 1,
+              total: spec.numLayers,
+              etaSeconds: null,
+            });
+            return cm.loadNarrowLayer(i);
+          },
+        },
+        minBytes === undefined
+          ? {}
+          : {
+              externalData: { path: path.join(partial, ONNX_DATA_FILE), location: ONNX_DATA_FILE, minBytes },
+            },
+      );
+      await fs.promises.writeFile(onnxFile, bytes);
+      lap('onnx');
+    }
+
+    await opts.beforeVerify?.(partial);
+    const tokenizer = await loadTokenizer(model.dir);
+    const evalWindows = await loadWindows(plan.evalSource, tokenizer, { window: plan.calibration.window });
+    const windows = evalWindows.windows.slice(0, opts.verifyWindows ?? 2);
+    if (windows.length === 0) throw badInput('no evaluation window to verify the export on', plan.evalSource);
+    const verification = await verifyExport(partial, cm, plan, windows, engine, {
+      decodeSteps: opts.decodeSteps ?? 16,
+      onnxFile,
+      onProgress: report,
+      signal,
+    });
+    lap('verify');
+    if (!verification.passed) throw new RankwiseError('internal', describeFailure(verification, out));
+
+    // the report describes the files beside it, not itself
+    const files = await fileList(partial);
+    const written = files.filter((f) => f.name.endsWith('.safetensors')).reduce((a, f) => a + f.bytes, 0);
+    seconds.total = (performance.now() - started) / 1000;
+    const data: ReportData = {
+      format: REPORT_FORMAT,
+      version: REPORT_VERSION,
+      created: new Date().toISOString(),
+      model: { dir: model.dir, info: modelInfo(model) },
+      compress: plan.report,
+      memory: memoryTable(
+        {
+          kvBytesPerToken: { original: originalKvBytesPerToken(spec), compressed: kvBytesPerToken(spec) },
+          weightsBytes: { original: weightsBytes(model), compressed: written },
+        },
+        opts.memory,
+      ),
+      export: { dir: out, files, seconds, verification },
+    };
+    await fs.promises.writeFile(path.join(partial, REPORT_JSON), `${JSON.stringify(data, null, 2)}\n`);
+    await fs.promises.writeFile(path.join(partial, REPORT_HTML), renderReportHtml(data));
+    throwIfCancelled(signal);
+    await publish(partial, out);
+    return data;
+  } catch (e) {
+    await fs.promises.rm(partial, { recursive: true, force: true });
+    throw e;
+  } finally {
+    await engine.release();
+    await model.close();
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * The exported decoder (ARCHITECTURE.md §7): the whole model as one ONNX graph with its weights baked in
+ * and a KV cache that holds each layer's narrow keys and values, named as Optimum and onnxruntime-genai
+ * name them, so stock runtimes can drive it. It runs in plain onnxruntime with standard operators only.
+ */
+import fs from 'node:fs';
+import { RankwiseError } from '../../api/errors.ts';
+import type { NarrowLayer } from '../../methods/fold.ts';
+import { attentionShape } from '../../model/kv-layout.ts';
+import type { EmbeddingWeights, Linear, ModelSpec, Norm } from '../../model/types.ts';
+import { attr, GraphBuilder } from '../onnx/builder.ts';
+import { DataType } from '../onnx/proto.ts';
+import { layerNorm, linear, rmsNorm, rope, shapeWith } from './common.ts';
+
+export interface KvDecoderSource {
+  spec: ModelSpec;
+  loadEmbeddings(): Promise<EmbeddingWeights>;
+  loadNarrowLayer(i: number): Promise<NarrowLayer>;
+}
+
+export interface KvDecoderOptions {
+  externalData?: {
+    /** Absolute path of the data file to write. */
+    path: string;
+    /** The file name recorded in the model, relative to model.onnx. */
+    location: string;
+    /** Initializers at least this big go external; default 1024. */
+    minBytes?: number;
+  };
+}
+
+export const KV_DECODER_IO = {
+  inputIds: 'input_ids',
+  attentionMask: 'attention_mask',
+  positionIds: 'position_ids',
+  pastKey: (i: number) => `past_key_values.${i}.key`,
+  pastValue: (i: number) => `past_key_values.${i}.value`,
+  presentKey: (i: number) => `present.${i}.key`,
+  presentValue: (i: number) => `present.${i}.value`,
+  logits: 'logits',
+} as const;
+
+const BATCH = 'batch_size';
+const SEQ = 'sequence_length';
+const PAST = 'past_sequence_length';
+const TOTAL = 'total_sequence_length';
+
+/** Float32 angles of the rotate_half tables, [..., d] from positions [...]: cos = [c, c], sin = [−s, s]. */
+function ropeFromPositions(
+  g: GraphBuilder,
+  positions: string,
+  d: number,
+  theta: number,
+): { cos: string; sin: string } {
+  const half = d / 2;
+  const invFreq = Array.from({ length: half }, (_, i) => Math.pow(theta, (-2 * i) / d));
+  // Angles in float64 like rope.ts, rounded once: float32 products drift by whole ulps at long positions.
+  const pos = g.op('Unsqueeze', [
+    g.op('Cast', [positions], { to: attr.i(DataType.DOUBLE) }),
+    g.constInt64([-1]),
+  ]);
+  const angles = g.op('Mul', [pos, g.constFloat(invFreq, [half], DataType.DOUBLE)]);
+  const toFloat = (v: string) => g.op('Cast', [v], { to: attr.i(DataType.FLOAT) });
+  const c = toFloat(g.op('Cos', [angles]));
+  const s = toFloat(g.op('Sin', [angles]));
+  return {
+    cos: g.op('Concat', [c, c], { axis: attr.i(-1) }),
+    sin: g.op('Concat', [g.op('Neg', [s]), s], { axis: attr.i(-1) }),
+  };
+}
+
+/**
+ * The whole-model decoder with a thin KV cache: input_ids, attention_mask, position_ids and per layer
+ * past_key_values.{i}.key/value [batch, H_kv, past, r_i] → logits [batch, seq, vocab] and present.{i}.*
+ * [batch, H_kv, past + seq, r_i]. Weights become float32 initializers; layers are read one at a time and,
+ * with `externalData`, streamed to the data file as they are added, so memory holds about one copy of the
+ * model in float32.
+ */
+export async function buildKvDecoder(
+  source: KvDecoderSource,
+  opts: KvDecoderOptions = {},
+): Promise<Uint8Array> {
+  const ext = opts.externalData;
+  const fd = ext ? fs.openSync(ext.path, 'w') : null;
+  try {
+    const sink =
+      ext && fd !== null ? { fd, location: ext.location, minBytes: ext.minBytes ?? 1024 } : undefined;
+    return await buildGraph(source, new GraphBuilder('rankwise_kv_decoder', sink), sink?.minBytes ?? null);
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
+}
+
+// A protobuf message cannot exceed 2 GiB; leave room for the graph itself.
+const INLINE_LIMIT = 2 ** 31 - 64 * 2 ** 20;
+
+async function buildGraph(
+  source: KvDecoderSource,
+  g: GraphBuilder,
+  externalMinBytes: number | null,
+): Promise<Uint8Array> {
+  const spec = source.spec;
+  const IO = KV_DECODER_IO;
+  const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: d, vocabSize: V } = spec;
+  const G = H / Hkv;
+  const layerNormed = spec.norm.kind === 'layer';
+
+  const inputIds = g.input(IO.inputIds, [BATCH, SEQ], DataType.INT64);
+  const mask = g.input(IO.attentionMask, [BATCH, TOTAL], DataType.INT64);
+  const positionIds = g.input(IO.positionIds, [BATCH, SEQ], DataType.INT64);
+
+  let inlineBytes = 0;
+  const weight = (name: string, data: Float32Array, dims: number[]) => {
+    if (externalMinBytes === null || data.byteLength < externalMinBytes) {
+      inlineBytes += data.byteLength;
+      // Fail before reading the rest of a model that could never be serialised.
+      if (inlineBytes > INLINE_LIMIT) {
+        throw new RankwiseError(
+          'internal',
+          'the weights exceed what one ONNX file holds; write them as external data',
+        );
+      }
+    }
+    return g.initializer(name, data, dims);
+  };
+  const vector = (name: string, v: Float32Array | undefined) => {
+    if (!v) throw new RankwiseError('internal', `the exported decoder lacks ${name}`);
+    return weight(name, v, [v.length]);
+  };
+  const normWeights = (prefix: string, n: Norm) => ({
+    w: vector(`${prefix}.weight`, n.weight),
+    b: layerNormed ? vector(`${prefix}.bias`, n.bias) : '',
+  });
+  const norm = (x: string, n: { w: string; b: string }) =>
+    layerNormed ? layerNorm(g, x, n.w, n.b, spec.norm.eps) : rmsNorm(g, x, n.w, spec.norm.eps);
+
+  // Embedding-side initializers are added up front so the EmbeddingWeights can be dropped before layers load.
+  let tokens: string;
+  let lmHead: string;
+  let positions = '';
+  let finalNorm: { w: string; b: string };
+  {
+    const e = await source.loadEmbeddings();
+    tokens = weight('model.embed_tokens.weight', e.tokens, [V, D]);
+    // Tied embeddings share one initializer, as they share one array.
+    lmHead = e.lmHead === e.tokens ? tokens : weight('lm_head.weight', e.lmHead, [V, D]);
+    if (!spec.rope) {
+      if (!e.positions) throw new RankwiseError('internal', 'learned-position model without position table');
+      positions = weight('model.embed_positions.weight', e.positions, [spec.maxPositions, D]);
+    }
+    finalNorm = normWeights('model.norm', e.finalNorm);
+  }
+
+  const bs = g.op('Shape', [inputIds]);
+  let x = g.op('Gather', [tokens, inputIds], { axis: attr.i(0) });
+  if (positions) x = g.op('Add', [x, g.op('Gather', [positions, positionIds], { axis: attr.i(0) })]);
+  x = g.op('Reshape', [x, g.constInt64([-1, D])]);
+
+  // Key j is visible to new token i iff it is not padding and j ≤ past + i.
+  const scalarDim = (t: string, axis: number) =>
+    g.op('Gather', [g.op('Shape', [t]), g.constInt64([axis], [])], { axis: attr.i(0) });
+  const total = scalarDim(mask, 1);
+  const seq = scalarDim(inputIds, 1);
+  const zero = g.constInt64([0], []);
+  const one = g.constInt64([1], []);
+  const keyIndex = g.op('Range', [zero, total, one]);
+  const queryIndex = g.op('Add', [g.op('Range', [zero, seq, one]), g.op('Sub', [total, seq])]);
+  const causal = g.op('LessOrEqual', [keyIndex, g.op('Unsqueeze', [queryIndex, g.constInt64([1])])]);
+  const notPad = g.op('Unsqueeze', [g.op('Cast', [mask], { to: attr.i(DataType.BOOL) }), g.constInt64([1])]);
+  const visible = g.op('And', [causal, notPad]);
+  const additive = g.op('Where', [visible, g.constFloat([0], []), g.constFloat([-1e30], [])]);
+  const maskAdd = g.op('Unsqueeze', [additive, g.constInt64([1, 2])]);
+
+  let queryRope: { cos: string; sin: string } | null = null;
+  if (spec.rope) {
+    const t = ropeFromPositions(g, positionIds, d, spec.rope.theta);
+    const perHead = (v: string) => g.op('Unsqueeze', [v, g.constInt64([2])]);
+    queryRope = { cos: perHead(t.cos), sin: perHead(t.sin) };
+  }
+  // Pre-RoPE layers rotate every cached key again; their positions follow Hugging Face's padding rule.
+  let keyRope: { cos: string; sin: string } | null = null;
+  const keyRopeTables = (theta: number) => {
+    if (!keyRope) {
+      const cumsum = g.op('CumSum', [mask, g.constInt64([1], [])]);
+      const keyPos = g.op('Max', [g.op('Sub', [cumsum, one]), zero]);
+      const t = ropeFromPositions(g, keyPos, d, theta);
+      const perHead = (v: string) => g.op('Unsqueeze', [v, g.constInt64([1])]);
+      keyRope = { cos: perHead(t.cos), sin: perHead(t.sin) };
+    }
+    return keyRope;
+  };
+
+  const presents: { name: string; value: string; width: number }[] = [];
+  for (let i = 0; i < spec.numLayers; i++) {
+    const layer = await source.loadNarrowLayer(i);
+    const prefix = `model.layers.${i}`;
+    const w = layer.weights;
+    const shape = attentionShape(layer.layout, d);
+    const space = shape.keysCompressed ? layer.layout.keySpace : 'none';
+    if (space === 'folded' && spec.rope) {
+      throw new RankwiseError('internal', `layer ${i}: folded keys cannot carry RoPE`);
+    }
+    const lin = (name: string, l: Linear, out: number, inp: number) => {
+      if (l.out !== out || l.in !== inp) {
+        throw new RankwiseError(
+          'internal',
+          `layer ${i}: ${name} is [${l.out}, ${l.in}], its layout needs [${out}, ${inp}]`,
+        );
+      }
+      return {
+        w: weight(`${prefix}.${name}.weight`, l.weight, [out, inp]),
+        b: l.bias ? vector(`${prefix}.${name}.bias`, l.bias) : undefined,
+      };
+    };
+    const basis = (name: string, data: Float32Array | undefined, dims: number[]) =>
+      data ? weight(`${prefix}.self_attn.${name}`, data, dims) : '';
+    const r = shape.kCached;
+    const kBasis = shape.kBasis ? basis('k_basis', layer.kBasis, [Hkv, d, r]) : '';
+    // [H_kv, 1, d, r] broadcasts over the G query heads of each KV head.
+    const qBasis = shape.qBasis ? basis('q_basis', layer.qBasis, [Hkv, 1, d, r]) : '';
+    if ((shape.kBasis && !kBasis) || (shape.qBasis && !qBasis)) {
+      throw new RankwiseError('internal', `layer ${i}: ${space} keys without their basis`);
+    }
+    const qW = shape.qWidth;
+    const kW = shape.kWidth;
+    const vW = shape.vWidth;
+    const attnNorm = normWeights(`${prefix}.input_layernorm`, w.attnNorm);
+    const q = lin('self_attn.q_proj', w.q, H * qW, D);
+    const k = lin('self_attn.k_proj', w.k, Hkv * kW, D);
+    const v = lin('self_attn.v_proj', w.v, Hkv * vW, D);
+    const o = lin('self_attn.o_proj', w.o, D, H * vW);
+    const mlpNorm = normWeights(`${prefix}.post_attention_layernorm`, w.mlpNorm);
+    const F = spec.intermediateSize;
+    const gate = spec.act === 'silu' && w.gate ? lin('mlp.gate_proj', w.gate, F, D) : null;
+    if (spec.act === 'silu' && !gate)
+      throw new RankwiseError('internal', 'SwiGLU layer without gate weights');
+    const up = lin('mlp.up_proj', w.up, F, D);
+    const down = lin('mlp.down_proj', w.down, D, F);
+
+    const pastK = g.input(IO.pastKey(i), [BATCH, Hkv, PAST, r]);
+    const pastV = g.input(IO.pastValue(i), [BATCH, Hkv, PAST, vW]);
+    const heads = (t: string, n: number, width: number) => g.op('Reshape', [t, shapeWith(g, bs, [n, width])]);
+    const toCache = (t: string) => g.op('Transpose', [t], { perm: attr.ints([0, 2, 1, 3]) });
+
+    const h1 = norm(x, attnNorm);
+    let qh = heads(linear(g, h1, q.w, q.b), H, qW);
+    let kh = heads(linear(g, h1, k.w, k.b), Hkv, kW);
+    const vh = heads(linear(g, h1, v.w, v.b), Hkv, vW);
+    if (queryRope && space !== 'folded') qh = rope(g, qh, queryRope.cos, queryRope.sin, d);
+    // A pre-RoPE latent is cached unrotated; full keys (uncompressed, post-RoPE) are cached rotated.
+    if (queryRope && space !== 'pre-rope') kh = rope(g, kh, queryRope.cos, queryRope.sin, d);
+    let kNew = toCache(kh);
+    if (space === 'post-rope') kNew = g.op('MatMul', [kNew, kBasis]);
+    const presentK = g.op('Concat', [pastK, kNew], { axis: attr.i(2) });
+    const presentV = g.op('Concat', [pastV, toCache(vh)], { axis: attr.i(2) });
+    presents.push({ name: IO.presentKey(i), value: presentK, width: r });
+    presents.push({ name: IO.presentValue(i), value: presentV, width: vW });
+
+    let keys = presentK;
+    if (space === 'pre-rope') {
+      keys = g.op('MatMul', [presentK, g.op('Transpose', [kBasis], { perm: attr.ints([0, 2, 1]) })]);
+      if (spec.rope) {
+        const t = keyRopeTables(spec.rope.theta);
+        keys = rope(g, keys, t.cos, t.sin, d);
+      }
+    }
+    // Grouped-query attention without repeating K and V, as in decoder-layer.ts: queries
+    // [B, H_kv, G, S, w] against keys [B, H_kv, 1, w, T]; query head h = g·G + j uses KV head g.
+    let q5 = g.op('Transpose', [g.op('Reshape', [qh, shapeWith(g, bs, [Hkv, G, qW])])], {
+      perm: attr.ints([0, 2, 3, 1, 4]),
+    });
+    if (space === 'post-rope') q5 = g.op('MatMul', [q5, qBasis]);
+    // The scale stays that of the original head dimension: narrowing changes no score.
+    q5 = g.op('Mul', [q5, g.constFloat([1 / Math.sqrt(d)], [])]);
+    const kT = g.op('Unsqueeze', [
+      g.op('Transpose', [keys], { perm: attr.ints([0, 1, 3, 2]) }),
+      g.constInt64([2]),
+    ]);
+    const scores = g.op('Add', [g.op('MatMul', [q5, kT]), maskAdd]);
+    const probs = g.op('Softmax', [scores], { axis: attr.i(-1) });
+    const ctx = g.op('MatMul', [probs, g.op('Unsqueeze', [presentV, g.constInt64([2])])]);
+    const merged = g.op('Reshape', [
+      g.op('Transpose', [ctx], { perm: attr.ints([0, 3, 1, 2, 4]) }),
+      g.constInt64([-1, H * vW]),
+    ]);
+    const h = g.op('Add', [x, linear(g, merged, o.w, o.b)]);
+
+    const h2 = norm(h, mlpNorm);
+    let act: string;
+    if (gate) {
+      const gt = linear(g, h2, gate.w);
+      act = g.op('Mul', [g.op('Mul', [gt, g.op('Sigmoid', [gt])]), linear(g, h2, up.w)]);
+    } else {
+      act = g.op('Gelu', [linear(g, h2, up.w, up.b)], { approximate: attr.s('tanh') });
+    }
+    x = g.op('Add', [h, linear(g, act, down.w, down.b)]);
+  }
+
+  const logits = g.op('Reshape', [linear(g, norm(x, finalNorm), lmHead), shapeWith(g, bs, [V])]);
+  g.output(IO.logits, logits, [BATCH, SEQ, V]);
+  for (const p of presents) g.output(p.name, p.value, [BATCH, Hkv, TOTAL, p.width]);
+  return g.build();
+}

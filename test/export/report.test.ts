@@ -1,0 +1,406 @@
+import { describe, expect, it } from 'vitest';
+
+import { paretoFront } from '../../main/allocate/index.ts';
+import type { CompressReport } from '../../main/jobs/compress.ts';
+import { DEFAULT_MEMORY_BYTES, memoryTable, sequencesThatFit } from '../../main/export/memory.ts';
+import { escapeHtml, formatError, formatInt, renderReportHtml } from '../../main/export/report-html.ts';
+import { REPORT_FORMAT, REPORT_VERSION } from '../../main/export/report-types.ts';
+import type { ReportData } from '../../main/export/report-types.ts';
+import { badInputFrom } from '../helpers/errors.ts';
+
+const D = 8;
+const LAYERS = 4;
+const KV_HEADS = 2;
+/** 2 · L · H_kv · d · 2 bytes (BF16). */
+const KV_ORIGINAL = 2 * LAYERS * KV_HEADS * D * 2;
+
+/** Separable, decreasing in both ranks, exactly 0 at full rank: a log-scale range like real profiles. */
+const errorAt = (layer: number, k: number, v: number) =>
+  (0.4 + 0.1 * layer) * (1 - k / D) ** 3 + 0.2 * (1 - v / D) ** 2;
+
+function profileOf(layer: number) {
+  const points = [];
+  for (let k = 1; k <= D; k++) {
+    for (let v = 1; v <= D; v++) points.push({ k_rank: k, v_rank: v, error: errorAt(layer, k, v) });
+  }
+  return points;
+}
+
+const frontOf = (points: { k_rank: number; v_rank: number; error: number }[]) =>
+  paretoFront(points.map((p) => ({ kRank: p.k_rank, vRank: p.v_rank, error: p.error })));
+
+/** Which Pareto point each layer gets: the cheapest, two in between, and full rank (error 0). */
+const CHOSEN_INDEX = [0, 3, 7, Infinity];
+
+function fixture(opts: { profile?: boolean; dir?: string } = {}): ReportData {
+  const profile = Array.from({ length: LAYERS }, (_, l) => profileOf(l));
+  // Chosen points taken from the front, so each marker must land on a vertex of its layer's curve.
+  const layers = profile.map((points, layer) => {
+    const front = frontOf(points);
+    const p = front[Math.min(CHOSEN_INDEX[layer], front.length - 1)];
+    return { layer, k_rank: p.kRank, v_rank: p.vRank, key_space: 'post-rope' as const, error: p.error };
+  });
+  const kvCompressed = layers.reduce((a, l) => a + (l.k_rank + l.v_rank) * KV_HEADS * 2, 0);
+  const compress: CompressReport = {
+    model: opts.dir ?? '/models/tiny-llama',
+    method: 'kqsvd',
+    key_space: 'auto',
+    window: 128,
+    calib_windows: 6,
+    heldout_windows: 2,
+    eval_windows: 4,
+    device: 'cpu',
+    perplexity: { original: 12.5, compressed: 13.25 },
+    kv_bytes_per_token: { original: KV_ORIGINAL, compressed: kvCompressed },
+    kv_fraction: kvCompressed / KV_ORIGINAL,
+    layers,
+    allocation: { kind: 'memory', target: 0.6, feasible: true, weighted_error: 0.01 },
+    seconds: { load: 0.5, capture: 1.25, profile: 3, allocate: 0.01, eval: 2 },
+  };
+  if (opts.profile !== false) compress.profile = profile;
+  else delete compress.allocation;
+  return {
+    format: REPORT_FORMAT,
+    version: REPORT_VERSION,
+    created: '2025-01-02T03:04:05.000Z',
+    model: {
+      dir: compress.model,
+      info: {
+        modelType: 'llama',
+        family: 'llama',
+        layers: LAYERS,
+        heads: 4,
+        kvHeads: KV_HEADS,
+        headDim: D,
+        hiddenSize: 32,
+        vocabSize: 100,
+        maxPositions: 512,
+        rope: 10000,
+        dtype: 'BF16',
+        parameters: 50_000,
+        kvBytesPerToken: KV_ORIGINAL,
+        kvBytesPerSequence: [{ tokens: 4096, bytes: 4096 * KV_ORIGINAL }],
+      },
+    },
+    compress,
+    memory: memoryTable({
+      kvBytesPerToken: { original: KV_ORIGINAL, compressed: kvCompressed },
+      weightsBytes: { original: 100_000, compressed: 101_024 },
+    }),
+    export: {
+      dir: '/out/tiny-llama-kv',
+      files: [
+        { name: 'model.safetensors', bytes: 101_024 },
+        { name: 'config.json', bytes: 812 },
+      ],
+      seconds: { write: 0.2, verify: 1.5 },
+      verification: {
+        windows: 2,
+        checkpointRelError: 0,
+        onnxRelError: 3.2e-6,
+        onnxPrefillTokens: 64,
+        onnxDecodeSteps: 16,
+        perplexity: { reloaded: 13.25, inMemory: 13.25 },
+        presentBytes: { measured: 1000, predicted: 1000 },
+        tolerance: 1e-4,
+        passed: true,
+      },
+    },
+  };
+}
+
+/** The markup of the `<svg id="…">` element. */
+function svgById(html: string, id: string): string {
+  const m = new RegExp(`<svg id="${id}"[\\s\\S]*?</svg>`).exec(html);
+  if (!m) throw new Error(`no svg #${id}`);
+  return m[0];
+}
+
+const attr = (tag: string, name: string): string => {
+  const m = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
+  if (!m) throw new Error(`no ${name} in ${tag}`);
+  return m[1];
+};
+const num = (tag: string, name: string) => Number(attr(tag, name));
+
+describe('memoryTable', () => {
+  it('prices a small model exactly, with explicit options', () => {
+    const t = memoryTable(
+      {
+        kvBytesPerToken: { original: 256, compressed: 160 },
+        weightsBytes: { original: 1_000_000, compressed: 1_000_500 },
+      },
+      { contexts: [10, 100], contextTokens: 1000, batch: 3, memoryBytes: 2_000_000 },
+    );
+    expect(t).toEqual({
+      kvBytesPerToken: { original: 256, compressed: 160 },
+      perSequence: [
+        { tokens: 10, kvBytesOriginal: 2560, kvBytesCompressed: 1600 },
+        { tokens: 100, kvBytesOriginal: 25_600, kvBytesCompressed: 16_000 },
+      ],
+      weightsBytes: { original: 1_000_000, compressed: 1_000_500 },
+      // 1e6 + 3 · 1000 · 256 and 1 000 500 + 3 · 1000 · 160
+      totals: { contextTokens: 1000, batch: 3, original: 1_768_000, compressed: 1_480_500 },
+      // ⌊1 000 000 / 256 000⌋ = 3 and ⌊999 500 / 160 000⌋ = 6
+      concurrency: {
+        memoryBytes: 2_000_000,
+        contextTokens: 1000,
+        sequencesOriginal: 3,
+        sequencesCompressed: 6,
+      },
+    });
+  });
+
+  it('defaults to 4k/32k/128k contexts, 4096 tokens, batch 1 and 24 GiB (an 8B-class model)', () => {
+    expect(DEFAULT_MEMORY_BYTES).toBe(25_769_803_776);
+    // 2 · 32 layers · 8 KV heads · 128 · 2 bytes = 131 072 bytes per token, halved by compression
+    const t = memoryTable({
+      kvBytesPerToken: { original: 131_072, compressed: 65_536 },
+      weightsBytes: { original: 16_000_000_000, compressed: 16_100_000_000 },
+    });
+    expect(t.perSequence).toEqual([
+      { tokens: 4096, kvBytesOriginal: 536_870_912, kvBytesCompressed: 268_435_456 },
+      { tokens: 32_768, kvBytesOriginal: 4_294_967_296, kvBytesCompressed: 2_147_483_648 },
+      { tokens: 131_072, kvBytesOriginal: 17_179_869_184, kvBytesCompressed: 8_589_934_592 },
+    ]);
+    expect(t.totals).toEqual({
+      contextTokens: 4096,
+      batch: 1,
+      original: 16_536_870_912,
+      compressed: 16_368_435_456,
+    });
+    // 9 769 803 776 free / 536 870 912 = 18.2; 9 669 803 776 / 268 435 456 = 36.02
+    expect(t.concurrency).toEqual({
+      memoryBytes: 25_769_803_776,
+      contextTokens: 4096,
+      sequencesOriginal: 18,
+      sequencesCompressed: 36,
+    });
+  });
+
+  it('fits no sequence when the weights alone fill or exceed the memory', () => {
+    const t = memoryTable(
+      {
+        kvBytesPerToken: { original: 100, compressed: 50 },
+        weightsBytes: { original: 5000, compressed: 1000 },
+      },
+      { contextTokens: 10, memoryBytes: 1000 },
+    );
+    expect(t.concurrency.sequencesOriginal).toBe(0);
+    expect(t.concurrency.sequencesCompressed).toBe(0);
+    expect(sequencesThatFit(1000, 1001, 1)).toBe(0);
+  });
+
+  it('counts a sequence that fits to the byte, and not one byte short', () => {
+    expect(sequencesThatFit(1000 + 5 * 300, 1000, 300)).toBe(5);
+    expect(sequencesThatFit(1000 + 5 * 300 - 1, 1000, 300)).toBe(4);
+    // near the top of the exact range
+    const per = 2 ** 40 + 3;
+    expect(sequencesThatFit(4095 * per + 7, 7, per)).toBe(4095);
+    expect(sequencesThatFit(4095 * per + 6, 7, per)).toBe(4094);
+  });
+
+  it('rejects inputs that are not positive integers, naming them', () => {
+    const kv = { original: 256, compressed: 128 };
+    const weights = { original: 1000, compressed: 1000 };
+    const cases: [() => unknown, RegExp][] = [
+      [
+        () => memoryTable({ kvBytesPerToken: { original: 0, compressed: 1 }, weightsBytes: weights }),
+        /original KV/,
+      ],
+      [
+        () => memoryTable({ kvBytesPerToken: { original: 256, compressed: 1.5 }, weightsBytes: weights }),
+        /compressed KV/,
+      ],
+      [
+        () => memoryTable({ kvBytesPerToken: kv, weightsBytes: { original: -1, compressed: 1 } }),
+        /original weights/,
+      ],
+      [
+        () => memoryTable({ kvBytesPerToken: kv, weightsBytes: { original: 1, compressed: NaN } }),
+        /compressed weights/,
+      ],
+      [
+        () => memoryTable({ kvBytesPerToken: kv, weightsBytes: weights }, { contexts: [] }),
+        /at least one context/,
+      ],
+      [
+        () => memoryTable({ kvBytesPerToken: kv, weightsBytes: weights }, { contexts: [4096, 0] }),
+        /context length/,
+      ],
+      [
+        () => memoryTable({ kvBytesPerToken: kv, weightsBytes: weights }, { contextTokens: 0 }),
+        /contextTokens/,
+      ],
+      [() => memoryTable({ kvBytesPerToken: kv, weightsBytes: weights }, { batch: 2.5 }), /batch/],
+      [
+        () => memoryTable({ kvBytesPerToken: kv, weightsBytes: weights }, { memoryBytes: 2 ** 60 }),
+        /memoryBytes/,
+      ],
+    ];
+    for (const [fn, message] of cases) {
+      const e = badInputFrom(fn);
+      expect(e.message).toMatch(message);
+      expect(e.message).toMatch(/positive integer|at least one/);
+    }
+  });
+});
+
+describe('escapeHtml and number formatting', () => {
+  it('escapes the five HTML-significant characters, ampersands first', () => {
+    expect(escapeHtml(`<a href="x">'&amp;'</a>`)).toBe(
+      '&lt;a href=&quot;x&quot;&gt;&#39;&amp;amp;&#39;&lt;/a&gt;',
+    );
+    expect(escapeHtml('plain/path_1.2 – ü')).toBe('plain/path_1.2 – ü');
+  });
+
+  it('groups integers and switches small errors to exponent form', () => {
+    expect(formatInt(1_234_567)).toBe('1,234,567');
+    expect(formatInt(999)).toBe('999');
+    expect(formatInt(NaN)).toBe('—');
+    expect(formatError(0)).toBe('0');
+    expect(formatError(0.0123456)).toBe('0.0123');
+    expect(formatError(3.2e-6)).toBe('3.20e-6');
+  });
+});
+
+describe('renderReportHtml', () => {
+  const report = fixture();
+  const html = renderReportHtml(report);
+
+  it('is one standalone document: doctype, no script, nothing fetched from anywhere', () => {
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html.match(/<html/g)).toHaveLength(1);
+    expect(html.trimEnd().endsWith('</html>')).toBe(true);
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/\s(?:src|href|xlink:href)\s*=/i);
+    expect(html).not.toMatch(/http/i);
+    expect(html).not.toMatch(/@import|<link|<img|<iframe|<object/i);
+    // CSS/SVG url() may only point inside the document
+    for (const m of html.matchAll(/url\(([^)]*)\)/g)) expect(m[1]).toMatch(/^#/);
+    expect(html).toMatch(/@media \(prefers-color-scheme: dark\)/);
+  });
+
+  it('shows the header and summary figures', () => {
+    expect(html).toContain('kqsvd');
+    expect(html).toContain('2025-01-02T03:04:05.000Z');
+    expect(html).toContain('12.500 → 13.250');
+    expect(html).toContain(`${KV_ORIGINAL} B → ${report.memory.kvBytesPerToken.compressed} B`);
+    expect(html).toContain('passed');
+  });
+
+  it('draws one K/V bar group per layer, heights proportional to the ranks', () => {
+    const svg = svgById(html, 'allocation-chart');
+    const groups = [...svg.matchAll(/<g class="layer" data-layer="(\d+)">([\s\S]*?)<\/g>/g)];
+    expect(groups.map((g) => Number(g[1]))).toEqual([0, 1, 2, 3]);
+    expect(svg.match(/data-layer=/g)).toHaveLength(LAYERS);
+    const scales: number[] = [];
+    const baselines = new Set<string>();
+    for (const [, layer, inner] of groups) {
+      const l = report.compress.layers[Number(layer)];
+      const k = /<rect class="bar k"[^>]*>/.exec(inner)![0];
+      const v = /<rect class="bar v"[^>]*>/.exec(inner)![0];
+      expect(num(k, 'data-rank')).toBe(l.k_rank);
+      expect(num(v, 'data-rank')).toBe(l.v_rank);
+      scales.push(num(k, 'height') / l.k_rank, num(v, 'height') / l.v_rank);
+      baselines.add((num(k, 'y') + num(k, 'height')).toFixed(2));
+      baselines.add((num(v, 'y') + num(v, 'height')).toFixed(2));
+      expect(inner).toMatch(/<title>layer \d+: K rank \d+ of 8 per head/);
+      expect(inner).toMatch(/<title>layer \d+: V rank \d+ of 8 per head/);
+    }
+    expect(scales[0]).toBeGreaterThan(0);
+    for (const s of scales) expect(s).toBeCloseTo(scales[0], 2);
+    expect(baselines.size).toBe(1);
+    expect(svg).toMatch(/rank per KV head \(elements, of d = 8\)/);
+    expect(svg).toMatch(/>layer</);
+  });
+
+  it('draws each layer’s Pareto front and marks every chosen point on it', () => {
+    const svg = svgById(html, 'curves-chart');
+    const curves = [...svg.matchAll(/<g class="curve" data-layer="(\d+)"><polyline [^>]*points="([^"]*)"/g)];
+    expect(curves.map((c) => Number(c[1]))).toEqual([0, 1, 2, 3]);
+    const circles = [...svg.matchAll(/<circle class="chosen"[^>]*>/g)].map((m) => m[0]);
+    expect(circles).toHaveLength(LAYERS);
+    for (const [, layerText, points] of curves) {
+      const layer = Number(layerText);
+      const front = frontOf(report.compress.profile![layer]);
+      const xy = points.split(' ');
+      expect(xy).toHaveLength(front.length);
+      // x grows with k_rank + v_rank, error falls (y grows downwards)
+      const parsed = xy.map((s) => s.split(',').map(Number));
+      for (let i = 1; i < parsed.length; i++) {
+        expect(parsed[i][0]).toBeGreaterThan(parsed[i - 1][0]);
+        expect(parsed[i][1]).toBeGreaterThanOrEqual(parsed[i - 1][1]);
+      }
+      const chosen = report.compress.layers[layer];
+      const circle = circles.find((c) => attr(c, 'data-layer') === layerText)!;
+      expect(num(circle, 'data-k-rank')).toBe(chosen.k_rank);
+      expect(num(circle, 'data-v-rank')).toBe(chosen.v_rank);
+      // the fixture's chosen points are on the front, so the marker sits on a vertex of the polyline
+      expect(xy).toContain(`${attr(circle, 'cx')},${attr(circle, 'cy')}`);
+    }
+    // errors from 0 to ~0.9: log axis
+    expect(svg).toContain('(log scale)');
+    expect(svg).toMatch(/k_rank \+ v_rank, of 2d = 16/);
+  });
+
+  it('keeps a linear error axis when the errors span less than two decades', () => {
+    const narrow = fixture();
+    // a monotone map keeps every front and every chosen point where it was
+    const squash = (e: number) => 0.1 + 0.4 * e;
+    narrow.compress.profile = narrow.compress.profile!.map((pts) =>
+      pts.map((p) => ({ ...p, error: squash(p.error) })),
+    );
+    narrow.compress.layers = narrow.compress.layers.map((l) => ({ ...l, error: squash(l.error) }));
+    const svg = svgById(renderReportHtml(narrow), 'curves-chart');
+    expect(svg).not.toContain('log scale');
+    expect(svg).toMatch(/>0<\/text>/);
+    for (const circle of svg.match(/<circle class="chosen"[^>]*>/g)!) {
+      const layer = attr(circle, 'data-layer');
+      const points = new RegExp(`data-layer="${layer}"><polyline [^>]*points="([^"]*)"`).exec(svg)![1];
+      expect(points.split(' ')).toContain(`${attr(circle, 'cx')},${attr(circle, 'cy')}`);
+    }
+  });
+
+  it('tabulates memory, layers, settings and files', () => {
+    const m = report.memory;
+    expect(html).toContain('Sequences of 4,096 tokens that fit in 24.0 GiB');
+    const more = m.concurrency.sequencesCompressed - m.concurrency.sequencesOriginal;
+    expect(more).toBeGreaterThan(0);
+    expect(html).toContain(
+      `<td class="num">${formatInt(m.concurrency.sequencesOriginal)}</td><td class="num">${formatInt(m.concurrency.sequencesCompressed)}</td><td class="num">+${formatInt(more)}`,
+    );
+    for (const tokens of ['4,096', '32,768', '131,072']) {
+      expect(html).toContain(`KV cache of one sequence of ${tokens} tokens`);
+    }
+    const layerRows = html.match(/<tr><td class="num">\d+<\/td><td>post-rope<\/td>/g);
+    expect(layerRows).toHaveLength(LAYERS);
+    const l3 = report.compress.layers[3];
+    expect(l3).toMatchObject({ k_rank: D, v_rank: D, error: 0 });
+    expect(html).toContain(
+      '<tr><td class="num">3</td><td>post-rope</td><td class="num">8</td><td class="num">8</td><td class="num">0</td></tr>',
+    );
+    expect(html).toContain('<code>model.safetensors</code>');
+    expect(html).toContain('98.7 KiB');
+    expect(html).toContain('<td>export</td><td>verify</td><td class="num">1.50</td>');
+  });
+
+  it('escapes strings from the data: a model path with markup in it stays text', () => {
+    const evil = fixture({ dir: '/models/<img onerror=x>&"q"' });
+    evil.export.files.push({ name: '<b>x</b>.json', bytes: 1 });
+    const out = renderReportHtml(evil);
+    expect(out).not.toContain('<img');
+    expect(out).not.toContain('<b>');
+    expect(out).toContain('/models/&lt;img onerror=x&gt;&amp;&quot;q&quot;');
+    expect(out).toContain('&lt;b&gt;x&lt;/b&gt;.json');
+  });
+
+  it('renders a fixed-rank report without a profile, saying so', () => {
+    const fixed = fixture({ profile: false });
+    const out = renderReportHtml(fixed);
+    expect(out.startsWith('<!doctype html>')).toBe(true);
+    expect(out).not.toContain('id="curves-chart"');
+    expect(out).toContain('No error-rank profile was measured');
+    expect(svgById(out, 'allocation-chart').match(/<g class="layer" data-layer=/g)).toHaveLength(LAYERS);
+  });
+});

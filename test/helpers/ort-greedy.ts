@@ -1,0 +1,75 @@
+/**
+ * Greedy decoding of an exported model.onnx written against nothing but onnxruntime-node: the way a
+ * stock runtime would drive it (Optimum / onnxruntime-genai input names, empty pasts, presents fed back
+ * as the next pasts). Tests use it to show the export needs nothing of Rankwise to run.
+ */
+import ort from 'onnxruntime-node';
+
+const int64 = (values: number[], dims: number[]) =>
+  new ort.Tensor('int64', BigInt64Array.from(values.map((v) => BigInt(v))), dims);
+
+export interface OrtGreedyResult {
+  ids: number[];
+  /** The cache after the last run: per layer [key dims, value dims], and the total bytes. */
+  cacheDims: [readonly number[], readonly number[]][];
+  cacheBytes: number;
+}
+
+export async function ortGreedy(
+  modelPath: string,
+  prompt: ArrayLike<number>,
+  steps: number,
+): Promise<OrtGreedyResult> {
+  const session = await ort.InferenceSession.create(modelPath);
+  try {
+    // the cache widths are read off the model's own input declarations, as a generic runtime would
+    const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
+    const layers = pastNames.length / 2;
+    const meta = new Map(session.inputMetadata.map((m) => [m.name, m]));
+    const empty = (name: string) => {
+      const m = meta.get(name);
+      if (!m || !m.isTensor) throw new Error(`no tensor input ${name}`);
+      const dims = m.shape.map((d, i) => (i === 0 ? 1 : i === 2 ? 0 : (d as number)));
+      return new ort.Tensor('float32', new Float32Array(0), dims);
+    };
+    let past: ort.Tensor[][] = Array.from({ length: layers }, (_, i) => [
+      empty(`past_key_values.${i}.key`),
+      empty(`past_key_values.${i}.value`),
+    ]);
+    const ids = Array.from(prompt);
+    let feed = ids.slice();
+    let last: Record<string, ort.Tensor> = {};
+    for (let s = 0; s < steps; s++) {
+      const start = ids.length - feed.length;
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids: int64(feed, [1, feed.length]),
+        attention_mask: int64(new Array(ids.length).fill(1), [1, ids.length]),
+        position_ids: int64(
+          feed.map((_, t) => start + t),
+          [1, feed.length],
+        ),
+      };
+      past.forEach(([k, v], i) => {
+        feeds[`past_key_values.${i}.key`] = k;
+        feeds[`past_key_values.${i}.value`] = v;
+      });
+      last = await session.run(feeds);
+      const logits = last.logits;
+      const V = logits.dims[2];
+      const row = (logits.data as Float32Array).subarray((feed.length - 1) * V, feed.length * V);
+      let best = 0;
+      for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
+      past = past.map((_, i) => [last[`present.${i}.key`], last[`present.${i}.value`]]);
+      ids.push(best);
+      feed = [best];
+    }
+    const cacheDims = past.map(([k, v]) => [k.dims, v.dims] as [readonly number[], readonly number[]]);
+    const cacheBytes = past.reduce(
+      (a, [k, v]) => a + (k.data as Float32Array).byteLength + (v.data as Float32Array).byteLength,
+      0,
+    );
+    return { ids, cacheDims, cacheBytes };
+  } finally {
+    await session.release();
+  }
+}
