@@ -48,7 +48,10 @@ export function referenceSource(cm: CompressedModel, plan: CompressionPlan): Wei
 const perplexityOf = (nll: Float32Array[]) => {
   let sum = 0;
   let n = 0;
-  for (const row of nll) for (const x of row) ((sum += x), (n += 1));
+  for (const row of nll) {
+    for (const x of row) sum += x;
+    n += row.length;
+  }
   return Math.exp(sum / n);
 };
 
