@@ -17,6 +17,7 @@ import { perplexity } from '../main/runtime/perplexity.ts';
 import { attr, GraphBuilder } from '../main/runtime/onnx/builder.ts';
 import { benchNative } from './native.ts';
 import { benchCompress } from './compress.ts';
+import { benchExport } from './export.ts';
 import type { ModelSpec } from '../main/model/types.ts';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -91,8 +92,8 @@ async function evalThroughput(modelDir: string, engine: Engine, window: number, 
   return { ...r, tokensPerSecond: (count * window) / r.seconds };
 }
 
-/** Sections to run: BENCH=eval,native,compress (default all three). */
-const SECTIONS = new Set((process.env.BENCH ?? 'eval,native,compress').split(','));
+/** Sections to run: BENCH=eval,native,compress,export (default all four). */
+const SECTIONS = new Set((process.env.BENCH ?? 'eval,native,compress,export').split(','));
 
 async function main(): Promise<void> {
   const engine = await Engine.create({ device: 'cpu' });
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
     if (SECTIONS.has('native')) {
       for (const [k, v] of await benchNative()) say(k, v);
     }
-    if (SECTIONS.has('eval') || SECTIONS.has('compress')) {
+    if (SECTIONS.has('eval') || SECTIONS.has('compress') || SECTIONS.has('export')) {
       const t0 = performance.now();
       execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'make-synthetic.ts'), tmp], {
         stdio: 'inherit',
@@ -147,6 +148,10 @@ async function main(): Promise<void> {
     }
     if (SECTIONS.has('compress')) {
       await benchCompress(STORIES, tmp, TEXT);
+    }
+    if (SECTIONS.has('export')) {
+      await benchExport(STORIES, tmp, TEXT, say);
+      say('peak RSS after the export section', `${peakRssMiB().toFixed(0)} MiB`);
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -13,7 +13,9 @@ import { COMMON_OPTIONS, parse } from '../args.ts';
 import { card } from './inspect.ts';
 import { evalTable, evaluate } from './eval.ts';
 import { compressTable } from './compress.ts';
-import { compress } from '../../jobs/compress.ts';
+import { compressToPlan } from '../../jobs/compress.ts';
+import { exportPlan, REPORT_HTML } from '../../export/export.ts';
+import { exportSummary, exportText } from './export.ts';
 import { stderrProgress } from '../output.ts';
 
 export const DEMO_USAGE = 'rankwise demo [--out DIR] [--json]';
@@ -64,7 +66,8 @@ export async function demoCommand(argv: string[]): Promise<void> {
   log(`Perplexity on the demo text (the model's weights are random, so it is high):\n${evalTable(report)}\n`);
 
   log(`Compressing with KQ-SVD under an error budget of ${DEMO_BUDGET} (mean relative layer-output error):`);
-  const compressed = await compress(
+  const progress = stderrProgress(!values.quiet);
+  const { report: compressed, plan } = await compressToPlan(
     {
       modelDir,
       calib: DEMO_TEXT_PATH,
@@ -74,12 +77,19 @@ export async function demoCommand(argv: string[]): Promise<void> {
       window: DEMO_WINDOW,
       calibWindows: 16,
     },
-    { onProgress: stderrProgress(!values.quiet) },
+    { onProgress: progress },
   );
   log(compressTable(compressed));
+
+  // each demo run replaces its own earlier export; verification still guards the swap
+  const exportDir = path.join(out, 'export');
+  log(`\nExporting the compressed model to ${exportDir} (written, reloaded and checked before it is kept):`);
+  const exported = await exportPlan(plan, { out: exportDir, force: true, onProgress: progress });
+  log(exportText(exported));
+  log(`\nOpen the report: ${path.join(exportDir, REPORT_HTML)}`);
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ model: modelDir, info, eval: report, compress: compressed })}\n`,
+      `${JSON.stringify({ model: modelDir, info, eval: report, compress: compressed, export: exportSummary(exported) })}\n`,
     );
   }
 }
