@@ -51,7 +51,7 @@ export function compressedModel(
   const spec: ModelSpec = { ...spec0, kvCompression: layouts };
   // The bases are small; round them once so every reader sees the stored values.
   const bases = layouts.map((_, i) => {
-    const b = keyBases(at(i));
+    const b = keyBases(spec0, at(i));
     return { kBasis: b.kBasis && roundTo(b.kBasis, dt), qBasis: b.qBasis && roundTo(b.qBasis, dt) };
   });
   // The writer asks for a layer's tensors one after another: keep the last two layers rather than

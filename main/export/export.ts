@@ -20,6 +20,7 @@ import { Engine, type Device } from '../runtime/engine.ts';
 import { throwIfCancelled, type Progress } from '../runtime/forward.ts';
 import { buildKvDecoder } from '../runtime/graphs/kv-decoder.ts';
 import { compressedModel, type CompressedModel } from './compressed-model.ts';
+import { effectiveCompression } from '../methods/fold.ts';
 import { memoryTable, type MemoryOptions } from './memory.ts';
 import { renderReportHtml } from './report-html.ts';
 import { REPORT_FORMAT, REPORT_VERSION, type ExportedFile, type ReportData } from './report-types.ts';
@@ -165,7 +166,7 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     const spec = cm.spec;
     const signal = opts.signal;
     const report = opts.onProgress;
-    const compressed = plan.layers.map((c) => c !== null);
+    const compressed = plan.layers.map((c) => effectiveCompression(model.spec, c) !== null);
 
     let layersDone = 0;
     await writeCompressedCheckpoint(partial, cm, compressed, {

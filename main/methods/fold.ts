@@ -108,7 +108,8 @@ function stackFactors(pairs: FactorPair[], pick: 'a' | 'b'): Float32Array {
  * narrowed to the cached latent W_K·A with B kept as `k_basis` (pre-RoPE), or left whole with A and B
  * kept as `k_basis` and `q_basis` (post-RoPE).
  */
-export function narrowLayer(spec: ModelSpec, w: LayerWeights, c: LayerCompression | null): NarrowLayer {
+export function narrowLayer(spec: ModelSpec, w: LayerWeights, given: LayerCompression | null): NarrowLayer {
+  const c = effectiveCompression(spec, given);
   const layout = compressionLayout(spec, c);
   if (!c) return { weights: w, layout };
   if (c.keySpace === 'folded' || !c.keys) return { weights: foldLayer(spec, w, c), layout };
@@ -117,18 +118,36 @@ export function narrowLayer(spec: ModelSpec, w: LayerWeights, c: LayerCompressio
   if (c.keySpace === 'pre-rope') {
     weights.k = projectRows(w.k, spec.numKvHeads, spec.headDim, (g) => pairs[g].a, pairs[0].rank);
   }
-  return { weights, ...keyBases(c), layout };
+  return { weights, ...keyBases(spec, c), layout };
+}
+
+/**
+ * A side kept at full rank is no compression at all (a rank-d projector is the identity), and the
+ * checkpoint stores it as the original weights: drop such sides so every consumer agrees.
+ */
+export function effectiveCompression(spec: ModelSpec, c: LayerCompression | null): LayerCompression | null {
+  if (!c) return null;
+  const d = spec.headDim;
+  const keys = c.keys && c.keys[0].rank < d ? c.keys : null;
+  const values = c.values && c.values[0].rank < d ? c.values : null;
+  if (!keys && !values) return null;
+  return keys === c.keys && values === c.values ? c : { ...c, keys, values };
 }
 
 /** The cache layout a compression gives a layer (ranks of d for an uncompressed side). */
-export function compressionLayout(spec: ModelSpec, c: LayerCompression | null): KvLayerLayout {
+export function compressionLayout(spec: ModelSpec, given: LayerCompression | null): KvLayerLayout {
+  const c = effectiveCompression(spec, given);
   const d = spec.headDim;
-  if (!c) return { kRank: d, vRank: d, keySpace: defaultKeySpace(spec) };
+  if (!c) return { kRank: d, vRank: d, keySpace: given?.keySpace ?? defaultKeySpace(spec) };
   return { kRank: c.keys ? c.keys[0].rank : d, vRank: c.values ? c.values[0].rank : d, keySpace: c.keySpace };
 }
 
 /** The stored key bases of a compression: B (pre-RoPE) or A and B (post-RoPE); none when folded. */
-export function keyBases(c: LayerCompression | null): { kBasis?: Float32Array; qBasis?: Float32Array } {
+export function keyBases(
+  spec: ModelSpec,
+  given: LayerCompression | null,
+): { kBasis?: Float32Array; qBasis?: Float32Array } {
+  const c = effectiveCompression(spec, given);
   if (!c?.keys || c.keySpace === 'folded') return {};
   if (c.keySpace === 'pre-rope') return { kBasis: stackFactors(c.keys, 'b') };
   return { kBasis: stackFactors(c.keys, 'a'), qBasis: stackFactors(c.keys, 'b') };

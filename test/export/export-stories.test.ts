@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -7,6 +8,11 @@ import { checkExportRoundTrip } from '../helpers/export-check.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
 
 const tmp = tempDir();
+
+function readHeader(file: string): string {
+  const bytes = fs.readFileSync(file);
+  return bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8');
+}
 afterAll(() => tmp.cleanup());
 
 const base = {
@@ -33,6 +39,18 @@ describe('export of stories260K', () => {
       for (const l of spec.kvCompression!) expect(l).toMatchObject({ keySpace, kRank: 4 });
     },
   );
+
+  it('a side kept at full rank is stored as the original weights (no basis, no rotation)', async () => {
+    // EigenAttention returns its full orthogonal basis at rank d: the export must treat it as identity
+    const out = path.join(tmp.dir, 'full-keys');
+    const { spec } = await checkExportRoundTrip(
+      { ...base, method: 'eigen', keySpace: 'pre-rope', ranks: { k: 8, v: 4 } },
+      out,
+    );
+    for (const l of spec.kvCompression!) expect([l.kRank, l.vRank]).toEqual([8, 4]);
+    const names = Object.keys(JSON.parse(readHeader(path.join(out, 'model.safetensors'))));
+    expect(names.some((n) => n.endsWith('k_basis'))).toBe(false);
+  });
 
   it('an allocated export keeps different ranks per layer', async () => {
     const out = path.join(tmp.dir, 'allocated');
