@@ -4,12 +4,18 @@ import { inspectCommand, INSPECT_USAGE } from './commands/inspect.ts';
 import { demoCommand, DEMO_USAGE } from './commands/demo.ts';
 import { compressCommand, COMPRESS_USAGE } from './commands/compress.ts';
 import { exportCommand, EXPORT_USAGE } from './commands/export.ts';
+import { serveCommand, SERVE_USAGE } from './commands/serve.ts';
+import { createEngineApi, defaultEngineDir } from '../api/engine-api.ts';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<unknown>; usage: string }> = {
   inspect: { run: inspectCommand, usage: INSPECT_USAGE },
   eval: { run: evalCommand, usage: EVAL_USAGE },
   compress: { run: compressCommand, usage: COMPRESS_USAGE },
   export: { run: exportCommand, usage: EXPORT_USAGE },
+  serve: {
+    run: (argv) => serveCommand(argv, () => createEngineApi({ dir: defaultEngineDir() })),
+    usage: SERVE_USAGE,
+  },
   demo: { run: demoCommand, usage: DEMO_USAGE },
 };
 

@@ -63,6 +63,8 @@ export interface ExportOptions {
   decodeSteps?: number;
   memory?: MemoryOptions;
   device?: Device;
+  /** onnxruntime intra-op threads (default: all cores). */
+  threads?: number;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
   /** Test seam: runs on the partial folder after writing, before verification. */
@@ -154,7 +156,7 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
   await fs.promises.mkdir(partial, { recursive: true });
 
   const model = await openModel(plan.modelDir);
-  const engine = await Engine.create({ device: opts.device ?? 'cpu' });
+  const engine = await Engine.create({ device: opts.device ?? 'cpu', threads: opts.threads });
   try {
     if (plan.layers.length !== model.spec.numLayers) {
       throw badInput(

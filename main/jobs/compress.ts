@@ -5,7 +5,14 @@
  * the export stage's work.
  */
 import { badInput } from '../api/errors.ts';
-import { allocateByBudget, allocateByMemory, type Allocation, type LayerProfile } from '../allocate/index.ts';
+import {
+  allocateByBudget,
+  allocateByMemory,
+  type Allocation,
+  type LayerProfile,
+  type ProfilePoint,
+} from '../allocate/index.ts';
+import type { StoredLayer } from './layer-store.ts';
 import { loadWindows, type Sampling } from '../data/windows.ts';
 import { dtypeBytes } from '../model/dtype.ts';
 import { openModel } from '../model/model.ts';
@@ -44,6 +51,8 @@ export interface CompressSettings {
   calibSampling?: Sampling;
   seed?: number;
   device?: Device;
+  /** onnxruntime intra-op threads (default: all cores); a job beside a UI leaves one core to it. */
+  threads?: number;
   /** Layer weights w_ℓ of the allocator (default 1). */
   layerWeights?: number[];
   /** EigenAttention's own threshold sweep, or the knapsack (default: sweep for eigen with a budget). */
@@ -55,6 +64,13 @@ export interface CompressSettings {
 export interface CompressOptions {
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+  /** The job cache: finished layers are loaded from it instead of being fitted again, and saved to it. */
+  layerStore?: {
+    load(layer: number): Promise<StoredLayer | null>;
+    save(layer: StoredLayer, ranks: number[], d: number): Promise<void>;
+  };
+  /** Each layer's profile as soon as it is measured (or loaded): the live curves of the UI. */
+  onLayer?: (e: { layer: number; keySpace: KeySpace; points: ProfilePoint[]; cached: boolean }) => void;
 }
 
 export interface CompressedLayerReport {
@@ -171,7 +187,7 @@ export async function compressToPlan(
   };
 
   const model = await openModel(s.modelDir);
-  const engine = await Engine.create({ device: s.device ?? 'cpu' });
+  const engine = await Engine.create({ device: s.device ?? 'cpu', threads: s.threads });
   try {
     const spec = model.spec;
     const d = spec.headDim;
@@ -231,7 +247,23 @@ export async function compressToPlan(
     const profiles: LayerProfile[] = [];
     const chosen: { kRank: number; vRank: number; error: number }[] = [];
     const tick = progressTracker('profile', spec.numLayers, opts.onProgress);
+    const storedRanks = allocating ? grid : [...new Set([s.ranks!.k, s.ranks!.v])].sort((a, b) => a - b);
+    const choosesInLoop = useSweep || !allocating;
     for await (const sample of layerSamples(runner, [heldWindows, trainWindows], { signal: opts.signal })) {
+      const stored = await opts.layerStore?.load(sample.layer);
+      if (stored) {
+        fits.push(stored.fit);
+        profiles.push({ layer: sample.layer, points: stored.points });
+        if (choosesInLoop) chosen.push(stored.chosen!);
+        opts.onLayer?.({
+          layer: sample.layer,
+          keySpace: stored.keySpace,
+          points: stored.points,
+          cached: true,
+        });
+        tick(sample.layer);
+        continue;
+      }
       const held = { layer: sample.layer, weights: sample.weights, batches: sample.sets[0] };
       const capture = { layer: held.layer, weights: held.weights, grams: grams[held.layer] };
       const meter = new LayerErrorMeter(runner, held.weights, held.batches);
@@ -296,6 +328,20 @@ export async function compressToPlan(
       } else if (!allocating) {
         chosen.push(best!.profile.points[0]);
       }
+      const layerResult: StoredLayer = {
+        layer: held.layer,
+        keySpace: best!.fit.keySpace,
+        points: best!.profile.points,
+        chosen: choosesInLoop ? chosen[chosen.length - 1] : null,
+        fit: best!.fit,
+      };
+      await opts.layerStore?.save(layerResult, storedRanks, d);
+      opts.onLayer?.({
+        layer: held.layer,
+        keySpace: layerResult.keySpace,
+        points: layerResult.points,
+        cached: false,
+      });
       tick(held.layer);
     }
     lap('profile');

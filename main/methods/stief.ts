@@ -193,7 +193,7 @@ export async function trainStief(ctx: StiefContext): Promise<StiefFit> {
       values: vb.map((b) => orthonormalPair(b, d, vRank)),
     };
   };
-  const choice = new Map<string, { error: number; compression: LayerCompression }>();
+  const choice = new Map<string, { error: number; compression: LayerCompression; learned: boolean }>();
   for (const kRank of grid) {
     for (const vRank of grid) {
       throwIfCancelled(ctx.signal);
@@ -203,7 +203,9 @@ export async function trainStief(ctx: StiefContext): Promise<StiefFit> {
       const eb = await ctx.meter.error(b);
       choice.set(
         `${kRank},${vRank}`,
-        ea <= eb ? { error: ea, compression: a } : { error: eb, compression: b },
+        ea <= eb
+          ? { error: ea, compression: a, learned: true }
+          : { error: eb, compression: b, learned: false },
       );
     }
   }
@@ -212,6 +214,10 @@ export async function trainStief(ctx: StiefContext): Promise<StiefFit> {
     keySpace: ctx.keySpace,
     at: (kRank, vRank) => choice.get(`${kRank},${vRank}`)?.compression ?? learned(kRank, vRank),
     knownError: (kRank, vRank) => choice.get(`${kRank},${vRank}`)?.error,
+    mixture: {
+      fits: [{ keySpace: ctx.keySpace, at: learned }, eigenFit],
+      pick: (kRank, vRank) => (choice.get(`${kRank},${vRank}`)?.learned === false ? 1 : 0),
+    },
     training: { keySteps: keys.steps, valueSteps: values.steps, seconds },
   };
 }

@@ -60,6 +60,12 @@ export interface LayerFit {
   keySpace: KeySpace;
   /** The compression at per-head ranks (kRank, vRank); a rank equal to d leaves that side uncompressed. */
   at(kRank: number, vRank: number): LayerCompression;
+  /**
+   * Set when `at` picks, per rank pair, between fits whose keys depend on kRank only and values on vRank
+   * only (StiefAttention: learned or EigenAttention bases). Plain fits are such a fit themselves. The job
+   * cache stores fits in this form.
+   */
+  mixture?: { fits: LayerFit[]; pick(kRank: number, vRank: number): number };
 }
 
 export interface CompressionMethod {

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openModel } from '../../model/model.ts';
 import { modelInfo } from '../../model/info.ts';
 import {
@@ -17,12 +16,11 @@ import { compressToPlan } from '../../jobs/compress.ts';
 import { exportPlan, REPORT_HTML } from '../../export/export.ts';
 import { exportSummary, exportText } from './export.ts';
 import { stderrProgress } from '../output.ts';
+import { DEMO_EVAL_PATH, DEMO_TEXT_PATH } from '../../data/builtin.ts';
 
 export const DEMO_USAGE = 'rankwise demo [--out DIR] [--json]';
 
-/** The project's own texts (assets/demo), so the demo needs no download: one to calibrate, one to evaluate. */
-export const DEMO_TEXT_PATH = fileURLToPath(new URL('../../../assets/demo/calibration.txt', import.meta.url));
-export const DEMO_EVAL_PATH = fileURLToPath(new URL('../../../assets/demo/evaluation.txt', import.meta.url));
+export { DEMO_EVAL_PATH, DEMO_TEXT_PATH };
 const DEMO_WINDOW = 128;
 /** Mean relative layer-output error the demo's allocation may spend. */
 export const DEMO_BUDGET = 0.05;

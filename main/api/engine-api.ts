@@ -1,0 +1,253 @@
+/**
+ * The engine's implementation of RankwiseApi, in-process: the Electron main process, the browser-mode
+ * server and the tests all call this. Long work goes to the job manager's worker threads; what answers
+ * at once (inspect, previews, estimates, re-allocation) runs here on headers and stored results.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import {
+  allocateByBudget,
+  allocateByMemory,
+  applyOverrides,
+  type LayerProfile,
+} from '../allocate/index.ts';
+import { DEMO_EVAL_PATH, DEMO_TEXT_PATH } from '../data/builtin.ts';
+import { loadWindows } from '../data/windows.ts';
+import type { CompressReport, CompressSettings } from '../jobs/compress.ts';
+import { estimateJob } from '../jobs/estimate.ts';
+import { JobManager } from '../jobs/manager.ts';
+import { dtypeBytes } from '../model/dtype.ts';
+import { modelInfo } from '../model/info.ts';
+import { openModel } from '../model/model.ts';
+import { loadTokenizer } from '../model/tokenizer.ts';
+import type {
+  Allocation,
+  DataSource,
+  DirectoryListing,
+  ExportRequest,
+  JobSettings,
+  RankwiseApi,
+  ReallocateRequest,
+  ReportData,
+} from './contract.ts';
+import { badInput } from './errors.ts';
+
+export interface EngineApiOptions {
+  /** Where jobs and the job cache live (e.g. the app's user-data folder). */
+  dir: string;
+  /** Memory a job may use; default: what the OS reports free when the job is asked for. */
+  memoryLimitBytes?: number;
+}
+
+/** Where jobs and the job cache live unless a host says otherwise (RANKWISE_HOME, else ~/.rankwise). */
+export function defaultEngineDir(): string {
+  return process.env.RANKWISE_HOME ?? path.join(os.homedir(), '.rankwise');
+}
+
+export function resolveSource(source: DataSource): string {
+  if ('builtin' in source) return source.builtin === 'demo-calibration' ? DEMO_TEXT_PATH : DEMO_EVAL_PATH;
+  if (typeof source.path !== 'string' || source.path === '')
+    throw badInput('a data source needs a file path');
+  return path.resolve(source.path);
+}
+
+export function toCompressSettings(s: JobSettings): CompressSettings {
+  return {
+    modelDir: path.resolve(s.model),
+    calib: resolveSource(s.calib),
+    eval: resolveSource(s.eval),
+    method: s.method,
+    ranks: s.ranks,
+    budget: s.budget,
+    kvFraction: s.kvFraction,
+    keySpace: s.keySpace,
+    window: s.window,
+    calibWindows: s.calibWindows,
+    evalWindows: s.evalWindows,
+    seed: s.seed,
+    layerWeights: s.layerWeights,
+    stief: s.stief,
+    device: s.device,
+  };
+}
+
+/** Profiles of a finished job in the allocator's form. */
+function profilesOf(r: CompressReport): LayerProfile[] | null {
+  if (!r.profile) return null;
+  return r.profile.map((pts, layer) => ({
+    layer,
+    points: pts.map((p) => ({ kRank: p.k_rank, vRank: p.v_rank, error: p.error })),
+  }));
+}
+
+export function createEngineApi(
+  opts: EngineApiOptions,
+): RankwiseApi & { close(): Promise<void>; jobs: JobManager } {
+  const jobs = new JobManager({ dir: opts.dir });
+
+  const estimate = async (settings: JobSettings) => {
+    const s = toCompressSettings(settings);
+    const model = await openModel(s.modelDir);
+    try {
+      return estimateJob(model.spec, s, opts.memoryLimitBytes);
+    } finally {
+      await model.close();
+    }
+  };
+
+  return {
+    jobs,
+    close: () => jobs.close(),
+
+    async inspect(modelDir) {
+      const model = await openModel(modelDir);
+      try {
+        return { dir: model.dir, ...modelInfo(model) };
+      } finally {
+        await model.close();
+      }
+    },
+
+    async previewData(req) {
+      const file = resolveSource(req.source);
+      const tokenizer = await loadTokenizer(path.resolve(req.model));
+      const { windows, totalTokens } = await loadWindows(file, tokenizer, { window: req.window });
+      const bytes = (await fs.promises.stat(file)).size;
+      const sample = windows.length > 0 ? tokenizer.decode(windows[0]).slice(0, 400) : '';
+      return { path: file, bytes, tokens: totalTokens, windows: windows.length, window: req.window, sample };
+    },
+
+    estimate,
+
+    async startJob(settings) {
+      const e = await estimate(settings);
+      if (!e.fits) {
+        const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+        throw badInput(
+          `this job needs about ${gib(e.memoryBytes)} of memory and ${gib(e.availableBytes)} is available; ` +
+            'use fewer or shorter windows, or a machine with more memory',
+          settings.model,
+        );
+      }
+      return jobs.start('compress', settings, toCompressSettings(settings));
+    },
+
+    cancelJob: (id) => jobs.cancel(id),
+    resumeJob: (id) => jobs.resume(id),
+    subscribe: (id, listener) => jobs.subscribe(id, listener),
+
+    async getResult(id) {
+      const s = await jobs.summary(id);
+      if (s.kind !== 'compress') throw badInput(`job ${id} is an export; ask getExportReport`);
+      return jobs.result<CompressReport>(id);
+    },
+
+    async reallocate(req: ReallocateRequest): Promise<Allocation> {
+      const report = await jobs.result<CompressReport>(req.jobId);
+      const summary = await jobs.summary(req.jobId);
+      const model = await openModel(toCompressSettings(summary.settings).modelDir);
+      const spec = model.spec;
+      await model.close();
+      const shape = {
+        kvHeads: spec.numKvHeads,
+        headDim: spec.headDim,
+        bytesPerElement: dtypeBytes(spec.dtype),
+      };
+      const profiles = profilesOf(report);
+      if (!profiles) {
+        throw badInput(
+          'this job used fixed ranks, so it has no profiles to re-allocate from; run it with a budget',
+        );
+      }
+      const weights = req.layerWeights ?? summary.settings.layerWeights;
+      // without a new target, the job's own: overrides then edit the allocation the user is looking at
+      const own = req.budget === undefined && req.kvFraction === undefined;
+      const kvFraction = own ? summary.settings.kvFraction : req.kvFraction;
+      const budget = own ? summary.settings.budget : req.budget;
+      let allocation =
+        kvFraction !== undefined
+          ? allocateByMemory(profiles, shape, kvFraction, { weights })
+          : allocateByBudget(profiles, shape, budget!, { weights });
+      if (req.overrides?.length) allocation = applyOverrides(allocation, profiles, req.overrides);
+      return {
+        layers: allocation.layers.map((l) => ({
+          layer: l.layer,
+          kRank: l.kRank,
+          vRank: l.vRank,
+          error: l.error,
+        })),
+        kvBytesPerToken: {
+          original: allocation.originalBytesPerToken,
+          compressed: allocation.totalBytesPerToken,
+        },
+        kvFraction: allocation.kvFraction,
+        weightedError: allocation.weightedError,
+        feasible: allocation.feasible,
+        ...(allocation.reason ? { reason: allocation.reason } : {}),
+      };
+    },
+
+    async exportJob(req: ExportRequest) {
+      const source = await jobs.summary(req.jobId);
+      if (source.kind !== 'compress' || source.state !== 'done') {
+        throw badInput(`job ${req.jobId} is not a finished compress job; export one that is done`);
+      }
+      if (typeof req.out !== 'string' || req.out.trim() === '')
+        throw badInput('an export needs a destination folder');
+      const out = path.resolve(req.out);
+      const taken = await fs.promises.stat(out).then(
+        () => true,
+        () => false,
+      );
+      if (taken && !req.force) throw badInput('already exists; choose another folder or replace it', out);
+      return jobs.start(
+        'export',
+        source.settings,
+        toCompressSettings(source.settings),
+        { ...req, out },
+        req.jobId,
+      );
+    },
+
+    async getExportReport(id) {
+      const s = await jobs.summary(id);
+      if (s.kind !== 'export') throw badInput(`job ${id} is not an export`);
+      return jobs.result<ReportData>(id);
+    },
+
+    listJobs: () => jobs.list(),
+
+    // The engine has no windows: hosts with native dialogs answer this themselves.
+    choosePath: async () => null,
+
+    async browse(dir?: string): Promise<DirectoryListing> {
+      const at = path.resolve(dir ?? process.cwd());
+      let names: fs.Dirent[];
+      try {
+        names = await fs.promises.readdir(at, { withFileTypes: true });
+      } catch {
+        throw badInput('cannot list this folder', at);
+      }
+      const entries = await Promise.all(
+        names
+          .filter((n) => !n.name.startsWith('.'))
+          .map(async (n) => {
+            const p = path.join(at, n.name);
+            if (n.isDirectory()) return { name: n.name, path: p, kind: 'dir' as const };
+            const bytes = (await fs.promises.stat(p).catch(() => null))?.size;
+            return {
+              name: n.name,
+              path: p,
+              kind: 'file' as const,
+              ...(bytes === undefined ? {} : { bytes }),
+            };
+          }),
+      );
+      entries.sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'dir' ? -1 : 1));
+      const parent = path.dirname(at);
+      return { dir: at, parent: parent === at ? null : parent, entries };
+    },
+  };
+}

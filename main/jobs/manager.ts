@@ -1,0 +1,367 @@
+/**
+ * The job manager: jobs run in worker threads (the main thread only routes messages, so it never
+ * blocks), one at a time per device with a queue, with events numbered in order, cancel honoured by the
+ * worker between units of work, results and summaries on disk so
+ * recent jobs survive a restart, and a job cache that lets a re-run or resumed job skip finished layers.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import type {
+  ExportRequest,
+  JobEvent,
+  JobId,
+  JobKind,
+  JobSettings,
+  JobState,
+  JobSummary,
+} from '../api/contract.ts';
+import { badInput, RankwiseError, toErrorInfo, type ErrorInfo } from '../api/errors.ts';
+import type { CompressSettings } from './compress.ts';
+import { cacheKey, JOB_FILE, RESULT_FILE } from './job-files.ts';
+import type { FromWorker, Task } from './messages.ts';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+interface Job {
+  summary: JobSummary;
+  /** Engine settings (paths resolved). */
+  settings: CompressSettings;
+  cacheKey: string;
+  request?: ExportRequest;
+  seq: number;
+  listeners: Set<(e: JobEvent) => void>;
+  worker: Worker | null;
+  cancelRequested: boolean;
+  saving: Promise<void>;
+  /** Whether the last run (or its absence) has finished: resolves at done/failed/cancelled. */
+  settled: Promise<void>;
+  settle: () => void;
+}
+
+export interface JobManagerOptions {
+  /** Where job folders and the job cache live. */
+  dir: string;
+}
+
+const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+
+export class JobManager {
+  private readonly jobs = new Map<JobId, Job>();
+  private readonly queues = new Map<string, JobId[]>();
+  private readonly running = new Map<string, JobId>();
+  private loaded: Promise<void> | null = null;
+  private writes = 0;
+
+  constructor(private readonly opts: JobManagerOptions) {}
+
+  private jobDir(id: JobId): string {
+    return path.join(this.opts.dir, 'jobs', id);
+  }
+
+  private cacheDir(key: string): string {
+    return path.join(this.opts.dir, 'cache', key);
+  }
+
+  /** Recent jobs from earlier sessions; a job that was running when the app stopped reads as cancelled. */
+  private load(): Promise<void> {
+    this.loaded ??= (async () => {
+      const root = path.join(this.opts.dir, 'jobs');
+      const ids = await fs.promises.readdir(root).catch(() => [] as string[]);
+      for (const id of ids) {
+        try {
+          const saved = JSON.parse(await fs.promises.readFile(path.join(root, id, JOB_FILE), 'utf8')) as {
+            summary: JobSummary;
+            settings: CompressSettings;
+            cacheKey: string;
+            request?: ExportRequest;
+          };
+          if (saved.summary.state === 'running' || saved.summary.state === 'queued') {
+            saved.summary.state = 'cancelled';
+          }
+          this.jobs.set(id, this.newJob(saved.summary, saved.settings, saved.cacheKey, saved.request));
+        } catch {
+          // a folder without a readable job.json is not a job (or was half-written by a crash)
+        }
+      }
+    })();
+    return this.loaded;
+  }
+
+  private newJob(summary: JobSummary, settings: CompressSettings, key: string, request?: ExportRequest): Job {
+    const job: Job = {
+      summary,
+      settings,
+      cacheKey: key,
+      request,
+      seq: 0,
+      listeners: new Set(),
+      worker: null,
+      cancelRequested: false,
+      saving: Promise.resolve(),
+      settled: Promise.resolve(),
+      settle: () => undefined,
+    };
+    return job;
+  }
+
+  /** Saves the job's summary; writes are chained per job so the file always ends with the latest state. */
+  private persist(job: Job): Promise<void> {
+    const snapshot = JSON.stringify({
+      summary: job.summary,
+      settings: job.settings,
+      cacheKey: job.cacheKey,
+      request: job.request,
+    });
+    job.saving = job.saving
+      .catch(() => undefined)
+      .then(async () => {
+        const dir = this.jobDir(job.summary.id);
+        await fs.promises.mkdir(dir, { recursive: true });
+        const file = path.join(dir, JOB_FILE);
+        await fs.promises.writeFile(`${file}.partial`, snapshot);
+        await fs.promises.rename(`${file}.partial`, file);
+      });
+    return job.saving;
+  }
+
+  private emit(job: Job, event: DistributiveOmit<JobEvent, 'seq' | 'jobId'>): void {
+    job.seq += 1;
+    const e = { ...event, jobId: job.summary.id, seq: job.seq } as JobEvent;
+    for (const l of job.listeners) {
+      try {
+        l(e);
+      } catch {
+        // a subscriber's failure is its own; the job and other subscribers go on
+      }
+    }
+  }
+
+  private setState(job: Job, state: JobState, error?: ErrorInfo): void {
+    job.summary.state = state;
+    if (error) job.summary.error = error;
+    else delete job.summary.error;
+    if (state === 'done' || state === 'failed' || state === 'cancelled')
+      job.summary.finishedAt = new Date().toISOString();
+    this.emit(job, { type: 'state', state, ...(error ? { error } : {}) });
+    void this.persist(job);
+  }
+
+  async start(
+    kind: JobKind,
+    jobSettings: JobSettings,
+    settings: CompressSettings,
+    request?: ExportRequest,
+    source?: JobId,
+  ) {
+    await this.load();
+    const id = randomUUID();
+    const key = kind === 'compress' ? await cacheKey(settings) : (this.jobs.get(source!)?.cacheKey ?? '');
+    const summary: JobSummary = {
+      id,
+      kind,
+      state: 'queued',
+      settings: jobSettings,
+      createdAt: new Date().toISOString(),
+      ...(source ? { source } : {}),
+      ...(request ? { out: path.resolve(request.out) } : {}),
+    };
+    const job = this.newJob(summary, settings, key, request);
+    this.jobs.set(id, job);
+    await this.persist(job);
+    this.enqueue(job);
+    return { ...job.summary };
+  }
+
+  private deviceOf(job: Job): string {
+    return job.settings.device ?? 'cpu';
+  }
+
+  private enqueue(job: Job): void {
+    job.settled = new Promise((resolve) => (job.settle = resolve));
+    const device = this.deviceOf(job);
+    const queue = this.queues.get(device) ?? [];
+    queue.push(job.summary.id);
+    this.queues.set(device, queue);
+    this.emit(job, { type: 'state', state: 'queued' });
+    this.pump(device);
+  }
+
+  private pump(device: string): void {
+    if (this.running.has(device)) return;
+    const queue = this.queues.get(device) ?? [];
+    const next = queue.shift();
+    if (!next) return;
+    const job = this.jobs.get(next)!;
+    this.running.set(device, next);
+    this.run(job);
+  }
+
+  private task(job: Job): Task {
+    const jobDir = this.jobDir(job.summary.id);
+    if (job.summary.kind === 'compress') {
+      return { kind: 'compress', settings: job.settings, jobDir, cacheDir: this.cacheDir(job.cacheKey) };
+    }
+    return {
+      kind: 'export',
+      sourceDir: this.jobDir(job.summary.source!),
+      cacheDir: this.cacheDir(job.cacheKey),
+      jobDir,
+      request: job.request!,
+      device: job.settings.device,
+    };
+  }
+
+  private run(job: Job): void {
+    this.setState(job, 'running');
+    const worker = new Worker(WORKER_ENTRY);
+    job.worker = worker;
+    let finished = false;
+    const finish = (state: JobState, error?: ErrorInfo) => {
+      if (finished) return;
+      finished = true;
+      job.cancelRequested = false;
+      job.worker = null;
+      // the worker ends by itself once its task settled; terminating a thread in the middle of a native
+      // call (onnxruntime, the kernels) can abort the whole process, so it is never forced here
+      void this.cleanup(job, state).finally(() => {
+        this.setState(job, state, error);
+        this.running.delete(this.deviceOf(job));
+        job.settle();
+        this.pump(this.deviceOf(job));
+      });
+    };
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'progress') this.emit(job, { ...m });
+      else if (m.type === 'profile') this.emit(job, { ...m });
+      else if (m.type === 'done') finish('done');
+      else if (m.type === 'error') finish(m.error.kind === 'cancelled' ? 'cancelled' : 'failed', m.error);
+    });
+    worker.on('error', (e) => finish('failed', toErrorInfo(e)));
+    worker.on('exit', (code) => {
+      if (!finished) {
+        const cancelled = job.cancelRequested;
+        finish(
+          cancelled ? 'cancelled' : 'failed',
+          cancelled
+            ? { kind: 'cancelled', message: 'the job was cancelled' }
+            : { kind: 'internal', message: `the job's worker stopped unexpectedly (exit code ${code})` },
+        );
+      }
+    });
+    worker.postMessage({ type: 'start', task: this.task(job) });
+  }
+
+  /** A cancelled or failed export leaves no partial folder; a compress job's cache layers are whole files. */
+  private async cleanup(job: Job, state: JobState): Promise<void> {
+    if (state === 'done') return;
+    if (job.summary.kind === 'export' && job.summary.out) {
+      await fs.promises.rm(`${job.summary.out}.partial`, { recursive: true, force: true });
+    }
+    const cache = this.cacheDir(job.cacheKey);
+    const names = await fs.promises.readdir(cache).catch(() => [] as string[]);
+    await Promise.all(
+      names
+        .filter((n) => n.endsWith('.partial'))
+        .map((n) => fs.promises.rm(path.join(cache, n), { force: true })),
+    );
+  }
+
+  private get(id: JobId): Job {
+    const job = this.jobs.get(id);
+    if (!job) throw badInput(`no job with id ${id}`);
+    return job;
+  }
+
+  async cancel(id: JobId): Promise<void> {
+    await this.load();
+    const job = this.get(id);
+    if (job.summary.state === 'queued') {
+      const queue = this.queues.get(this.deviceOf(job)) ?? [];
+      queue.splice(queue.indexOf(id), 1);
+      this.setState(job, 'cancelled', {
+        kind: 'cancelled',
+        message: 'the job was cancelled before it started',
+      });
+      job.settle();
+      return;
+    }
+    if (job.summary.state !== 'running' || !job.worker) return;
+    // the worker checks the flag between units of work (a layer, an optimiser step, a batch)
+    job.cancelRequested = true;
+    job.worker.postMessage({ type: 'cancel' });
+    await job.settled;
+  }
+
+  async resume(id: JobId): Promise<JobSummary> {
+    await this.load();
+    const job = this.get(id);
+    if (job.summary.state !== 'cancelled' && job.summary.state !== 'failed') {
+      throw badInput(`job ${id} is ${job.summary.state}; only a cancelled or failed job can be resumed`);
+    }
+    delete job.summary.finishedAt;
+    await this.persist(job);
+    this.enqueue(job);
+    return { ...job.summary };
+  }
+
+  subscribe(id: JobId, listener: (e: JobEvent) => void): () => void {
+    const job = this.get(id);
+    job.listeners.add(listener);
+    // the current state at once, so a late subscriber knows where the job is
+    listener({
+      type: 'state',
+      jobId: id,
+      seq: job.seq,
+      state: job.summary.state,
+      ...(job.summary.error ? { error: job.summary.error } : {}),
+    });
+    return () => job.listeners.delete(listener);
+  }
+
+  async summary(id: JobId): Promise<JobSummary> {
+    await this.load();
+    return { ...this.get(id).summary };
+  }
+
+  async list(): Promise<JobSummary[]> {
+    await this.load();
+    return [...this.jobs.values()]
+      .map((j) => ({ ...j.summary }))
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+  }
+
+  /** The job's result file (the compress report, or the export's report). */
+  async result<T>(id: JobId): Promise<T> {
+    await this.load();
+    const job = this.get(id);
+    if (job.summary.state !== 'done') {
+      throw badInput(`job ${id} is ${job.summary.state}; its result exists once it is done`);
+    }
+    return JSON.parse(await fs.promises.readFile(path.join(this.jobDir(id), RESULT_FILE), 'utf8')) as T;
+  }
+
+  /** Waits for a job's current run to finish (tests and the CLI). */
+  async settled(id: JobId): Promise<JobSummary> {
+    await this.load();
+    const job = this.get(id);
+    await job.settled;
+    return { ...job.summary };
+  }
+
+  /** Stops every worker (app shutdown). */
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.jobs.values()].map(async (j) => {
+        if (j.worker) await j.worker.terminate();
+      }),
+    );
+  }
+}
+
+export function assertState(summary: JobSummary, state: JobState): void {
+  if (summary.state !== state)
+    throw new RankwiseError('internal', `job ${summary.id} is ${summary.state}, not ${state}`);
+}

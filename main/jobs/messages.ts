@@ -1,0 +1,44 @@
+/**
+ * What the job manager and a job's worker thread say to each other (structured-clone data only).
+ */
+import type { ErrorInfo } from '../api/errors.ts';
+import type { ExportRequest, ProfilePoint } from '../api/contract.ts';
+import type { CompressSettings } from './compress.ts';
+
+export interface CompressTask {
+  kind: 'compress';
+  settings: CompressSettings;
+  /** The job's folder: result.json and plan.json land here. */
+  jobDir: string;
+  /** The job cache's folder for these settings (finished layers). */
+  cacheDir: string;
+}
+
+export interface ExportTask {
+  kind: 'export';
+  /** The compress job's folder and cache. */
+  sourceDir: string;
+  cacheDir: string;
+  jobDir: string;
+  request: ExportRequest;
+  device?: CompressSettings['device'];
+}
+
+export type Task = CompressTask | ExportTask;
+
+export type ToWorker = { type: 'start'; task: Task } | { type: 'cancel' };
+
+export type FromWorker =
+  | {
+      type: 'progress';
+      stage: string;
+      layer: number;
+      step?: number;
+      done: number;
+      total: number;
+      etaSeconds: number | null;
+      memoryBytes: number;
+    }
+  | { type: 'profile'; layer: number; keySpace: string; points: ProfilePoint[]; cached: boolean }
+  | { type: 'done' }
+  | { type: 'error'; error: ErrorInfo };

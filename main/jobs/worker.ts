@@ -1,0 +1,108 @@
+/**
+ * A job's worker thread: onnxruntime and the native kernels run here, never on the main thread. It runs
+ * one task, streams progress and profile events, honours cancel between units of work, and reports done
+ * or the error.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parentPort } from 'node:worker_threads';
+
+import { RankwiseError, toErrorInfo } from '../api/errors.ts';
+import { exportPlan } from '../export/export.ts';
+import { compressToPlan, type CompressionPlan, type CompressReport } from './compress.ts';
+import { layerFile, readPlanMeta, PLAN_META, RESULT_FILE } from './job-files.ts';
+import { readStoredLayer, writeStoredLayer } from './layer-store.ts';
+import type { CompressTask, ExportTask, FromWorker, ToWorker } from './messages.ts';
+
+const port = parentPort;
+if (!port) throw new Error('worker.ts runs only as a worker thread');
+const controller = new AbortController();
+// the host's main thread (UI, server, IPC) keeps a core for itself
+const threads = Math.max(1, os.availableParallelism() - 1);
+const post = (m: FromWorker) => port.postMessage(m);
+
+function progress(p: {
+  stage: string;
+  layer: number;
+  done: number;
+  total: number;
+  etaSeconds: number | null;
+}) {
+  post({ type: 'progress', ...p, memoryBytes: process.memoryUsage().rss });
+}
+
+const exists = (f: string) =>
+  fs.promises.stat(f).then(
+    () => true,
+    () => false,
+  );
+
+async function runCompress(task: CompressTask): Promise<void> {
+  await fs.promises.mkdir(task.cacheDir, { recursive: true });
+  const { report, plan } = await compressToPlan(
+    { ...task.settings, threads },
+    {
+      signal: controller.signal,
+      onProgress: progress,
+      onLayer: (e) => post({ type: 'profile', ...e }),
+      layerStore: {
+        load: async (layer) => {
+          const file = layerFile(task.cacheDir, layer);
+          return (await exists(file)) ? readStoredLayer(file) : null;
+        },
+        save: (layer, ranks, d) => writeStoredLayer(layerFile(task.cacheDir, layer.layer), layer, ranks, d),
+      },
+    },
+  );
+  const { layers: _layers, ...meta } = plan;
+  await writeJson(path.join(task.jobDir, PLAN_META), meta);
+  await writeJson(path.join(task.jobDir, RESULT_FILE), report);
+}
+
+async function runExport(task: ExportTask): Promise<void> {
+  const meta = await readPlanMeta(task.sourceDir);
+  const report: CompressReport = meta.report;
+  const ranks = new Map(report.layers.map((l) => [l.layer, { k: l.k_rank, v: l.v_rank }]));
+  for (const o of task.request.ranks ?? []) ranks.set(o.layer, { k: o.kRank, v: o.vRank });
+  const layers = [];
+  for (let i = 0; i < report.layers.length; i++) {
+    const stored = await readStoredLayer(layerFile(task.cacheDir, i));
+    const r = ranks.get(i)!;
+    layers.push(stored.fit.at(r.k, r.v));
+  }
+  const plan: CompressionPlan = { ...meta, layers };
+  const data = await exportPlan(plan, {
+    out: task.request.out,
+    force: task.request.force,
+    onnx: task.request.onnx,
+    device: task.device,
+    threads,
+    signal: controller.signal,
+    onProgress: progress,
+  });
+  await writeJson(path.join(task.jobDir, RESULT_FILE), data);
+}
+
+async function writeJson(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.partial`;
+  await fs.promises.writeFile(tmp, `${JSON.stringify(value)}\n`);
+  await fs.promises.rename(tmp, file);
+}
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'cancel') {
+    controller.abort();
+    return;
+  }
+  const run = m.task.kind === 'compress' ? runCompress(m.task) : runExport(m.task);
+  run.then(
+    () => post({ type: 'done' }),
+    (e: unknown) => {
+      const info = controller.signal.aborted
+        ? toErrorInfo(new RankwiseError('cancelled', 'the job was cancelled'))
+        : toErrorInfo(e);
+      post({ type: 'error', error: info });
+    },
+  );
+});
