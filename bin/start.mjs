@@ -28,7 +28,9 @@ if (bin) {
   child.on('exit', (code) => process.exit(code ?? 0));
 } else {
   process.stderr.write('Electron is not installed on this machine; starting browser mode instead.\n');
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'rankwise.mjs'), 'serve', ...args], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'rankwise.mjs'), 'serve', ...args], {
+    stdio: 'inherit',
+  });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code) => process.exit(code ?? 0));
 }

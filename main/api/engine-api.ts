@@ -7,12 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import {
-  allocateByBudget,
-  allocateByMemory,
-  applyOverrides,
-  type LayerProfile,
-} from '../allocate/index.ts';
+import { allocateByBudget, allocateByMemory, applyOverrides, type LayerProfile } from '../allocate/index.ts';
 import { DEMO_EVAL_PATH, DEMO_TEXT_PATH } from '../data/builtin.ts';
 import { loadWindows } from '../data/windows.ts';
 import type { CompressReport, CompressSettings } from '../jobs/compress.ts';

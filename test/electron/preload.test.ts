@@ -1,0 +1,165 @@
+import fs from 'node:fs';
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+const electron = vi.hoisted(() => {
+  type Handler = (event: unknown, ...args: unknown[]) => void;
+  const on = new Map<string, Handler[]>();
+  return {
+    exposed: [] as [string, unknown][],
+    on,
+    contextBridge: {
+      exposeInMainWorld: (key: string, api: unknown) => {
+        electron.exposed.push([key, api]);
+      },
+    },
+    ipcRenderer: {
+      invoke: undefined as unknown as (channel: string, ...args: unknown[]) => Promise<unknown>,
+      on: (channel: string, handler: Handler) => {
+        on.set(channel, [...(on.get(channel) ?? []), handler]);
+      },
+    },
+    /** What main would do: deliver a message on a channel to the page's listeners. */
+    emit(channel: string, ...args: unknown[]) {
+      for (const handler of on.get(channel) ?? []) handler({ sender: 'ipcRenderer' }, ...args);
+    },
+  };
+});
+
+vi.mock('electron', () => ({ contextBridge: electron.contextBridge, ipcRenderer: electron.ipcRenderer }));
+
+import { API_METHODS, type JobEvent, type RankwiseApi } from '../../main/api/contract.ts';
+
+const invoke = vi.fn<(channel: string, ...args: unknown[]) => Promise<unknown>>();
+electron.ipcRenderer.invoke = (channel, ...args) => invoke(channel, ...args);
+
+let api: RankwiseApi;
+
+beforeAll(async () => {
+  await import('../../electron/preload.ts');
+  api = electron.exposed[0][1] as RankwiseApi;
+});
+
+beforeEach(() => {
+  invoke.mockReset();
+  invoke.mockImplementation(async (channel) => ({ ok: true, value: `reply from ${channel}` }));
+});
+
+const REQUEST_METHODS = API_METHODS.filter((m) => m !== 'subscribe');
+
+describe('preload', () => {
+  it('exposes exactly one key, rankwise, whose keys are exactly API_METHODS', () => {
+    expect(electron.exposed).toHaveLength(1);
+    expect(electron.exposed[0][0]).toBe('rankwise');
+    expect(Object.keys(api).sort()).toEqual([...API_METHODS].sort());
+    for (const key of Object.keys(api))
+      expect(typeof (api as unknown as Record<string, unknown>)[key]).toBe('function');
+  });
+
+  it.each(REQUEST_METHODS)(
+    '%s invokes rankwise:%s with its arguments and returns the value',
+    async (method) => {
+      const args = method === 'listJobs' ? [] : [{ marker: method }, 'second'];
+      const call = api[method] as (...a: unknown[]) => Promise<unknown>;
+      await expect(call(...args)).resolves.toBe(`reply from rankwise:${method}`);
+      expect(invoke).toHaveBeenCalledTimes(1);
+      expect(invoke).toHaveBeenCalledWith(`rankwise:${method}`, ...args);
+    },
+  );
+
+  it('turns an error envelope back into an Error carrying the ErrorInfo', async () => {
+    const info = { kind: 'unsupported-model', message: '/m/config.json: no heads', file: '/m/config.json' };
+    invoke.mockResolvedValueOnce({ ok: false, error: info });
+    const error = await api.inspect('/m').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toBe(info.message);
+    expect((error as Error & { info: unknown }).info).toEqual(info);
+  });
+
+  it('a refused or failed invoke becomes an internal error', async () => {
+    invoke.mockRejectedValueOnce(new Error("Error invoking remote method 'rankwise:listJobs': IPC refused"));
+    const error = (await api.listJobs().catch((e: unknown) => e)) as Error & { info: { kind: string } };
+    expect(error.info.kind).toBe('internal');
+    expect(error.message).toMatch(/IPC refused/);
+
+    invoke.mockResolvedValueOnce('not an envelope');
+    const malformed = (await api.listJobs().catch((e: unknown) => e)) as Error & { info: { kind: string } };
+    expect(malformed.info.kind).toBe('internal');
+  });
+
+  it('exposes no way to reach ipcRenderer or arbitrary channels', () => {
+    const keys = Object.keys(api);
+    for (const forbidden of ['invoke', 'send', 'on', 'ipcRenderer', 'sendSync', 'postMessage']) {
+      expect(keys).not.toContain(forbidden);
+    }
+    expect(Object.values(api)).not.toContain(electron.ipcRenderer);
+  });
+
+  describe('subscribe', () => {
+    const event = (seq: number): JobEvent => ({ type: 'log', jobId: 'job-1', seq, message: `m${seq}` });
+
+    const subscriptionIdOf = (callIndex: number): string => {
+      const call = invoke.mock.calls.filter(([channel]) => channel === 'rankwise:subscribe')[callIndex];
+      expect(call[1]).toBe('job-1');
+      return call[2] as string;
+    };
+
+    it('asks main to subscribe under an id it chose, and routes events by that id', () => {
+      const first: JobEvent[] = [];
+      const second: JobEvent[] = [];
+      api.subscribe('job-1', (e) => first.push(e));
+      api.subscribe('job-1', (e) => second.push(e));
+      const [a, b] = [subscriptionIdOf(0), subscriptionIdOf(1)];
+      expect(a).not.toBe(b);
+      expect(a).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+
+      // an event can come before main's reply to subscribe: the id is already known
+      electron.emit('rankwise:event', b, event(1));
+      electron.emit('rankwise:event', a, event(2));
+      electron.emit('rankwise:event', 'someone-else', event(3));
+      expect(first).toEqual([event(2)]);
+      expect(second).toEqual([event(1)]);
+    });
+
+    it('registers a single rankwise:event listener however many subscriptions there are', () => {
+      api.subscribe('job-1', () => {});
+      api.subscribe('job-1', () => {});
+      expect(electron.on.get('rankwise:event')).toHaveLength(1);
+      expect([...electron.on.keys()]).toEqual(['rankwise:event']);
+    });
+
+    it('unsubscribe stops delivery at once and tells main, once', () => {
+      const seen: JobEvent[] = [];
+      const unsubscribe = api.subscribe('job-1', (e) => seen.push(e));
+      const id = subscriptionIdOf(0);
+      unsubscribe();
+      unsubscribe();
+      electron.emit('rankwise:event', id, event(1));
+      expect(seen).toEqual([]);
+      const unsubscribes = invoke.mock.calls.filter(([channel]) => channel === 'rankwise:unsubscribe');
+      expect(unsubscribes).toEqual([['rankwise:unsubscribe', id]]);
+    });
+
+    it('a subscription main refuses delivers nothing', async () => {
+      const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+      invoke.mockResolvedValueOnce({ ok: false, error: { kind: 'bad-input', message: 'no job job-1' } });
+      const seen: JobEvent[] = [];
+      api.subscribe('job-1', (e) => seen.push(e));
+      const id = subscriptionIdOf(0);
+      await vi.waitFor(() => expect(logged).toHaveBeenCalled());
+      electron.emit('rankwise:event', id, event(1));
+      expect(seen).toEqual([]);
+      logged.mockRestore();
+    });
+  });
+
+  it('is bundle-able for a sandbox: run-time imports are electron and ./channels.ts only', () => {
+    const runtimeImports = (file: string): string[] =>
+      [
+        ...fs
+          .readFileSync(new URL(file, import.meta.url), 'utf8')
+          .matchAll(/^import\s+(?!type\b)[^;]*?from\s+'([^']+)'/gms),
+      ].map((m) => m[1]);
+    expect(runtimeImports('../../electron/preload.ts').sort()).toEqual(['./channels.ts', 'electron']);
+    expect(runtimeImports('../../electron/channels.ts')).toEqual([]);
+  });
+});
