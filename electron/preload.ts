@@ -5,14 +5,7 @@
  */
 import { contextBridge, ipcRenderer } from 'electron';
 import type { IpcRendererEvent } from 'electron';
-import type {
-  ErrorInfo,
-  JobEvent,
-  JobId,
-  RankwiseApi,
-  RequestMethod,
-  Unsubscribe,
-} from '../main/api/contract.ts';
+import type { BridgeApi, JobEvent, JobId, RequestMethod, Unsubscribe } from '../main/api/contract.ts';
 import {
   EVENT_CHANNEL,
   REQUEST_METHODS,
@@ -28,35 +21,33 @@ export interface IpcRendererLike {
   on(channel: string, listener: (event: IpcRendererEvent, ...args: unknown[]) => void): unknown;
 }
 
-/** An engine error as the renderer receives it: the message, and the ErrorInfo it came from. */
-export type BridgeError = Error & { info: ErrorInfo };
-
-export function bridgeError(info: ErrorInfo): BridgeError {
-  const error = new Error(info.message) as BridgeError;
-  error.name = 'RankwiseError';
-  error.info = info;
-  return error;
-}
-
 function isEnvelope(value: unknown): value is IpcEnvelope<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { ok?: unknown }).ok === 'boolean';
 }
 
-async function request(ipc: IpcRendererLike, channel: string, args: unknown[]): Promise<unknown> {
+/**
+ * One request as an envelope, never a throw: contextBridge rebuilds a thrown Error from its message alone,
+ * which would lose the error's kind; renderer/transport/ipc.ts unwraps the envelope on the page side.
+ */
+async function request(
+  ipc: IpcRendererLike,
+  channel: string,
+  args: unknown[],
+): Promise<IpcEnvelope<unknown>> {
   let reply: unknown;
   try {
     reply = await ipc.invoke(channel, ...args);
   } catch (e) {
     // main refused the message outright (an untrusted sender) or has no handler for it
-    throw bridgeError({ kind: 'internal', message: e instanceof Error ? e.message : String(e) });
+    return { ok: false, error: { kind: 'internal', message: e instanceof Error ? e.message : String(e) } };
   }
-  if (!isEnvelope(reply)) throw bridgeError({ kind: 'internal', message: `${channel}: malformed reply` });
-  if (!reply.ok) throw bridgeError(reply.error);
-  return reply.value;
+  if (!isEnvelope(reply))
+    return { ok: false, error: { kind: 'internal', message: `${channel}: malformed reply` } };
+  return reply;
 }
 
 /** Builds the object that becomes `window.rankwise`. */
-export function createBridgeApi(ipc: IpcRendererLike): RankwiseApi {
+export function createBridgeApi(ipc: IpcRendererLike): BridgeApi {
   const listeners = new Map<string, (event: JobEvent) => void>();
   let dispatching = false;
   // ids are chosen here, before main can send anything, so no event (the job's current state, sent at
@@ -77,19 +68,19 @@ export function createBridgeApi(ipc: IpcRendererLike): RankwiseApi {
     ensureDispatcher();
     const subscriptionId = `${idPrefix}-${++nextId}`;
     listeners.set(subscriptionId, listener);
-    request(ipc, SUBSCRIBE_CHANNEL, [id, subscriptionId]).catch((e: unknown) => {
+    void request(ipc, SUBSCRIBE_CHANNEL, [id, subscriptionId]).then((reply) => {
+      if (reply.ok) return;
       listeners.delete(subscriptionId);
       // the contract's subscribe has no way to fail later; the console is where this can be seen
-      console.error(`rankwise: subscribing to job ${id} failed:`, e);
+      console.error(`rankwise: subscribing to job ${id} failed: ${reply.error.message}`);
     });
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
       listeners.delete(subscriptionId);
-      request(ipc, UNSUBSCRIBE_CHANNEL, [subscriptionId]).catch(() => {
-        // main forgets a page's subscriptions when the page goes anyway
-      });
+      // main forgets a page's subscriptions when the page goes anyway, so a failure needs no handling
+      void request(ipc, UNSUBSCRIBE_CHANNEL, [subscriptionId]);
     };
   };
 
@@ -98,7 +89,7 @@ export function createBridgeApi(ipc: IpcRendererLike): RankwiseApi {
     const channel = channelOf(method);
     api[method] = (...args: unknown[]) => request(ipc, channel, args);
   }
-  return api as RankwiseApi;
+  return api as BridgeApi;
 }
 
 contextBridge.exposeInMainWorld('rankwise', createBridgeApi(ipcRenderer));

@@ -220,3 +220,17 @@ export type ApiMethod = (typeof API_METHODS)[number];
 
 /** Every method but subscribe is request → response. */
 export type RequestMethod = Exclude<ApiMethod, 'subscribe'>;
+
+/** A reply that carries the engine's error as data (Electron's bridge keeps only an Error's message). */
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: ErrorInfo };
+
+/**
+ * `window.rankwise` on the desktop: RankwiseApi with every request answering an Envelope instead of
+ * throwing, so the error kind survives contextBridge; renderer/transport/ipc.ts turns it back into a
+ * RankwiseApi.
+ */
+export type BridgeApi = {
+  [M in RequestMethod]: (
+    ...args: Parameters<RankwiseApi[M]>
+  ) => Promise<Envelope<Awaited<ReturnType<RankwiseApi[M]>>>>;
+} & { subscribe: RankwiseApi['subscribe'] };

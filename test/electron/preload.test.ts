@@ -60,30 +60,28 @@ describe('preload', () => {
     async (method) => {
       const args = method === 'listJobs' ? [] : [{ marker: method }, 'second'];
       const call = api[method] as (...a: unknown[]) => Promise<unknown>;
-      await expect(call(...args)).resolves.toBe(`reply from rankwise:${method}`);
+      await expect(call(...args)).resolves.toEqual({ ok: true, value: `reply from rankwise:${method}` });
       expect(invoke).toHaveBeenCalledTimes(1);
       expect(invoke).toHaveBeenCalledWith(`rankwise:${method}`, ...args);
     },
   );
 
-  it('turns an error envelope back into an Error carrying the ErrorInfo', async () => {
+  it('passes an error envelope through untouched, so the kind survives the bridge', async () => {
     const info = { kind: 'unsupported-model', message: '/m/config.json: no heads', file: '/m/config.json' };
     invoke.mockResolvedValueOnce({ ok: false, error: info });
-    const error = await api.inspect('/m').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(Error);
-    expect((error as Error).message).toBe(info.message);
-    expect((error as Error & { info: unknown }).info).toEqual(info);
+    await expect(api.inspect('/m')).resolves.toEqual({ ok: false, error: info });
   });
 
-  it('a refused or failed invoke becomes an internal error', async () => {
+  it('a refused or failed invoke becomes an internal error envelope, never a throw', async () => {
     invoke.mockRejectedValueOnce(new Error("Error invoking remote method 'rankwise:listJobs': IPC refused"));
-    const error = (await api.listJobs().catch((e: unknown) => e)) as Error & { info: { kind: string } };
-    expect(error.info.kind).toBe('internal');
-    expect(error.message).toMatch(/IPC refused/);
+    const refused = await api.listJobs();
+    expect(refused).toMatchObject({
+      ok: false,
+      error: { kind: 'internal', message: expect.stringMatching(/IPC refused/) },
+    });
 
     invoke.mockResolvedValueOnce('not an envelope');
-    const malformed = (await api.listJobs().catch((e: unknown) => e)) as Error & { info: { kind: string } };
-    expect(malformed.info.kind).toBe('internal');
+    expect(await api.listJobs()).toMatchObject({ ok: false, error: { kind: 'internal' } });
   });
 
   it('exposes no way to reach ipcRenderer or arbitrary channels', () => {
