@@ -29,7 +29,9 @@ type Say = (k: string, v: string) => void;
 export const DECODE_STEPS = 32;
 const KEY_SPACES: readonly KeySpace[] = ['pre-rope', 'post-rope'];
 
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+const size = (bytes: number) =>
+  bytes < 2 ** 20 ? `${bytes.toLocaleString('en-US')} B` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const n = (x: number) => x.toLocaleString('en-US');
 const secs = (s: number | undefined) => (s === undefined ? '–' : s.toFixed(1));
 
 interface Decoder {
@@ -40,8 +42,9 @@ interface Decoder {
 interface DecodeFigures {
   context: number;
   tokensPerSecond: { thin: number; full: number };
+  /** presentBytes() after the last step, and cache elements per token as the layout gives them. */
   bytes: { thin: number; full: number };
-  predicted: { thin: number; full: number };
+  elementsPerToken: { thin: number; full: number };
 }
 
 /**
@@ -76,12 +79,14 @@ async function decodeBoth(
           seconds[which] += (performance.now() - t0) / 1000;
         }
       }
-      const predicted = (d: Decoder) => context * kvElementsPerToken(d.layers, spec) * 4;
       rows.push({
         context,
         tokensPerSecond: { thin: DECODE_STEPS / seconds.thin, full: DECODE_STEPS / seconds.full },
         bytes: { thin: sessions.thin.presentBytes(), full: sessions.full.presentBytes() },
-        predicted: { thin: predicted(thin), full: predicted(full) },
+        elementsPerToken: {
+          thin: kvElementsPerToken(thin.layers, spec),
+          full: kvElementsPerToken(full.layers, spec),
+        },
       });
     }
   } finally {
@@ -123,7 +128,7 @@ async function benchModel(label: string, modelDir: string, text: string, tmp: st
   const full = await writeFullDecoder(modelDir, fullPath);
   say(
     `export ${label}: uncompressed decoder (reference)`,
-    `${((performance.now() - t0) / 1000).toFixed(1)} s to build, model.onnx ${mib(fs.statSync(fullPath).size)}`,
+    `${((performance.now() - t0) / 1000).toFixed(1)} s to build, model.onnx ${size(fs.statSync(fullPath).size)}`,
   );
 
   for (const keySpace of KEY_SPACES) {
@@ -153,7 +158,7 @@ async function benchModel(label: string, modelDir: string, text: string, tmp: st
     const total = files.reduce((a, f) => a + f.bytes, 0);
     say(
       `export ${name}: files`,
-      `${files.map((f) => `${f.name} ${mib(f.bytes)}`).join(', ')}; all ${mib(total)} (reports excluded)`,
+      `${files.map((f) => `${f.name} ${size(f.bytes)}`).join(', ')}; all ${size(total)} (reports excluded)`,
     );
 
     // the cache widths as the exported folder declares them
@@ -168,12 +173,16 @@ async function benchModel(label: string, modelDir: string, text: string, tmp: st
         `${tps.thin.toFixed(1)} / ${tps.full.toFixed(1)} = ${(tps.thin / tps.full).toFixed(2)} ` +
           `(prefill ${r.context - DECODE_STEPS}, ${DECODE_STEPS} single-token steps)`,
       );
-      say(
-        `${at}, cache bytes thin / full`,
-        `${r.bytes.thin.toLocaleString('en-US')} / ${r.bytes.full.toLocaleString('en-US')} = ` +
-          `${(r.bytes.thin / r.bytes.full).toFixed(3)}; measured / predicted ` +
-          `${(r.bytes.thin / r.predicted.thin).toFixed(3)} / ${(r.bytes.full / r.predicted.full).toFixed(3)}`,
-      );
+      for (const which of ['thin', 'full'] as const) {
+        // every token the session holds, at float32
+        const predicted = r.context * r.elementsPerToken[which] * 4;
+        say(
+          `${at}, ${which} cache bytes`,
+          `${n(r.bytes[which])} measured, ${r.context} × ${n(r.elementsPerToken[which])} × 4 = ` +
+            `${n(predicted)} predicted, measured / predicted ${(r.bytes[which] / predicted).toFixed(3)}`,
+        );
+      }
+      say(`${at}, cache bytes thin / full`, (r.bytes.thin / r.bytes.full).toFixed(3));
     }
     await fs.promises.rm(out, { recursive: true, force: true });
   }
