@@ -142,7 +142,10 @@ describe('exported files', () => {
       '--json',
     ]);
     expect(ev.code).toBe(0);
-    expect(JSON.parse(ev.stdout).perplexity).toBeCloseTo(plan.report.perplexity.compressed, 3);
+    const evaluated = JSON.parse(ev.stdout);
+    expect(evaluated.perplexity).toBeCloseTo(plan.report.perplexity.compressed, 3);
+    expect(evaluated.kv_bytes_per_token).toBe(800);
+    expect(evaluated.kv_compression.original_kv_bytes_per_token).toBe(1280);
   });
 
   it('shards past the size limit, with an index, each shard following the rules', async () => {

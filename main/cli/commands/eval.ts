@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { badInput } from '../../api/errors.ts';
+import { kvBytesPerToken, originalKvBytesPerToken } from '../../model/info.ts';
 import { openModel } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
 import { loadWindows } from '../../data/windows.ts';
@@ -23,6 +24,9 @@ export interface EvalReport {
   device: string;
   seconds: number;
   tokens_per_second: number;
+  /** The model's KV cache per token; for a Rankwise checkpoint, the compressed one and the original. */
+  kv_bytes_per_token: number;
+  kv_compression?: { original_kv_bytes_per_token: number };
 }
 
 export function parseDevice(value: string | undefined): Device {
@@ -94,6 +98,10 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalReport> {
       device: engine.provider,
       seconds: result.seconds,
       tokens_per_second: (windows.length * o.window) / result.seconds,
+      kv_bytes_per_token: kvBytesPerToken(model.spec),
+      ...(model.spec.kvCompression
+        ? { kv_compression: { original_kv_bytes_per_token: originalKvBytesPerToken(model.spec) } }
+        : {}),
     };
   } finally {
     await engine.release();
@@ -108,6 +116,12 @@ export function evalTable(r: EvalReport): string {
     ['windows', `${r.windows} × ${r.window} tokens (${r.tokens.toLocaleString('en-US')} predicted)`],
     ['perplexity', r.perplexity.toFixed(4)],
     ['mean NLL', `${r.mean_nll.toFixed(4)} nats/token`],
+    [
+      'KV cache per token',
+      r.kv_compression
+        ? `${r.kv_bytes_per_token.toLocaleString('en-US')} B (Rankwise-compressed from ${r.kv_compression.original_kv_bytes_per_token.toLocaleString('en-US')} B)`
+        : `${r.kv_bytes_per_token.toLocaleString('en-US')} B`,
+    ],
     ['device', r.device],
     [
       'time',
