@@ -23,6 +23,8 @@ import type { CompressSettings } from './compress.ts';
 import { cacheKey, JOB_FILE, RESULT_FILE } from './job-files.ts';
 import type { FromWorker, Task } from './messages.ts';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 interface Job {
@@ -146,7 +148,8 @@ export class JobManager {
     if (state === 'done' || state === 'failed' || state === 'cancelled')
       job.summary.finishedAt = new Date().toISOString();
     this.emit(job, { type: 'state', state, ...(error ? { error } : {}) });
-    void this.persist(job);
+    // the summary on disk only serves the recent-jobs list; a failed write must not fail the job
+    this.persist(job).catch(() => undefined);
   }
 
   async start(
@@ -351,11 +354,18 @@ export class JobManager {
     return { ...job.summary };
   }
 
-  /** Stops every worker (app shutdown). */
+  /** Stops every worker and lets pending summary writes land (app shutdown). */
   async close(): Promise<void> {
     await Promise.all(
       [...this.jobs.values()].map(async (j) => {
-        if (j.worker) await j.worker.terminate();
+        if (j.worker) {
+          // ask first: terminating a thread inside a native call can abort the process
+          j.cancelRequested = true;
+          j.worker.postMessage({ type: 'cancel' });
+          const stopped = await Promise.race([j.settled.then(() => true), sleep(5000).then(() => false)]);
+          if (!stopped) await j.worker?.terminate();
+        }
+        await j.saving.catch(() => undefined);
       }),
     );
   }

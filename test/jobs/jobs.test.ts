@@ -182,6 +182,20 @@ describe('jobs through the API', () => {
     expect((await api.getResult(job.id)).layers).toHaveLength(5);
   });
 
+  it('runs one job at a time per device: a second job waits in the queue', async () => {
+    const order: string[] = [];
+    const a = await api.startJob(settings({ ranks: { k: 4, v: 4 }, kvFraction: undefined, seed: 11 }));
+    const b = await api.startJob(settings({ ranks: { k: 2, v: 2 }, kvFraction: undefined, seed: 12 }));
+    const note = (name: string) => (e: JobEvent) => {
+      if (e.type === 'state') order.push(`${name}:${e.state}`);
+    };
+    await Promise.all([record(api, a.id, note('a')), record(api, b.id, note('b'))]);
+    // b was queued while a ran, and started only once a was done
+    expect(order.indexOf('b:running')).toBeGreaterThan(order.indexOf('a:done'));
+    expect(order).toContain('b:queued');
+    expect(order.at(-1)).toBe('b:done');
+  });
+
   it('refuses before it starts a job that would not fit in memory', async () => {
     const small = createEngineApi({ dir: path.join(tmp.dir, 'small'), memoryLimitBytes: 64 * 2 ** 20 });
     const estimate = await small.estimate(settings());
