@@ -11,6 +11,7 @@ import { API_METHODS, type ApiMethod, type RankwiseApi } from '../main/api/contr
 import { createDesktopPaths, type DesktopPaths } from './dialogs.ts';
 import { registerIpc } from './ipc.ts';
 import { PathRegistry } from './path-registry.ts';
+import { CONTENT_TYPES } from '../main/server/content-types.ts';
 
 export const APP_SCHEME = 'app';
 export const APP_HOST = 'rankwise';
@@ -63,27 +64,6 @@ export function windowOptions(preloadPath: string): BrowserWindowConstructorOpti
   };
 }
 
-const MIME_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.wasm': 'application/wasm',
-  '.txt': 'text/plain; charset=utf-8',
-};
-
 type ResponseBody = ConstructorParameters<typeof Response>[0];
 
 function respond(status: number, body: ResponseBody, contentType = 'text/plain; charset=utf-8'): Response {
@@ -105,7 +85,7 @@ function respond(status: number, body: ResponseBody, contentType = 'text/plain; 
  */
 export function createProtocolHandler(
   rootDir: string,
-  readFile: (file: string) => Promise<Uint8Array> = fs.readFile,
+  readFile: (file: string) => Promise<Uint8Array<ArrayBuffer>> = fs.readFile,
 ): (request: Pick<Request, 'url' | 'method'>) => Promise<Response> {
   const root = path.resolve(rootDir);
   return async (request) => {
@@ -133,13 +113,13 @@ export function createProtocolHandler(
     const rel = path.relative(root, file);
     if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return respond(403, 'Forbidden');
 
-    let body: Uint8Array;
+    let body: Uint8Array<ArrayBuffer>;
     try {
       body = await readFile(file);
     } catch {
       return respond(404, 'Not found');
     }
-    const type = MIME_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+    const type = CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
     return respond(200, request.method === 'HEAD' ? null : body, type);
   };
 }

@@ -2,7 +2,7 @@
  * What the job manager and a job's worker thread say to each other (structured-clone data only).
  */
 import type { ErrorInfo } from '../api/errors.ts';
-import type { ExportRequest, ProfilePoint } from '../api/contract.ts';
+import type { ExportRequest, JobEvent } from '../api/contract.ts';
 import type { CompressSettings } from './compress.ts';
 
 export interface CompressTask {
@@ -28,17 +28,10 @@ export type Task = CompressTask | ExportTask;
 
 export type ToWorker = { type: 'start'; task: Task } | { type: 'cancel' };
 
+type Without<E, K extends PropertyKey> = E extends unknown ? Omit<E, K> : never;
+
+/** A worker's progress and profile events are the job's events before the manager numbers them. */
 export type FromWorker =
-  | {
-      type: 'progress';
-      stage: string;
-      layer: number;
-      step?: number;
-      done: number;
-      total: number;
-      etaSeconds: number | null;
-      memoryBytes: number;
-    }
-  | { type: 'profile'; layer: number; keySpace: string; points: ProfilePoint[]; cached: boolean }
+  | Without<Extract<JobEvent, { type: 'progress' | 'profile' }>, 'jobId' | 'seq'>
   | { type: 'done' }
   | { type: 'error'; error: ErrorInfo };

@@ -22,6 +22,7 @@ import { badInput, RankwiseError, toErrorInfo } from '../api/errors.ts';
 import { PathGuard, pathArgs } from './paths.ts';
 import { API_PATH, encodeServerMessage, parseClientMessage } from './protocol.ts';
 import type { ServerMessage } from './protocol.ts';
+import { CONTENT_TYPES } from './content-types.ts';
 
 /** The only address the server binds: browser mode is for the person at this machine. */
 export const HOST = '127.0.0.1';
@@ -59,27 +60,6 @@ export interface RunningServer {
   /** Closes every WebSocket (their subscriptions end) and the HTTP server. */
   close(): Promise<void>;
 }
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.wasm': 'application/wasm',
-};
 
 const NOT_BUILT_PAGE = `<!doctype html>
 <html lang="en">
