@@ -20,6 +20,12 @@ function electronBinary() {
 }
 
 const args = process.argv.slice(2);
+// both faces serve the built renderer: build it on first start
+if (!existsSync(path.join(root, 'dist', 'renderer', 'index.html'))) {
+  const vite = path.join(root, 'node_modules', 'vite', 'bin', 'vite.js');
+  const built = spawnSync(process.execPath, [vite, 'build'], { cwd: root, stdio: 'inherit' });
+  if (built.status !== 0) process.exit(built.status ?? 1);
+}
 const bin = electronBinary();
 if (bin) {
   const built = spawnSync(process.execPath, [path.join(root, 'build', 'esbuild.mjs')], { stdio: 'inherit' });

@@ -1,0 +1,92 @@
+/**
+ * What a job's event stream adds up to, for the run and export views: its state, where it is, and the
+ * error-rank profiles that have arrived so far (the live curves).
+ */
+import type { CompressReport, ErrorInfo, JobEvent, JobState, ProfilePoint } from '../../main/api/contract.ts';
+
+export type ProgressEvent = Extract<JobEvent, { type: 'progress' }>;
+
+export interface LayerProfileView {
+  layer: number;
+  keySpace: string;
+  points: ProfilePoint[];
+  /** Loaded from the job cache (a resumed or repeated job) rather than measured now. */
+  cached: boolean;
+}
+
+export interface RunView {
+  state: JobState | null;
+  error: ErrorInfo | null;
+  progress: ProgressEvent | null;
+  /** Indexed by layer; holes for layers not profiled yet. */
+  profiles: (LayerProfileView | undefined)[];
+  /** Stages in the order they first reported progress. */
+  stages: string[];
+  logs: string[];
+}
+
+const MAX_LOGS = 200;
+
+export const EMPTY_RUN_VIEW: RunView = {
+  state: null,
+  error: null,
+  progress: null,
+  profiles: [],
+  stages: [],
+  logs: [],
+};
+
+export function isActive(state: JobState | null): boolean {
+  return state === 'queued' || state === 'running';
+}
+
+export function isFinished(state: JobState | null): boolean {
+  return state === 'done' || state === 'failed' || state === 'cancelled';
+}
+
+export function applyJobEvent(view: RunView, event: JobEvent): RunView {
+  switch (event.type) {
+    case 'state': {
+      const next: RunView = { ...view, state: event.state, error: event.error ?? null };
+      // A resumed job starts over from its first stage; stale progress would show it further on than it is.
+      if (event.state === 'queued') next.progress = null;
+      if (event.state === 'done') next.progress = null;
+      return next;
+    }
+    case 'progress':
+      return {
+        ...view,
+        // a progress event means the job is running, even if its 'running' state event was missed
+        state: view.state === null || view.state === 'queued' ? 'running' : view.state,
+        progress: event,
+        stages: view.stages.includes(event.stage) ? view.stages : [...view.stages, event.stage],
+      };
+    case 'profile': {
+      const profiles = view.profiles.slice();
+      profiles[event.layer] = {
+        layer: event.layer,
+        keySpace: event.keySpace,
+        points: event.points,
+        cached: event.cached,
+      };
+      return { ...view, profiles };
+    }
+    case 'log':
+      return { ...view, logs: [...view.logs, event.message].slice(-MAX_LOGS) };
+  }
+}
+
+/** The finished job's profiles in the same form as the live ones. */
+export function profilesFromReport(report: CompressReport): LayerProfileView[] {
+  return (report.profile ?? []).map((points, layer) => ({
+    layer,
+    keySpace: report.layers[layer]?.key_space ?? String(report.key_space),
+    points: points.map((p) => ({ kRank: p.k_rank, vRank: p.v_rank, error: p.error })),
+    cached: false,
+  }));
+}
+
+/** Layers whose profile has arrived: the run view's per-layer progress. */
+export function layersProfiled(view: RunView): number {
+  return view.profiles.filter((p) => p !== undefined).length;
+}

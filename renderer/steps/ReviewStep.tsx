@@ -1,0 +1,221 @@
+import Alert from '@mui/material/Alert';
+import Box from '@mui/material/Box';
+import Button from '@mui/material/Button';
+import CircularProgress from '@mui/material/CircularProgress';
+import Paper from '@mui/material/Paper';
+import Stack from '@mui/material/Stack';
+import Typography from '@mui/material/Typography';
+import { useMemo, useState } from 'react';
+import type { Allocation, CompressReport, RankOverride } from '../../main/api/contract.ts';
+import { useApi } from '../app/api-context.tsx';
+import { ErrorAlert } from '../app/ErrorAlert.tsx';
+import { formatBytes, formatError, formatPercent } from '../app/format.ts';
+import { useTask } from '../app/use-task.ts';
+import { AllocationChart } from '../charts/AllocationChart.tsx';
+import type { LayerRanks } from '../charts/allocation-data.ts';
+import { MemoryPanel } from '../charts/MemoryPanel.tsx';
+import { weightsBytes } from '../charts/memory-data.ts';
+import { ProfileChart } from '../charts/ProfileChart.tsx';
+import { profileSeries } from '../charts/profile-data.ts';
+import { methodInfo } from '../state/methods.ts';
+import { profilesFromReport } from '../state/run.ts';
+import { ComparePanel } from './ComparePanel.tsx';
+import { LayerEditor } from './LayerEditor.tsx';
+import type { StepProps } from './step-props.ts';
+
+/** What the review shows: the job's own allocation, or the edited one once a layer was set by hand. */
+export function shownAllocation(result: CompressReport, allocation: Allocation | null) {
+  if (allocation) {
+    return {
+      layers: allocation.layers as LayerRanks[],
+      perToken: allocation.kvBytesPerToken,
+      weightedError: allocation.weightedError,
+      feasible: allocation.feasible,
+      reason: allocation.reason,
+    };
+  }
+  return {
+    layers: result.layers.map((l) => ({ layer: l.layer, kRank: l.k_rank, vRank: l.v_rank, error: l.error })),
+    perToken: result.kv_bytes_per_token,
+    weightedError: result.allocation?.weighted_error ?? null,
+    feasible: result.allocation?.feasible ?? true,
+    reason: result.allocation?.reason,
+  };
+}
+
+export function upsertOverride(list: readonly RankOverride[], o: RankOverride): RankOverride[] {
+  return [...list.filter((x) => x.layer !== o.layer), o].sort((a, b) => a.layer - b.layer);
+}
+
+function Perplexity({ result }: { result: CompressReport }) {
+  const { original, compressed } = result.perplexity;
+  const change = (compressed / original - 1) * 100;
+  return (
+    <Paper variant="outlined" sx={{ p: 2, flex: 1 }} data-testid="perplexity">
+      <Typography variant="h6">Perplexity</Typography>
+      <Typography variant="body2" color="text.secondary">
+        How surprised the model is by the evaluation text (lower is better).
+      </Typography>
+      <Typography variant="h5" sx={{ mt: 1 }}>
+        {original.toFixed(3)} → {compressed.toFixed(3)}
+      </Typography>
+      <Typography color={change > 5 ? 'warning.main' : 'text.secondary'}>
+        {change >= 0 ? '+' : ''}
+        {change.toFixed(2)} %
+      </Typography>
+      <Typography variant="caption" color="text.secondary">
+        Measured for the job’s allocation. Hand-set ranks are measured by the export’s verification.
+      </Typography>
+    </Paper>
+  );
+}
+
+export function ReviewStep({ state, dispatch }: StepProps) {
+  const api = useApi();
+  const task = useTask();
+  const [selected, setSelected] = useState<number | null>(null);
+  const [editing, setEditing] = useState<number | null>(null);
+  const run = state.run;
+  const card = state.model.card;
+  const result = run?.result ?? null;
+  const { allocation, overrides } = state.review;
+  const profiles = useMemo(() => (result ? profilesFromReport(result) : []), [result]);
+  const shown = useMemo(() => (result ? shownAllocation(result, allocation) : null), [result, allocation]);
+  const edited = useMemo(() => new Set(overrides.map((o) => o.layer)), [overrides]);
+  const series = useMemo(() => {
+    if (!shown || !card) return [];
+    return profileSeries(profiles, card.headDim, new Map(shown.layers.map((l) => [l.layer, l])));
+  }, [profiles, shown, card]);
+
+  if (!run || !card || !result || !shown) {
+    return (
+      <Box data-testid="step-review" sx={{ display: 'flex', gap: 2, alignItems: 'center' }}>
+        <CircularProgress size={20} />
+        <Typography>Fetching the result…</Typography>
+      </Box>
+    );
+  }
+
+  const editable = profiles.length > 0;
+  const unitBytes = result.kv_bytes_per_token.original / (2 * card.layers * card.headDim);
+  const reallocate = async (next: RankOverride[]) => {
+    if (next.length === 0) {
+      dispatch({ type: 'allocation', allocation: null, overrides: [] });
+      return true;
+    }
+    const a = await task.run(() => api.reallocate({ jobId: run.jobId, overrides: next }));
+    if (a) dispatch({ type: 'allocation', allocation: a, overrides: next });
+    return a !== undefined;
+  };
+  const select = (layer: number) => {
+    setSelected(layer);
+    if (editable) {
+      task.clear();
+      setEditing(layer);
+    }
+  };
+  const editingLayer = editing === null ? null : (shown.layers.find((l) => l.layer === editing) ?? null);
+
+  return (
+    <Box data-testid="step-review">
+      <Typography>
+        {methodInfo(result.method).name} keeps{' '}
+        <strong>{formatPercent(shown.perToken.compressed / shown.perToken.original, 1)}</strong> of the KV
+        cache ({formatBytes(shown.perToken.original)} → {formatBytes(shown.perToken.compressed)} per token)
+        {shown.weightedError !== null && (
+          <> with a mean layer output error of {formatError(shown.weightedError)}</>
+        )}
+        .
+      </Typography>
+      {!shown.feasible && (
+        <Alert severity="warning" sx={{ mt: 1 }} data-testid="infeasible">
+          {shown.reason ?? 'This allocation misses its target.'}
+        </Alert>
+      )}
+      {overrides.length > 0 && (
+        <Alert
+          severity="info"
+          sx={{ mt: 1 }}
+          action={
+            <Button color="inherit" size="small" onClick={() => void reallocate([])} data-testid="reset-all">
+              Reset all
+            </Button>
+          }
+        >
+          {overrides.length} layer{overrides.length === 1 ? '' : 's'} set by hand:{' '}
+          {overrides.map((o) => `layer ${o.layer} (K ${o.kRank}, V ${o.vRank})`).join(', ')}.
+        </Alert>
+      )}
+      {task.error && editing === null && <ErrorAlert error={task.error} context="review" />}
+
+      <Typography variant="h6" sx={{ mt: 2 }}>
+        Ranks per layer
+      </Typography>
+      <Typography variant="body2" color="text.secondary">
+        How much of each layer’s keys (K) and values (V) is kept.{' '}
+        {editable && 'Click a layer, or focus it and press Enter, to set its ranks by hand.'}
+      </Typography>
+      <AllocationChart
+        layers={shown.layers}
+        headDim={card.headDim}
+        edited={edited}
+        selected={selected}
+        onSelect={select}
+      />
+
+      {editable && (
+        <>
+          <Typography variant="h6" sx={{ mt: 2 }}>
+            Error against size, per layer
+          </Typography>
+          <Typography variant="body2" color="text.secondary">
+            Each curve is a layer; the dots are the sizes chosen. A dot far left on a flat curve is a layer
+            that compresses for free.
+          </Typography>
+          <ProfileChart
+            series={series}
+            headDim={card.headDim}
+            layers={card.layers}
+            selected={selected}
+            onSelect={select}
+          />
+        </>
+      )}
+
+      <Stack direction={{ xs: 'column', md: 'row' }} spacing={2} sx={{ mt: 2 }}>
+        <Box sx={{ flex: 2 }}>
+          <MemoryPanel
+            perToken={shown.perToken}
+            weightsBytes={weightsBytes(card)}
+            maxPositions={card.maxPositions}
+          />
+        </Box>
+        <Perplexity result={result} />
+      </Stack>
+
+      <Box sx={{ mt: 2 }}>
+        <ComparePanel state={state} dispatch={dispatch} />
+      </Box>
+
+      <LayerEditor
+        layer={editingLayer}
+        points={editing === null ? [] : (profiles[editing]?.points ?? [])}
+        headDim={card.headDim}
+        unitBytes={unitBytes}
+        perToken={shown.perToken}
+        edited={editing !== null && edited.has(editing)}
+        busy={task.busy}
+        error={task.error}
+        onClose={() => setEditing(null)}
+        onApply={(kRank, vRank) =>
+          void reallocate(upsertOverride(overrides, { layer: editing!, kRank, vRank })).then(
+            (ok) => ok && setEditing(null),
+          )
+        }
+        onReset={() =>
+          void reallocate(overrides.filter((o) => o.layer !== editing)).then((ok) => ok && setEditing(null))
+        }
+      />
+    </Box>
+  );
+}

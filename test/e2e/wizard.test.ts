@@ -1,0 +1,209 @@
+/**
+ * The whole wizard in Debian's chromium, driven by playwright-core, against the real browser-mode server
+ * and engine: model → data → method with a budget → run → review (the chart shows the engine's ranks) →
+ * edit one layer → export (files on disk, verified). Screenshots of every step go to docs/screenshots/.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createEngineApi } from '../../main/api/engine-api.ts';
+import type { CompressReport } from '../../main/api/contract.ts';
+import { ensureDemoModel } from '../../main/cli/commands/demo.ts';
+import { startServer, type RunningServer } from '../../main/server/server.ts';
+import { REPO_ROOT, SHARED_TESTDATA, STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = path.join(REPO_ROOT, 'docs', 'screenshots');
+const tmp = tempDir();
+let engine: ReturnType<typeof createEngineApi>;
+let server: RunningServer;
+let context: BrowserContext;
+let page: Page;
+
+beforeAll(async () => {
+  const staticDir = path.join(tmp.dir, 'renderer');
+  // vitest runs with NODE_ENV=test, which would bundle React's development build: test what ships
+  const env = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({
+      configFile: path.join(REPO_ROOT, 'vite.config.ts'),
+      logLevel: 'warn',
+      build: { outDir: staticDir, emptyOutDir: true },
+    });
+  } finally {
+    process.env.NODE_ENV = env;
+  }
+  await ensureDemoModel(path.join(tmp.dir, 'demo-model'));
+  engine = createEngineApi({ dir: path.join(tmp.dir, 'engine') });
+  server = await startServer({ api: engine, roots: [tmp.dir, SHARED_TESTDATA], staticDir });
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(`chromium not found at ${CHROMIUM}: apt-get install chromium`);
+  context = await chromium.launchPersistentContext(path.join(tmp.dir, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(60_000);
+}, 180_000);
+
+afterAll(async () => {
+  await context?.close();
+  await server?.close();
+  await engine?.close();
+  tmp.cleanup();
+});
+
+const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+const byTest = (id: string) => page.getByTestId(id);
+
+async function openWizard() {
+  await page.goto(server.url);
+  await byTest('step-model').waitFor();
+}
+
+async function loadModel(dir: string) {
+  await byTest('model-path').locator('input').fill(dir);
+  await byTest('model-load').click();
+}
+
+async function latestResult(): Promise<{ id: string; report: CompressReport }> {
+  const jobs = (await engine.listJobs()).filter((j) => j.kind === 'compress' && j.state === 'done');
+  return { id: jobs[0].id, report: await engine.getResult(jobs[0].id) };
+}
+
+async function walk(name: string, modelDir: string, data: 'demo' | string, layers: number) {
+  await openWizard();
+  await loadModel(modelDir);
+  await byTest('model-card').waitFor();
+  await shot(`${name}-1-model`);
+  await byTest('next').click();
+
+  await byTest('step-data').waitFor();
+  if (data === 'demo') {
+    await byTest('calib-demo').click();
+    await byTest('eval-demo').click();
+  } else {
+    await byTest('calib-path').locator('input').fill(data);
+    await byTest('eval-path').locator('input').fill(data);
+  }
+  await byTest('window').locator('input').fill('128');
+  await byTest('calib-windows').locator('input').fill('6');
+  await byTest('eval-windows').locator('input').fill('2');
+  await shot(`${name}-2-data`);
+  await byTest('next').click();
+
+  await byTest('step-method').waitFor();
+  await byTest('method-kqsvd').click();
+  await byTest('mode-budget').click();
+  await byTest('budget-input').locator('input').fill('0.05');
+  await byTest('estimate').waitFor();
+  await shot(`${name}-3-method`);
+  await byTest('next').click();
+
+  await byTest('step-run').waitFor();
+  await byTest('start').click();
+  await expect.poll(() => byTest('run-state').textContent(), { timeout: 120_000 }).toBe('done');
+  await shot(`${name}-4-run`);
+  await byTest('next').click();
+
+  await byTest('step-review').waitFor();
+  const groups = byTest('allocation-chart').getByTestId('layer-group');
+  await expect.poll(() => groups.count()).toBe(layers);
+  const { id, report } = await latestResult();
+  for (let i = 0; i < layers; i++) {
+    const g = groups.nth(i);
+    expect(await g.getAttribute('data-layer')).toBe(String(i));
+    expect(await g.getAttribute('data-k-rank')).toBe(String(report.layers[i].k_rank));
+    expect(await g.getAttribute('data-v-rank')).toBe(String(report.layers[i].v_rank));
+  }
+  await shot(`${name}-5-review`);
+
+  // edit layer 0 to full rank: the chart follows at once
+  const d = (await engine.inspect(modelDir)).headDim;
+  await groups.nth(0).click();
+  await byTest('layer-editor').waitFor();
+  await byTest('edit-k-rank').click();
+  await page.getByRole('option', { name: String(d), exact: true }).click();
+  await byTest('edit-v-rank').click();
+  await page.getByRole('option', { name: String(d), exact: true }).click();
+  await byTest('edit-apply').click();
+  await expect.poll(() => groups.nth(0).getAttribute('data-k-rank')).toBe(String(d));
+  await expect.poll(() => groups.nth(0).getAttribute('data-v-rank')).toBe(String(d));
+  await shot(`${name}-6-edited`);
+  await byTest('next').click();
+
+  await byTest('step-export').waitFor();
+  const out = path.join(tmp.dir, `${name}-export`);
+  await byTest('export-path').locator('input').fill(out);
+  await byTest('export').click();
+  await expect.poll(() => byTest('export-state').textContent(), { timeout: 120_000 }).toBe('done');
+  await byTest('export-result').waitFor();
+  await shot(`${name}-7-export`);
+  const saved = JSON.parse(fs.readFileSync(path.join(out, 'rankwise-report.json'), 'utf8'));
+  expect(saved.export.verification.passed).toBe(true);
+  for (const f of ['config.json', 'model.safetensors', 'model.onnx', 'rankwise-report.html']) {
+    expect(fs.existsSync(path.join(out, f))).toBe(true);
+  }
+  const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  expect(config.kv_compression.layers[0]).toMatchObject({ k_rank: d, v_rank: d });
+  expect(report.layers).toHaveLength(layers);
+  return id;
+}
+
+describe('the wizard in chromium', () => {
+  it('walks the demo model from model to a verified export', async () => {
+    await walk('demo', path.join(tmp.dir, 'demo-model'), 'demo', 4);
+  });
+
+  it('walks stories260K from model to a verified export', async () => {
+    await walk('stories', STORIES_DIR, TINYSTORIES_TEXT, 5);
+  });
+
+  it('explains an unsupported model in the model step', async () => {
+    const dir = path.join(tmp.dir, 'bert');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'bert' }));
+    fs.copyFileSync(path.join(STORIES_DIR, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    await openWizard();
+    await loadModel(dir);
+    await byTest('engine-error').waitFor();
+    expect(await byTest('engine-error').textContent()).toMatch(/not supported/);
+    await shot('unsupported-model');
+  });
+
+  it('cancels a run from the run step', async () => {
+    await openWizard();
+    await loadModel(STORIES_DIR);
+    await byTest('model-card').waitFor();
+    await byTest('next').click();
+    await byTest('calib-path').locator('input').fill(TINYSTORIES_TEXT);
+    await byTest('eval-path').locator('input').fill(TINYSTORIES_TEXT);
+    await byTest('window').locator('input').fill('256');
+    await byTest('calib-windows').locator('input').fill('24');
+    await byTest('next').click();
+    await byTest('method-stief').click();
+    await byTest('mode-memory').click();
+    await byTest('fraction-input').locator('input').fill('0.5');
+    await byTest('next').click();
+    await byTest('start').click();
+    await expect.poll(() => byTest('run-state').textContent()).toBe('running');
+    await byTest('cancel').click();
+    await expect.poll(() => byTest('run-state').textContent(), { timeout: 30_000 }).toBe('cancelled');
+    await byTest('resume').waitFor();
+    await shot('run-cancelled');
+  });
+});
