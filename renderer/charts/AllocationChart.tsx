@@ -13,7 +13,7 @@ import type { ChartBox } from './box.ts';
 import { isSelectKey, nextIndex } from './keyboard.ts';
 
 const NONE: ReadonlySet<number> = new Set();
-const BOX: ChartBox = { width: 760, height: 300, margin: { top: 12, right: 12, bottom: 44, left: 56 } };
+const BOX: ChartBox = { width: 760, height: 300, margin: { top: 12, right: 12, bottom: 44, left: 64 } };
 
 export function AllocationChart({
   layers,

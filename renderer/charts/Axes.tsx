@@ -61,7 +61,7 @@ export function AxisLeft({
         </g>
       ))}
       <text
-        transform={`translate(${-44},${height / 2}) rotate(-90)`}
+        transform={`translate(${-54},${height / 2}) rotate(-90)`}
         textAnchor="middle"
         fontSize={FONT + 1}
         fill={theme.palette.text.primary}

@@ -14,7 +14,7 @@ import type { ChartBox } from './box.ts';
 import { isSelectKey, nextIndex } from './keyboard.ts';
 import { pointLabel, profileLayout, type ProfileSeries } from './profile-data.ts';
 
-const BOX: ChartBox = { width: 760, height: 320, margin: { top: 12, right: 16, bottom: 44, left: 60 } };
+const BOX: ChartBox = { width: 760, height: 320, margin: { top: 12, right: 16, bottom: 44, left: 72 } };
 
 export function ProfileChart({
   series,
