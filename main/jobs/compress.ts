@@ -291,6 +291,7 @@ export async function compressToPlan(
               opts.onProgress?.({
                 stage: `train ${p.phase}`,
                 layer: p.layer,
+                step: p.step,
                 done: p.step,
                 total: p.steps,
                 etaSeconds: (elapsed / trainEta.done) * Math.max(0, planned - trainEta.done),

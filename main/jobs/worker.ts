@@ -13,6 +13,7 @@ import { exportPlan } from '../export/export.ts';
 import { compressToPlan, type CompressionPlan, type CompressReport } from './compress.ts';
 import { layerFile, readPlanMeta, PLAN_META, RESULT_FILE } from './job-files.ts';
 import { readStoredLayer, writeStoredLayer } from './layer-store.ts';
+import type { Progress } from '../runtime/forward.ts';
 import type { CompressTask, ExportTask, FromWorker, ToWorker } from './messages.ts';
 
 const port = parentPort;
@@ -22,13 +23,7 @@ const controller = new AbortController();
 const threads = Math.max(1, os.availableParallelism() - 1);
 const post = (m: FromWorker) => port.postMessage(m);
 
-function progress(p: {
-  stage: string;
-  layer: number;
-  done: number;
-  total: number;
-  etaSeconds: number | null;
-}) {
+function progress(p: Progress) {
   post({ type: 'progress', ...p, memoryBytes: process.memoryUsage().rss });
 }
 

@@ -10,6 +10,8 @@ export interface Progress {
   total: number;
   /** Seconds left, from the pace so far; null before the first unit finishes. */
   etaSeconds: number | null;
+  /** Optimiser step, for stages that train (StiefAttention). */
+  step?: number;
 }
 
 export interface ForwardOptions {

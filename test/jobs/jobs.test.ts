@@ -162,6 +162,10 @@ describe('jobs through the API', () => {
     });
     expect(first.at(-1)).toMatchObject({ state: 'cancelled' });
     const finished = first.filter((e) => e.type === 'profile').map((e) => e.layer);
+    // training progress carries the optimiser step
+    const steps = first.filter((e) => e.type === 'progress' && e.stage.startsWith('train'));
+    expect(steps.length).toBeGreaterThan(0);
+    for (const e of steps) if (e.type === 'progress') expect(e.step).toBe(e.done);
     expect(finished.length).toBeGreaterThanOrEqual(2);
 
     const resumed = await api.resumeJob(job.id);
