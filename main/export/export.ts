@@ -194,9 +194,9 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     let onnxFile: string | null = null;
     if (opts.onnx ?? true) {
       onnxFile = path.join(partial, ONNX_FILE);
-      const sourceBytes = weightsBytes(model);
-      const minBytes =
-        opts.onnxExternalMinBytes ?? (sourceBytes * (4 / 2) > ONNX_EXTERNAL_BYTES ? 1024 : undefined);
+      // the decoder holds every weight as float32, whatever the checkpoint stores
+      const onnxBytes = 4 * modelInfo(model).parameters;
+      const minBytes = opts.onnxExternalMinBytes ?? (onnxBytes > ONNX_EXTERNAL_BYTES ? 1024 : undefined);
       const bytes = await buildKvDecoder(
         {
           spec,

@@ -6,8 +6,7 @@
  */
 import { badInput } from '../api/errors.ts';
 import type { CompressionPlan } from '../jobs/compress.ts';
-import { HOST_IS_LITTLE_ENDIAN } from '../model/dtype.ts';
-import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
+import { float64Bytes, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { FactorPair, KeySpace, LayerCompression } from '../methods/types.ts';
 
 export const PLAN_METADATA_KEY = 'rankwise_plan';
@@ -28,11 +27,6 @@ type PlanMeta = Omit<CompressionPlan, 'layers'> & { version: number; layers: (La
 const tensorName = (i: number, side: 'keys' | 'values', g: number, which: 'a' | 'b') =>
   `layers.${i}.${side}.${g}.${which}`;
 
-function f64Bytes(a: Float64Array): Uint8Array {
-  if (!HOST_IS_LITTLE_ENDIAN) throw badInput('plan files are written on little-endian hosts only');
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
 export async function writePlanFile(file: string, plan: CompressionPlan): Promise<void> {
   const tensors: TensorToWrite[] = [];
   const layers = plan.layers.map((c, i): LayerEntry | null => {
@@ -50,7 +44,7 @@ export async function writePlanFile(file: string, plan: CompressionPlan): Promis
             name: tensorName(i, side, g, which),
             dtype: 'F64',
             shape: [d, p.rank],
-            data: f64Bytes(p[which]),
+            data: float64Bytes(p[which]),
           });
         }
       });
@@ -92,8 +86,7 @@ export async function readPlanFile(file: string): Promise<CompressionPlan> {
       const read = async (which: 'a' | 'b') => {
         const name = tensorName(i, side, g, which);
         if (!st.names().includes(name)) throw badInput(`plan lacks tensor "${name}"`, file);
-        const bytes = await st.readBytes(name);
-        return new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+        return st.readFloat64(name);
       };
       return { a: await read('a'), b: await read('b'), rank };
     };

@@ -38,12 +38,24 @@ async function fileStamp(p: string): Promise<string> {
 
 /**
  * The cache key of a compress job: the model's files, the texts, and every setting that changes a
- * layer's fit or profile (not the device, not the evaluation windows).
+ * layer's fit, profile or in-loop choice.
  */
 export async function cacheKey(s: CompressSettings): Promise<string> {
-  const { device: _device, evalWindows: _evalWindows, ...fitting } = s;
+  // Budgets, memory targets and layer weights only steer the allocation, which runs after the layer loop;
+  // only EigenAttention's own sweep picks ranks inside it, so only then does the budget change a layer.
+  const {
+    device: _device,
+    threads: _threads,
+    evalWindows: _evalWindows,
+    budget,
+    kvFraction: _kvFraction,
+    layerWeights: _layerWeights,
+    allocator,
+    ...fitting
+  } = s;
+  const sweep = s.method === 'eigen' && budget !== undefined && (allocator ?? 'sweep') === 'sweep';
   const hash = createHash('sha256');
-  hash.update(JSON.stringify(fitting));
+  hash.update(JSON.stringify({ ...fitting, allocating: !s.ranks, sweepBudget: sweep ? budget : null }));
   hash.update(await fileStamp(s.modelDir));
   hash.update(await fileStamp(s.calib));
   hash.update(await fileStamp(s.eval));

@@ -10,8 +10,7 @@ import fs from 'node:fs';
 
 import { badInput } from '../api/errors.ts';
 import type { ProfilePoint } from '../allocate/index.ts';
-import { HOST_IS_LITTLE_ENDIAN } from '../model/dtype.ts';
-import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
+import { float64Bytes, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { FactorPair, KeySpace, LayerCompression, LayerFit } from '../methods/types.ts';
 
 const META_KEY = 'rankwise_layer';
@@ -45,11 +44,6 @@ interface Meta {
 const name = (variant: number, side: 'k' | 'v', rank: number, head: number, which: 'a' | 'b') =>
   `${variant}.${side}${rank}.${head}.${which}`;
 
-function bytesOf(a: Float64Array): Uint8Array {
-  if (!HOST_IS_LITTLE_ENDIAN) throw badInput('the job cache is written on little-endian hosts only');
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
 /** Writes through a temporary name, so a killed job never leaves a truncated layer in the cache. */
 export async function writeStoredLayer(file: string, s: StoredLayer, ranks: readonly number[], d: number) {
   const variants = s.fit.mixture?.fits ?? [s.fit];
@@ -57,8 +51,8 @@ export async function writeStoredLayer(file: string, s: StoredLayer, ranks: read
   const heads: Meta['heads'] = [];
   const put = (v: number, side: 'k' | 'v', r: number, pairs: FactorPair[] | null) => {
     pairs?.forEach((p, g) => {
-      tensors.push({ name: name(v, side, r, g, 'a'), dtype: 'F64', shape: [d, r], data: bytesOf(p.a) });
-      tensors.push({ name: name(v, side, r, g, 'b'), dtype: 'F64', shape: [d, r], data: bytesOf(p.b) });
+      tensors.push({ name: name(v, side, r, g, 'a'), dtype: 'F64', shape: [d, r], data: float64Bytes(p.a) });
+      tensors.push({ name: name(v, side, r, g, 'b'), dtype: 'F64', shape: [d, r], data: float64Bytes(p.b) });
     });
     return pairs?.length ?? 0;
   };
@@ -104,10 +98,7 @@ export async function readStoredLayer(file: string): Promise<StoredLayer> {
     const meta = JSON.parse(text) as Meta;
     if (meta.version !== VERSION)
       throw badInput(`job-cache layer version ${meta.version} is not ${VERSION}`, file);
-    const read = async (key: string) => {
-      const b = await st.readBytes(key);
-      return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    };
+    const read = (key: string) => st.readFloat64(key);
     const sides: { keys: Map<number, FactorPair[]>; values: Map<number, FactorPair[]> }[] = [];
     for (let v = 0; v < meta.variants; v++) {
       const keys = new Map<number, FactorPair[]>();

@@ -18,7 +18,7 @@ import type {
   JobState,
   JobSummary,
 } from '../api/contract.ts';
-import { badInput, RankwiseError, toErrorInfo, type ErrorInfo } from '../api/errors.ts';
+import { badInput, toErrorInfo, type ErrorInfo } from '../api/errors.ts';
 import type { CompressSettings } from './compress.ts';
 import { cacheKey, JOB_FILE, RESULT_FILE } from './job-files.ts';
 import type { FromWorker, Task } from './messages.ts';
@@ -346,14 +346,6 @@ export class JobManager {
     return JSON.parse(await fs.promises.readFile(path.join(this.jobDir(id), RESULT_FILE), 'utf8')) as T;
   }
 
-  /** Waits for a job's current run to finish (tests and the CLI). */
-  async settled(id: JobId): Promise<JobSummary> {
-    await this.load();
-    const job = this.get(id);
-    await job.settled;
-    return { ...job.summary };
-  }
-
   /** Stops every worker and lets pending summary writes land (app shutdown). */
   async close(): Promise<void> {
     await Promise.all(
@@ -369,9 +361,4 @@ export class JobManager {
       }),
     );
   }
-}
-
-export function assertState(summary: JobSummary, state: JobState): void {
-  if (summary.state !== state)
-    throw new RankwiseError('internal', `job ${summary.id} is ${summary.state}, not ${state}`);
 }

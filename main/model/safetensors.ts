@@ -18,7 +18,9 @@ import {
   encodeFromFloat32,
   FLOAT_READABLE_DTYPES,
   FLOAT_WRITABLE_DTYPES,
+  HOST_IS_LITTLE_ENDIAN,
   isSafetensorsDType,
+  swapBytesInPlace,
 } from './dtype.ts';
 import type { SafetensorsDType } from './dtype.ts';
 
@@ -120,6 +122,15 @@ export class SafetensorsFile {
   }
 
   /** The tensor converted to float32 (F32 is returned without a copy). */
+  /** An F64 tensor at full precision (plans and the job cache store factors this way). */
+  async readFloat64(name: string): Promise<Float64Array> {
+    const info = this.info(name);
+    if (info.dtype !== 'F64') throw badInput(`tensor "${name}" is ${info.dtype}, expected F64`, this.path);
+    const bytes = await this.readBytes(name);
+    if (!HOST_IS_LITTLE_ENDIAN) swapBytesInPlace(bytes, 8);
+    return new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  }
+
   async readFloat32(name: string): Promise<Float32Array> {
     const t = this.info(name);
     if (!FLOAT_READABLE_DTYPES.includes(t.dtype)) {
@@ -368,6 +379,15 @@ export interface TensorToWrite {
    * called only when the tensor is written, so a large checkpoint can be produced one tensor at a time.
    */
   data: TensorData | (() => TensorData | Promise<TensorData>);
+}
+
+/** Little-endian bytes of a float64 array, to write as an F64 tensor without losing precision. */
+export function float64Bytes(a: Float64Array): Uint8Array {
+  const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  if (HOST_IS_LITTLE_ENDIAN) return bytes;
+  const copy = bytes.slice();
+  swapBytesInPlace(copy, 8);
+  return copy;
 }
 
 /** Elements per encoding chunk, so converting a huge F32 tensor to F16 never doubles its memory. */

@@ -94,6 +94,16 @@ describe('jobs through the API', () => {
     expect((await api.listJobs()).map((j) => j.id)).toContain(job.id);
   });
 
+  it('a job that differs only in its memory target reuses every fitted layer from the cache', async () => {
+    const job = await api.startJob(settings({ kvFraction: 0.3 }));
+    const events = await record(api, job.id);
+    expect(events.at(-1)).toMatchObject({ state: 'done' });
+    const profiles = events.filter((e) => e.type === 'profile');
+    expect(profiles).toHaveLength(5);
+    for (const e of profiles) expect(e.type === 'profile' && e.cached).toBe(true);
+    expect((await api.getResult(job.id)).kv_fraction).toBeLessThanOrEqual(0.3 + 1e-12);
+  });
+
   it('re-allocates a finished job instantly, with per-layer overrides', async () => {
     const own = await api.reallocate({ jobId });
     const result = await api.getResult(jobId);
