@@ -4,6 +4,7 @@ import { inspectCommand, INSPECT_USAGE } from './commands/inspect.ts';
 import { demoCommand, DEMO_USAGE } from './commands/demo.ts';
 import { compressCommand, COMPRESS_USAGE } from './commands/compress.ts';
 import { exportCommand, EXPORT_USAGE } from './commands/export.ts';
+import { generateCommand, GENERATE_USAGE } from './commands/generate.ts';
 import { serveCommand, SERVE_USAGE } from './commands/serve.ts';
 import { createEngineApi, defaultEngineDir } from '../api/engine-api.ts';
 
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<unknown>; usag
   eval: { run: evalCommand, usage: EVAL_USAGE },
   compress: { run: compressCommand, usage: COMPRESS_USAGE },
   export: { run: exportCommand, usage: EXPORT_USAGE },
+  generate: { run: generateCommand, usage: GENERATE_USAGE },
   serve: {
     run: (argv) => serveCommand(argv, () => createEngineApi({ dir: defaultEngineDir() })),
     usage: SERVE_USAGE,

@@ -72,15 +72,19 @@ export class Engine {
     );
   }
 
+  /** The options every session of this engine is created with (also for sessions it does not cache). */
+  sessionOptions(): ort.InferenceSession.SessionOptions {
+    return {
+      executionProviders: this.provider === 'cpu' ? ['cpu'] : [this.provider, 'cpu'],
+      graphOptimizationLevel: 'all',
+      ...(this.threads ? { intraOpNumThreads: this.threads } : {}),
+    };
+  }
+
   session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
     let s = this.sessions.get(key);
     if (!s) {
-      const options: ort.InferenceSession.SessionOptions = {
-        executionProviders: this.provider === 'cpu' ? ['cpu'] : [this.provider, 'cpu'],
-        graphOptimizationLevel: 'all',
-        ...(this.threads ? { intraOpNumThreads: this.threads } : {}),
-      };
-      s = ort.InferenceSession.create(build(), options);
+      s = ort.InferenceSession.create(build(), this.sessionOptions());
       this.sessions.set(key, s);
     }
     return s;

@@ -1,4 +1,5 @@
 import { forwardSequences } from './forward.ts';
+import { argmax } from './kv-session.ts';
 import type { ModelRunner } from './runner.ts';
 
 export interface GreedyOptions {
@@ -7,12 +8,6 @@ export interface GreedyOptions {
   /** Generation stops after producing one of these (e.g. BOS, as llama2.c does, or EOS). */
   stopIds?: number[];
   signal?: AbortSignal;
-}
-
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
 }
 
 /**

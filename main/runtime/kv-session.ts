@@ -19,7 +19,8 @@ export interface LayerCache {
   value: ort.Tensor;
 }
 
-function argmax(v: Float32Array, from = 0, to = v.length): number {
+/** The index of the largest entry of v[from, to), counted from `from`. */
+export function argmax(v: Float32Array, from = 0, to = v.length): number {
   let best = from;
   for (let i = from + 1; i < to; i++) if (v[i] > v[best]) best = i;
   return best - from;
@@ -36,13 +37,20 @@ export class KvDecoderSession {
     this.past = this.emptyCache();
   }
 
-  /** Opens the model from its path, so an external data file beside it resolves. */
+  /**
+   * Opens the model from its path, so an external data file beside it resolves, or from the bytes of
+   * a decoder built in memory (Try it, before any export).
+   */
   static async create(
-    modelPath: string,
+    model: string | Uint8Array,
     info: KvSessionInfo,
     options: ort.InferenceSession.SessionOptions = {},
   ): Promise<KvDecoderSession> {
-    return new KvDecoderSession(await ort.InferenceSession.create(modelPath, options), info);
+    const session =
+      typeof model === 'string'
+        ? await ort.InferenceSession.create(model, options)
+        : await ort.InferenceSession.create(model, options);
+    return new KvDecoderSession(session, info);
   }
 
   private emptyCache(): LayerCache[] {

@@ -1,0 +1,173 @@
+import path from 'node:path';
+
+import { badInput } from '../../api/errors.ts';
+import { readPromptsFile } from '../../generate/prompts.ts';
+import type { SamplingSettings } from '../../generate/sampling.ts';
+import {
+  runTry,
+  type TryPromptResult,
+  type TryRunResult,
+  type TrySideResult,
+} from '../../generate/try-run.ts';
+import { readTextSource } from '../../data/read.ts';
+import { COMMON_OPTIONS, intOption, onePositional, parse, snakeKeys } from '../args.ts';
+import { formatBytes, table } from '../output.ts';
+import { parseDevice } from './eval.ts';
+
+export const GENERATE_USAGE =
+  'rankwise generate MODEL_DIR (--prompt TEXT | --prompt-file F | --prompts FILE) [--max-new-tokens 128] ' +
+  '[--temperature T] [--top-k K] [--top-p P] [--seed S] [--compare ORIGINAL_DIR] [--device cpu|auto|…] [--json]';
+
+function numberOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n))
+    throw badInput(`--${name} must be a number, got "${value}"`);
+  return n;
+}
+
+async function promptsOf(values: Record<string, string | boolean | undefined>): Promise<string[]> {
+  const given = (['prompt', 'prompt-file', 'prompts'] as const).filter((k) => values[k] !== undefined);
+  if (given.length !== 1) {
+    throw badInput(`give exactly one of --prompt, --prompt-file or --prompts; usage: ${GENERATE_USAGE}`);
+  }
+  if (values.prompt !== undefined) return [String(values.prompt)];
+  if (values.prompts !== undefined) return readPromptsFile(String(values.prompts));
+  // a prompt file is one prompt, whatever its lines
+  return [await readTextSource(String(values['prompt-file']))];
+}
+
+function sideRows(s: TrySideResult): [string, string][] {
+  const stopped = {
+    eos: 'at end of sequence',
+    limit: 'at the token limit',
+    context: "at the model's context",
+    stopped: 'by request',
+  };
+  return [
+    ['model', `${s.label}${s.exported ? ' (its exported ONNX decoder)' : ''}`],
+    ['generated', `${s.ids.length} tokens (stopped ${stopped[s.stopReason]})`],
+    [
+      'prefill',
+      `${s.promptTokens} tokens in ${s.prefillSeconds.toFixed(3)} s (${Math.round(s.prefillTokensPerSecond).toLocaleString('en-US')} tokens/s)`,
+    ],
+    [
+      'decode',
+      s.decodeTokensPerSecond === null
+        ? '—'
+        : `${s.ids.length - 1} tokens in ${s.decodeSeconds.toFixed(3)} s (${s.decodeTokensPerSecond.toFixed(1)} tokens/s)`,
+    ],
+    [
+      'KV cache held',
+      `${formatBytes(s.kvCacheBytes)} (${s.kvBytesPerToken.toLocaleString('en-US')} B per token)`,
+    ],
+    ['device', s.device],
+  ];
+}
+
+function comparisonRows(r: TryPromptResult): [string, string][] {
+  const c = r.comparison!;
+  const ids = r.compare!.ids;
+  const same = Math.round(c.identicalShare * ids.length);
+  return [
+    [
+      'first divergence',
+      c.firstDivergence === null ? 'none: the texts are identical' : `token ${c.firstDivergence + 1}`,
+    ],
+    ['identical tokens', `${same} of ${ids.length} (${(100 * c.identicalShare).toFixed(1)} %)`],
+    ['mean KL', `${c.meanKl.toExponential(3)} nats over ${c.klPositions} positions of the original's text`],
+  ];
+}
+
+function summaryText(result: TryRunResult): string {
+  const s = result.summary!;
+  const diverged = s.firstDivergences.filter((d): d is number => d !== null);
+  return table([
+    ['prompts', `${result.prompts.length} (${s.identicalPrompts} identical)`],
+    ['identical tokens', `${(100 * s.meanIdenticalShare).toFixed(1)} % (mean over prompts)`],
+    ['mean KL', `${s.meanKl.toExponential(3)} nats (over every position)`],
+    [
+      'first divergence',
+      diverged.length === 0
+        ? 'none'
+        : `median token ${[...diverged].sort((a, b) => a - b)[Math.floor(diverged.length / 2)] + 1}`,
+    ],
+  ]);
+}
+
+export async function generateCommand(argv: string[]): Promise<TryRunResult> {
+  const { values, positionals } = parse(argv, {
+    ...COMMON_OPTIONS,
+    prompt: { type: 'string' },
+    'prompt-file': { type: 'string' },
+    prompts: { type: 'string' },
+    'max-new-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    'top-k': { type: 'string' },
+    'top-p': { type: 'string' },
+    seed: { type: 'string' },
+    compare: { type: 'string' },
+    device: { type: 'string' },
+  });
+  const dir = onePositional(positionals, 'MODEL_DIR', GENERATE_USAGE);
+  const prompts = await promptsOf(values);
+  const maxNewTokens = intOption(values['max-new-tokens'], 'max-new-tokens', 128, 1);
+  const sampling: SamplingSettings = {
+    temperature: numberOption(values.temperature, 'temperature'),
+    topK: values['top-k'] === undefined ? undefined : intOption(values['top-k'], 'top-k', 0, 0),
+    topP: numberOption(values['top-p'], 'top-p'),
+    seed: values.seed === undefined ? undefined : intOption(values.seed, 'seed', 0, 0),
+  };
+  const json = Boolean(values.json);
+  const out = (s: string) => process.stdout.write(s);
+
+  // Ctrl-C stops the generation where it is; what was generated is still reported
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on('SIGINT', onSigint);
+  let printedPrompt = -1;
+  try {
+    const result = await runTry(
+      {
+        model: { dir },
+        compare: values.compare === undefined ? undefined : { dir: values.compare },
+        prompts,
+        maxNewTokens,
+        sampling,
+      },
+      {
+        device: parseDevice(values.device),
+        signal: controller.signal,
+        onToken: (t) => {
+          if (json || t.side !== 'model') return;
+          if (t.prompt !== printedPrompt) {
+            printedPrompt = t.prompt;
+            out(prompts.length > 1 ? `\n[prompt ${t.prompt + 1}] ${prompts[t.prompt]}` : prompts[t.prompt]);
+          }
+          out(t.text);
+        },
+      },
+    );
+    if (json) {
+      out(`${JSON.stringify(snakeKeys(result))}\n`);
+      return result;
+    }
+    for (const [i, r] of result.prompts.entries()) {
+      if (i === 0 || prompts.length === 1) out('\n');
+      if (r.compare) {
+        out(`\n── compared with ${path.basename(r.compare.label)} ──\n${r.prompt}${r.compare.text}\n`);
+        if (r.comparison) out(`\n${table(comparisonRows(r))}\n`);
+      }
+    }
+    const last = result.prompts.at(-1);
+    if (last) {
+      out(`\n${table(sideRows(last.model))}\n`);
+      if (last.compare && prompts.length === 1) out(`\n${table(sideRows(last.compare))}\n`);
+    }
+    if (result.summary && prompts.length > 1) out(`\n${summaryText(result)}\n`);
+    if (controller.signal.aborted) process.stderr.write('rankwise generate: stopped (Ctrl-C)\n');
+    return result;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
