@@ -30,6 +30,8 @@ const REQUEST_METHOD_SET: Record<RequestMethod, true> = {
   exportJob: true,
   getExportReport: true,
   listJobs: true,
+  startTry: true,
+  getTryResult: true,
   choosePath: true,
   browse: true,
 };

@@ -171,6 +171,24 @@ const VALIDATORS: Record<RequestMethod, Validator> = {
     }
     return [{ path: text('exportJob', req.out, 'request.out'), access: 'write' }];
   },
+  startTry: (args) => {
+    argCount('startTry', args, 1, 1);
+    const req = record('startTry', args[0], 'request');
+    if (typeof req.prompt !== 'string') throw badInput('startTry: request.prompt must be a string');
+    const uses: PathUse[] = [];
+    for (const [key, value] of [
+      ['model', req.model],
+      ['compare', req.compare],
+    ] as const) {
+      if (value === undefined && key === 'compare') continue;
+      const m = record('startTry', value, `request.${key}`);
+      if (m.dir !== undefined)
+        uses.push({ path: text('startTry', m.dir, `request.${key}.dir`), access: 'read' });
+      else text('startTry', m.jobId, `request.${key}.jobId`);
+    }
+    return uses;
+  },
+  getTryResult: jobIdOnly('getTryResult'),
   listJobs: (args) => {
     argCount('listJobs', args, 0, 0);
     return [];

@@ -9,12 +9,21 @@ import type { CompressReport, KeySpaceSetting } from '../jobs/compress.ts';
 import type { ReportData } from '../export/report-types.ts';
 import type { MethodId } from '../methods/types.ts';
 import type { ModelInfo } from '../model/types.ts';
+import type { TryRunResult, TryToken } from '../generate/try-run.ts';
 
 export type { ErrorInfo } from './errors.ts';
 export type { CompressReport } from '../jobs/compress.ts';
 export type { ReportData } from '../export/report-types.ts';
 export type { MethodId } from '../methods/types.ts';
 export type { ModelInfo } from '../model/types.ts';
+export type {
+  TryPromptResult,
+  TryRunResult as TryResult,
+  TrySide,
+  TrySideResult,
+  TryToken,
+} from '../generate/try-run.ts';
+export type { Comparison } from '../generate/compare.ts';
 
 export type JobId = string;
 
@@ -44,6 +53,8 @@ export interface DataPreview {
   window: number;
   /** The first few hundred characters, decoded from the first window's tokens. */
   sample: string;
+  /** A few beginnings of the text's paragraphs, to offer as prompts in Try it. */
+  promptSuggestions: string[];
 }
 
 /** A compression job's settings: the CLI's `compress` options as data. */
@@ -97,6 +108,19 @@ export interface JobSummary {
   error?: ErrorInfo;
 }
 
+/**
+ * A Try-it run: a job of its own kind that streams `token` events, stops with cancelJob, and is neither
+ * kept on disk nor listed among recent jobs.
+ */
+export interface TryRunSummary {
+  id: JobId;
+  kind: 'try';
+  state: JobState;
+  createdAt: string;
+  finishedAt?: string;
+  error?: ErrorInfo;
+}
+
 export interface ProfilePoint {
   kRank: number;
   vRank: number;
@@ -131,7 +155,8 @@ export type JobEvent =
       /** True when the layer came from the job cache rather than being computed now. */
       cached: boolean;
     }
-  | { type: 'log'; jobId: JobId; seq: number; message: string };
+  | { type: 'log'; jobId: JobId; seq: number; message: string }
+  | ({ type: 'token'; jobId: JobId; seq: number } & TryToken);
 
 export interface RankOverride {
   layer: number;
@@ -166,6 +191,24 @@ export interface ExportRequest {
   ranks?: RankOverride[];
 }
 
+/** What Try it runs: a model folder (original or a Rankwise export), or a finished compress job's model. */
+export type TryModel = { dir: string } | { jobId: JobId; ranks?: RankOverride[] };
+
+/** A Try-it run: one prompt through a model and, side by side, the model it is compared with. */
+export interface TryRequest {
+  model: TryModel;
+  /** Usually the original model's folder: same prompt, same settings, and a comparison of the two. */
+  compare?: TryModel;
+  prompt: string;
+  /** Default 128. */
+  maxNewTokens?: number;
+  /** Absent or 0: greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+}
+
 /** A folder listing for browser mode's path field (only inside the folders the server was given). */
 export interface DirectoryListing {
   dir: string;
@@ -193,6 +236,9 @@ export interface RankwiseApi {
   exportJob(req: ExportRequest): Promise<JobSummary>;
   getExportReport(id: JobId): Promise<ReportData>;
   listJobs(): Promise<JobSummary[]>;
+  /** Starts a Try-it run (a job of kind `try`): `token` events stream, cancelJob stops it. */
+  startTry(req: TryRequest): Promise<TryRunSummary>;
+  getTryResult(id: JobId): Promise<TryRunResult>;
   /** Desktop: a native dialog; browser mode: null (the renderer browses instead). */
   choosePath(purpose: PathPurpose): Promise<string | null>;
   browse(dir?: string): Promise<DirectoryListing>;
@@ -212,6 +258,8 @@ export const API_METHODS = [
   'exportJob',
   'getExportReport',
   'listJobs',
+  'startTry',
+  'getTryResult',
   'choosePath',
   'browse',
 ] as const satisfies readonly (keyof RankwiseApi)[];

@@ -17,6 +17,9 @@ import { dtypeBytes } from '../model/dtype.ts';
 import { modelInfo } from '../model/info.ts';
 import { openModel } from '../model/model.ts';
 import { loadTokenizer } from '../model/tokenizer.ts';
+import { promptSuggestions } from '../generate/prompts.ts';
+import type { TryTaskModel } from '../jobs/messages.ts';
+import { checkTryApiRequest } from './try-request.ts';
 import type {
   Allocation,
   DataSource,
@@ -26,6 +29,9 @@ import type {
   RankwiseApi,
   ReallocateRequest,
   ReportData,
+  TryModel,
+  TryRequest,
+  TryResult,
 } from './contract.ts';
 import { badInput } from './errors.ts';
 
@@ -111,7 +117,15 @@ export function createEngineApi(
       const { windows, totalTokens } = await loadWindows(file, tokenizer, { window: req.window });
       const bytes = (await fs.promises.stat(file)).size;
       const sample = windows.length > 0 ? tokenizer.decode(windows[0]).slice(0, 400) : '';
-      return { path: file, bytes, tokens: totalTokens, windows: windows.length, window: req.window, sample };
+      return {
+        path: file,
+        bytes,
+        tokens: totalTokens,
+        windows: windows.length,
+        window: req.window,
+        sample,
+        promptSuggestions: await promptSuggestions(file),
+      };
     },
 
     estimate,
@@ -213,6 +227,35 @@ export function createEngineApi(
     },
 
     listJobs: () => jobs.list(),
+
+    async startTry(req: TryRequest) {
+      const r = checkTryApiRequest(req);
+      let device: JobSettings['device'];
+      const taskModel = async (m: TryModel): Promise<TryTaskModel> => {
+        if ('dir' in m) return { dir: path.resolve(m.dir) };
+        const { dir, cacheDir, settings } = await jobs.compressFolders(m.jobId);
+        device ??= settings.device;
+        const label = `${settings.method} compression of ${path.basename(settings.modelDir)}`;
+        return { job: { dir, cacheDir, label, ...(m.ranks ? { ranks: m.ranks } : {}) } };
+      };
+      const model = await taskModel(r.model);
+      const compare = r.compare && (await taskModel(r.compare));
+      return jobs.startTry({
+        kind: 'try',
+        model,
+        ...(compare ? { compare } : {}),
+        prompts: [r.prompt],
+        maxNewTokens: r.maxNewTokens ?? 128,
+        sampling: { temperature: r.temperature, topK: r.topK, topP: r.topP, seed: r.seed },
+        device,
+      });
+    },
+
+    async getTryResult(id) {
+      const s = await jobs.runSummary(id);
+      if (s.kind !== 'try') throw badInput(`job ${id} is not a Try-it run`);
+      return jobs.result<TryResult>(id);
+    },
 
     // The engine has no windows: hosts with native dialogs answer this themselves.
     choosePath: async () => null,

@@ -20,11 +20,13 @@ export interface TryRunRequest {
   sampling?: SamplingSettings;
 }
 
+/** One generated token, as it streams. */
 export interface TryToken {
   prompt: number;
   side: TrySide;
   index: number;
   id: number;
+  /** The text this token adds (empty while a multi-byte character is incomplete). */
   text: string;
   /** Tokens per second of this side so far (prefill included). */
   tokensPerSecond: number;

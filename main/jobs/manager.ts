@@ -17,22 +17,26 @@ import type {
   JobSettings,
   JobState,
   JobSummary,
+  TryRunSummary,
 } from '../api/contract.ts';
 import { badInput, toErrorInfo, type ErrorInfo } from '../api/errors.ts';
 import type { CompressSettings } from './compress.ts';
 import { cacheKey, JOB_FILE, RESULT_FILE } from './job-files.ts';
-import type { FromWorker, Task } from './messages.ts';
+import type { FromWorker, Task, TryTask } from './messages.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 interface Job {
-  summary: JobSummary;
+  summary: JobSummary | TryRunSummary;
   /** Engine settings (paths resolved). */
   settings: CompressSettings;
   cacheKey: string;
   request?: ExportRequest;
+  /** A Try-it run's task; such a job is kept in memory only, and its result with it. */
+  tryTask?: TryTask;
+  result?: unknown;
   seq: number;
   listeners: Set<(e: JobEvent) => void>;
   worker: Worker | null;
@@ -92,7 +96,12 @@ export class JobManager {
     return this.loaded;
   }
 
-  private newJob(summary: JobSummary, settings: CompressSettings, key: string, request?: ExportRequest): Job {
+  private newJob(
+    summary: JobSummary | TryRunSummary,
+    settings: CompressSettings,
+    key: string,
+    request?: ExportRequest,
+  ): Job {
     const job: Job = {
       summary,
       settings,
@@ -111,6 +120,7 @@ export class JobManager {
 
   /** Saves the job's summary; writes are chained per job so the file always ends with the latest state. */
   private persist(job: Job): Promise<void> {
+    if (job.tryTask) return Promise.resolve();
     const snapshot = JSON.stringify({
       summary: job.summary,
       settings: job.settings,
@@ -158,7 +168,7 @@ export class JobManager {
     settings: CompressSettings,
     request?: ExportRequest,
     source?: JobId,
-  ) {
+  ): Promise<JobSummary> {
     await this.load();
     const id = randomUUID();
     const key = kind === 'compress' ? await cacheKey(settings) : (this.jobs.get(source!)?.cacheKey ?? '');
@@ -175,7 +185,25 @@ export class JobManager {
     this.jobs.set(id, job);
     await this.persist(job);
     this.enqueue(job);
-    return { ...job.summary };
+    return { ...summary };
+  }
+
+  /**
+   * Starts a Try-it run. It takes its turn in the device's queue like any job, but leaves nothing on
+   * disk and is not listed: it is a preview, not work to come back to.
+   */
+  startTry(task: TryTask): TryRunSummary {
+    const summary: TryRunSummary = {
+      id: randomUUID(),
+      kind: 'try',
+      state: 'queued',
+      createdAt: new Date().toISOString(),
+    };
+    const job = this.newJob(summary, { device: task.device } as CompressSettings, '');
+    job.tryTask = task;
+    this.jobs.set(summary.id, job);
+    this.enqueue(job);
+    return { ...summary };
   }
 
   private deviceOf(job: Job): string {
@@ -203,13 +231,15 @@ export class JobManager {
   }
 
   private task(job: Job): Task {
+    if (job.tryTask) return job.tryTask;
     const jobDir = this.jobDir(job.summary.id);
     if (job.summary.kind === 'compress') {
       return { kind: 'compress', settings: job.settings, jobDir, cacheDir: this.cacheDir(job.cacheKey) };
     }
+    const summary = job.summary as JobSummary;
     return {
       kind: 'export',
-      sourceDir: this.jobDir(job.summary.source!),
+      sourceDir: this.jobDir(summary.source!),
       cacheDir: this.cacheDir(job.cacheKey),
       jobDir,
       request: job.request!,
@@ -239,6 +269,8 @@ export class JobManager {
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'progress') this.emit(job, { ...m });
       else if (m.type === 'profile') this.emit(job, { ...m });
+      else if (m.type === 'token') this.emit(job, { ...m });
+      else if (m.type === 'result') job.result = m.value;
       else if (m.type === 'done') finish('done');
       else if (m.type === 'error') finish(m.error.kind === 'cancelled' ? 'cancelled' : 'failed', m.error);
     });
@@ -260,6 +292,7 @@ export class JobManager {
   /** A cancelled or failed export leaves no partial folder; a compress job's cache layers are whole files. */
   private async cleanup(job: Job, state: JobState): Promise<void> {
     if (state === 'done') return;
+    if (job.summary.kind === 'try') return;
     if (job.summary.kind === 'export' && job.summary.out) {
       await fs.promises.rm(`${job.summary.out}.partial`, { recursive: true, force: true });
     }
@@ -304,10 +337,12 @@ export class JobManager {
     if (job.summary.state !== 'cancelled' && job.summary.state !== 'failed') {
       throw badInput(`job ${id} is ${job.summary.state}; only a cancelled or failed job can be resumed`);
     }
-    delete job.summary.finishedAt;
+    const summary = job.summary;
+    if (summary.kind === 'try') throw badInput('a Try-it run is not resumed; start it again');
+    delete summary.finishedAt;
     await this.persist(job);
     this.enqueue(job);
-    return { ...job.summary };
+    return { ...summary };
   }
 
   subscribe(id: JobId, listener: (e: JobEvent) => void): () => void {
@@ -324,7 +359,24 @@ export class JobManager {
     return () => job.listeners.delete(listener);
   }
 
+  /** A compress or export job's summary (a Try-it run is refused: see runSummary). */
   async summary(id: JobId): Promise<JobSummary> {
+    const s = await this.runSummary(id);
+    if (s.kind === 'try') throw badInput(`${id} is a Try-it run, not a compress or export job`);
+    return s;
+  }
+
+  /** Where a finished compress job's plan and cached layers are, for a Try-it run of its model. */
+  async compressFolders(id: JobId): Promise<{ dir: string; cacheDir: string; settings: CompressSettings }> {
+    const s = await this.summary(id);
+    if (s.kind !== 'compress' || s.state !== 'done') {
+      throw badInput(`job ${id} is not a finished compress job; try the model of one that is done`);
+    }
+    const job = this.get(id);
+    return { dir: this.jobDir(id), cacheDir: this.cacheDir(job.cacheKey), settings: job.settings };
+  }
+
+  async runSummary(id: JobId): Promise<JobSummary | TryRunSummary> {
     await this.load();
     return { ...this.get(id).summary };
   }
@@ -332,7 +384,8 @@ export class JobManager {
   async list(): Promise<JobSummary[]> {
     await this.load();
     return [...this.jobs.values()]
-      .map((j) => ({ ...j.summary }))
+      .filter((j) => !j.tryTask)
+      .map((j) => ({ ...(j.summary as JobSummary) }))
       .sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
   }
 
@@ -343,6 +396,7 @@ export class JobManager {
     if (job.summary.state !== 'done') {
       throw badInput(`job ${id} is ${job.summary.state}; its result exists once it is done`);
     }
+    if (job.tryTask) return job.result as T;
     return JSON.parse(await fs.promises.readFile(path.join(this.jobDir(id), RESULT_FILE), 'utf8')) as T;
   }
 

@@ -14,7 +14,10 @@ import { compressToPlan, type CompressionPlan, type CompressReport } from './com
 import { layerFile, readPlanMeta, PLAN_META, RESULT_FILE } from './job-files.ts';
 import { readStoredLayer, writeStoredLayer } from './layer-store.ts';
 import type { Progress } from '../runtime/forward.ts';
-import type { CompressTask, ExportTask, FromWorker, ToWorker } from './messages.ts';
+import type { CompressTask, ExportTask, FromWorker, ToWorker, TryTask, TryTaskModel } from './messages.ts';
+import type { RankOverride } from '../api/contract.ts';
+import type { TrySource } from '../generate/decoder.ts';
+import { runTry } from '../generate/try-run.ts';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs only as a worker thread');
@@ -55,18 +58,27 @@ async function runCompress(task: CompressTask): Promise<void> {
   await writeJson(path.join(task.jobDir, RESULT_FILE), report);
 }
 
-async function runExport(task: ExportTask): Promise<void> {
-  const meta = await readPlanMeta(task.sourceDir);
+/** A finished compress job's plan at its own ranks, or with some layers set by hand. */
+async function planOf(
+  sourceDir: string,
+  cacheDir: string,
+  overrides: RankOverride[] = [],
+): Promise<CompressionPlan> {
+  const meta = await readPlanMeta(sourceDir);
   const report: CompressReport = meta.report;
   const ranks = new Map(report.layers.map((l) => [l.layer, { k: l.k_rank, v: l.v_rank }]));
-  for (const o of task.request.ranks ?? []) ranks.set(o.layer, { k: o.kRank, v: o.vRank });
+  for (const o of overrides) ranks.set(o.layer, { k: o.kRank, v: o.vRank });
   const layers = [];
   for (let i = 0; i < report.layers.length; i++) {
-    const stored = await readStoredLayer(layerFile(task.cacheDir, i));
+    const stored = await readStoredLayer(layerFile(cacheDir, i));
     const r = ranks.get(i)!;
     layers.push(stored.fit.at(r.k, r.v));
   }
-  const plan: CompressionPlan = { ...meta, layers };
+  return { ...meta, layers };
+}
+
+async function runExport(task: ExportTask): Promise<void> {
+  const plan = await planOf(task.sourceDir, task.cacheDir, task.request.ranks);
   const data = await exportPlan(plan, {
     out: task.request.out,
     force: task.request.force,
@@ -77,6 +89,20 @@ async function runExport(task: ExportTask): Promise<void> {
     onProgress: progress,
   });
   await writeJson(path.join(task.jobDir, RESULT_FILE), data);
+}
+
+async function trySource(m: TryTaskModel): Promise<TrySource> {
+  if ('dir' in m) return m;
+  return { plan: await planOf(m.job.dir, m.job.cacheDir, m.job.ranks), label: m.job.label };
+}
+
+async function runTryTask(task: TryTask): Promise<void> {
+  const { kind: _kind, model, compare, device, ...rest } = task;
+  const result = await runTry(
+    { ...rest, model: await trySource(model), compare: compare && (await trySource(compare)) },
+    { device, threads, signal: controller.signal, onToken: (t) => post({ type: 'token', ...t }) },
+  );
+  post({ type: 'result', value: result });
 }
 
 async function writeJson(file: string, value: unknown): Promise<void> {
@@ -90,7 +116,13 @@ port.on('message', (m: ToWorker) => {
     controller.abort();
     return;
   }
-  const run = m.task.kind === 'compress' ? runCompress(m.task) : runExport(m.task);
+  const task = m.task;
+  const run =
+    task.kind === 'compress'
+      ? runCompress(task)
+      : task.kind === 'export'
+        ? runExport(task)
+        : runTryTask(task);
   run.then(
     () => post({ type: 'done' }),
     (e: unknown) => {

@@ -210,12 +210,24 @@ export function pathArgs(method: ApiMethod, params: readonly unknown[]): PathArg
       return [{ path: stringField(objectArg(params[0], 'the request'), 'out', 'req.out'), write: true }];
     case 'browse':
       return typeof params[0] === 'string' ? reads([params[0]]) : [];
+    case 'startTry': {
+      const req = objectArg(params[0], 'the request');
+      return reads(
+        [req.model, req.compare].flatMap((m, i) => {
+          const what = i === 0 ? 'req.model' : 'req.compare';
+          if (m === undefined && i === 1) return [];
+          const model = objectArg(m, what);
+          return 'dir' in model ? [stringField(model, 'dir', `${what}.dir`)] : [];
+        }),
+      );
+    }
     case 'cancelJob':
     case 'resumeJob':
     case 'subscribe':
     case 'getResult':
     case 'reallocate':
     case 'getExportReport':
+    case 'getTryResult':
     case 'listJobs':
     case 'choosePath':
       return [];

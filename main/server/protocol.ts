@@ -78,6 +78,8 @@ const PARAMS: Record<ApiMethod | 'unsubscribe', { required: ParamType[]; optiona
   exportJob: { required: ['object'] },
   getExportReport: { required: ['string'] },
   listJobs: { required: [] },
+  startTry: { required: ['object'] },
+  getTryResult: { required: ['string'] },
   choosePath: { required: ['purpose'] },
   browse: { required: [], optional: 'string' },
   unsubscribe: { required: ['subscription'] },

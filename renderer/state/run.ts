@@ -73,6 +73,9 @@ export function applyJobEvent(view: RunView, event: JobEvent): RunView {
     }
     case 'log':
       return { ...view, logs: [...view.logs, event.message].slice(-MAX_LOGS) };
+    case 'token':
+      // Try-it runs stream tokens; a compress or export job's view has nothing to show for them
+      return view;
   }
 }
 

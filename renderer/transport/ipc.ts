@@ -18,6 +18,8 @@ const REQUEST_METHODS = [
   'exportJob',
   'getExportReport',
   'listJobs',
+  'startTry',
+  'getTryResult',
   'choosePath',
   'browse',
 ] as const satisfies readonly RequestMethod[];

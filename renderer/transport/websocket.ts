@@ -197,6 +197,8 @@ export function connectWebSocketApi(
       exportJob: request('exportJob'),
       getExportReport: request('getExportReport'),
       listJobs: request('listJobs'),
+      startTry: request('startTry'),
+      getTryResult: request('getTryResult'),
       choosePath: request('choosePath'),
       browse: request('browse'),
       close: () => socket.close(1000, 'closed by the page'),

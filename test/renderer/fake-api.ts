@@ -139,6 +139,7 @@ function preview(req: DataPreviewRequest): DataPreview {
     windows: Math.floor(tokens / req.window),
     window: req.window,
     sample: 'Once upon a time there was a small model.',
+    promptSuggestions: ['Once upon a time there was', 'The little dog ran'],
   };
 }
 

@@ -28,6 +28,7 @@ function previewFor(state: WizardState, slot: 'calib' | 'eval') {
       windows: Math.floor(tokens / req.window),
       window: req.window,
       sample: 'text',
+      promptSuggestions: [],
     },
   };
 }

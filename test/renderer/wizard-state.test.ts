@@ -81,7 +81,15 @@ describe('the wizard state', () => {
 
   it('sizes untouched window counts to what the texts give', () => {
     const s = readyState();
-    const preview = { path: 'p', bytes: 1, tokens: 640, windows: 5, window: 128, sample: '' };
+    const preview = {
+      path: 'p',
+      bytes: 1,
+      tokens: 640,
+      windows: 5,
+      window: 128,
+      sample: '',
+      promptSuggestions: [],
+    };
     const fresh = apply(
       { ...initialState(), model: s.model },
       { type: 'previewLoaded', slot: 'calib', key: 'k', preview },

@@ -107,6 +107,7 @@ export function fakeApi(intervalMs = 5): FakeApi {
         windows: 4,
         window: req.window,
         sample: 'Once upon a time',
+        promptSuggestions: ['Once upon a time'],
       };
     },
     async estimate(settings): Promise<JobEstimate> {
@@ -199,6 +200,15 @@ export function fakeApi(intervalMs = 5): FakeApi {
     async listJobs() {
       record('listJobs');
       return [summary('job-1', SETTINGS, { state: 'done' })];
+    },
+    async startTry(req) {
+      record('startTry', req);
+      return { id: 'try-1', kind: 'try', state: 'queued', createdAt: '2026-01-01T00:00:00.000Z' };
+    },
+    async getTryResult(id) {
+      record('getTryResult', id);
+      missing(id);
+      return { prompts: [] };
     },
     async choosePath(purpose) {
       record('choosePath', purpose);
