@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { badInput } from '../../api/errors.ts';
 import { openModel } from '../../model/model.ts';
 import { modelInfo } from '../../model/info.ts';
 import {
@@ -31,7 +32,12 @@ export async function ensureDemoModel(dir: string): Promise<{ generated: boolean
   const recipe = await readRecipe(DEMO_RECIPE_PATH);
   const fingerprint = recipeFingerprint(recipe);
   const stamp = path.join(dir, STAMP);
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === fingerprint) return { generated: false };
+  const ours = fs.existsSync(stamp);
+  if (ours && fs.readFileSync(stamp, 'utf8') === fingerprint) return { generated: false };
+  // only a folder the demo itself wrote (its stamp says so) is ever replaced
+  if (!ours && fs.existsSync(dir)) {
+    throw badInput('exists and was not written by rankwise demo; choose another --out folder', dir);
+  }
   fs.rmSync(dir, { recursive: true, force: true });
   await writeSyntheticModel(dir, recipe);
   fs.writeFileSync(stamp, fingerprint);
