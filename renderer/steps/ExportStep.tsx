@@ -23,6 +23,7 @@ import { isActive } from '../state/run.ts';
 import type { WizardState } from '../state/wizard.ts';
 import { JobProgress } from './JobProgress.tsx';
 import type { StepProps } from './step-props.ts';
+import { TryPanel, usePromptSuggestions } from './TryPanel.tsx';
 
 const REPORT_FILES = ['rankwise-report.html', 'rankwise-report.json'];
 
@@ -94,6 +95,7 @@ export function ExportStep({ state, dispatch }: StepProps) {
   const job = state.export.job;
   const active = job ? isActive(job.view.state) : false;
   const ranks = exportRanks(state);
+  const suggestions = usePromptSuggestions({ state, dispatch });
 
   useEffect(() => {
     if (state.export.path === '' && card && run) {
@@ -187,6 +189,19 @@ export function ExportStep({ state, dispatch }: StepProps) {
             </Button>
           )}
           {job.result && <ExportResult report={job.result} />}
+          {job.result && card && (
+            <Box sx={{ mt: 2 }}>
+              <TryPanel
+                key={job.jobId}
+                model={{ dir: job.result.export.dir }}
+                compare={{ dir: card.dir }}
+                suggestions={suggestions}
+                modelCaption={baseName(job.result.export.dir)}
+                compareCaption={baseName(card.dir)}
+                description="Generates from one prompt with the exported model, loaded from its folder as any user of it would, and with the original, side by side."
+              />
+            </Box>
+          )}
         </>
       )}
     </Box>

@@ -8,6 +8,7 @@ import Typography from '@mui/material/Typography';
 import { useMemo, useState } from 'react';
 import type { Allocation, CompressReport, RankOverride } from '../../main/api/contract.ts';
 import { useApi } from '../app/api-context.tsx';
+import { baseName } from '../app/paths.ts';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import { formatBytes, formatError, formatPercent } from '../app/format.ts';
 import { useTask } from '../app/use-task.ts';
@@ -20,8 +21,10 @@ import { profileSeries } from '../charts/profile-data.ts';
 import { methodInfo } from '../state/methods.ts';
 import { profilesFromReport } from '../state/run.ts';
 import { ComparePanel } from './ComparePanel.tsx';
+import { exportRanks } from './ExportStep.tsx';
 import { LayerEditor } from './LayerEditor.tsx';
 import type { StepProps } from './step-props.ts';
+import { TryPanel, usePromptSuggestions } from './TryPanel.tsx';
 
 /** What the review shows: the job's own allocation, or the edited one once a layer was set by hand. */
 export function shownAllocation(result: CompressReport, allocation: Allocation | null) {
@@ -86,6 +89,7 @@ export function ReviewStep({ state, dispatch }: StepProps) {
     if (!shown || !card) return [];
     return profileSeries(profiles, card.headDim, new Map(shown.layers.map((l) => [l.layer, l])));
   }, [profiles, shown, card]);
+  const suggestions = usePromptSuggestions({ state, dispatch });
 
   if (!run || !card || !result || !shown) {
     return (
@@ -115,6 +119,8 @@ export function ReviewStep({ state, dispatch }: StepProps) {
     }
   };
   const editingLayer = editing === null ? null : (shown.layers.find((l) => l.layer === editing) ?? null);
+  // what the chart shows, hand-set layers and all (the same ranks an export would write)
+  const ranks = exportRanks(state);
 
   return (
     <Box data-testid="step-review">
@@ -195,6 +201,17 @@ export function ReviewStep({ state, dispatch }: StepProps) {
 
       <Box sx={{ mt: 2 }}>
         <ComparePanel state={state} dispatch={dispatch} />
+      </Box>
+
+      <Box sx={{ mt: 2 }}>
+        <TryPanel
+          model={{ jobId: run.jobId, ...(ranks ? { ranks } : {}) }}
+          compare={{ dir: card.dir }}
+          suggestions={suggestions}
+          modelCaption={`${methodInfo(result.method).name}, ${ranks ? 'as edited above' : 'as allocated'}`}
+          compareCaption={baseName(card.dir)}
+          description="Generates from one prompt with the compressed model as shown above (built in memory, nothing exported yet) and with the original, side by side. Where the compressed text first departs from the original's is highlighted."
+        />
       </Box>
 
       <LayerEditor

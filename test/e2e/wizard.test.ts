@@ -1,7 +1,8 @@
 /**
  * The whole wizard in Debian's chromium, driven by playwright-core, against the real browser-mode server
  * and engine: model → data → method with a budget → run → review (the chart shows the engine's ranks) →
- * edit one layer → export (files on disk, verified). Screenshots of every step go to docs/screenshots/.
+ * edit one layer → Try it (the edited model streams beside the original) → export (files on disk,
+ * verified) → Try it on the export. Screenshots of every step go to docs/screenshots/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,8 +17,14 @@ import { startServer, type RunningServer } from '../../main/server/server.ts';
 import { REPO_ROOT, SHARED_TESTDATA, STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = path.join(REPO_ROOT, 'docs', 'screenshots');
 const tmp = tempDir();
+// The docs' screenshots are refreshed only when asked (`npm run test:e2e:docs`), so a test run leaves the
+// tree as it found it; otherwise they go to RANKWISE_SCREENSHOTS or a temporary folder.
+const SHOTS =
+  process.env.RANKWISE_DOCS_SCREENSHOTS === '1'
+    ? path.join(REPO_ROOT, 'docs', 'screenshots')
+    : (process.env.RANKWISE_SCREENSHOTS ?? path.join(tmp.dir, 'screenshots'));
+fs.mkdirSync(SHOTS, { recursive: true });
 let engine: ReturnType<typeof createEngineApi>;
 let server: RunningServer;
 let context: BrowserContext;
@@ -85,6 +92,31 @@ async function latestResult(): Promise<{ id: string; report: CompressReport }> {
   return { id: jobs[0].id, report: await engine.getResult(jobs[0].id) };
 }
 
+/**
+ * Try it in the step on screen: the prompt box starts with a suggestion from the calibration text; runs
+ * `prompt` (or that suggestion) until both streams are done, and checks that both wrote something.
+ */
+async function tryIt(prompt: string | null, maxNewTokens: number) {
+  const panel = byTest('try-panel');
+  await panel.scrollIntoViewIfNeeded();
+  const box = byTest('try-prompt').locator('textarea').first();
+  await expect.poll(() => box.inputValue()).not.toBe('');
+  expect(await byTest('try-suggestion').count()).toBeGreaterThan(0);
+  if (prompt !== null) await box.fill(prompt);
+  await byTest('try-more').click();
+  await byTest('try-max-new-tokens').locator('input').fill(String(maxNewTokens));
+  await byTest('try-more').click();
+  await byTest('try-generate').click();
+  await expect.poll(() => byTest('try-stats').getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
+  for (const side of ['model', 'compare']) {
+    expect((await byTest(`try-text-${side}`).textContent())!.trim()).not.toBe('');
+  }
+  // greedy by default: the two texts are compared
+  await byTest('try-identical').waitFor();
+  await byTest('try-kl').waitFor();
+  expect(await byTest('engine-error').count()).toBe(0);
+}
+
 async function walk(name: string, modelDir: string, data: 'demo' | string, layers: number) {
   await openWizard();
   await loadModel(modelDir);
@@ -144,6 +176,10 @@ async function walk(name: string, modelDir: string, data: 'demo' | string, layer
   await expect.poll(() => groups.nth(0).getAttribute('data-k-rank')).toBe(String(d));
   await expect.poll(() => groups.nth(0).getAttribute('data-v-rank')).toBe(String(d));
   await shot(`${name}-6-edited`);
+
+  // the edited allocation, built in memory, beside the original
+  await tryIt('One day, a little bird', 48);
+  if (name === 'stories') await shot(`${name}-8-try`);
   await byTest('next').click();
 
   await byTest('step-export').waitFor();
@@ -153,9 +189,11 @@ async function walk(name: string, modelDir: string, data: 'demo' | string, layer
   await expect.poll(() => byTest('export-state').textContent(), { timeout: 120_000 }).toBe('done');
   await byTest('export-result').waitFor();
   await shot(`${name}-7-export`);
+  // the exported folder beside the original, with the suggestion the box starts with
+  await tryIt(null, 24);
   const saved = JSON.parse(fs.readFileSync(path.join(out, 'rankwise-report.json'), 'utf8'));
   expect(saved.export.verification.passed).toBe(true);
-  for (const f of ['config.json', 'model.safetensors', 'model.onnx', 'rankwise-report.html']) {
+  for (const f of ['config.json', 'model.safetensors', 'onnx/model.onnx', 'rankwise-report.html']) {
     expect(fs.existsSync(path.join(out, f))).toBe(true);
   }
   const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));

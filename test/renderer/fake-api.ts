@@ -17,6 +17,10 @@ import type {
   RankwiseApi,
   ReallocateRequest,
   ReportData,
+  TryRequest,
+  TryResult,
+  TryRunSummary,
+  TrySideResult,
 } from '../../main/api/contract.ts';
 
 export const LAYERS = 4;
@@ -143,6 +147,93 @@ function preview(req: DataPreviewRequest): DataPreview {
   };
 }
 
+/**
+ * A scripted Try-it run: the compressed model ("model") and the original ("compare") agree on three
+ * tokens, then part ways at index 3 and meet again on the last.
+ */
+export const TRY_TOKENS = {
+  model: [
+    { id: 10, text: ' there' },
+    { id: 11, text: ' was' },
+    { id: 12, text: ' a' },
+    { id: 20, text: ' big' },
+    { id: 21, text: ' dog' },
+    { id: 15, text: '.' },
+  ],
+  compare: [
+    { id: 10, text: ' there' },
+    { id: 11, text: ' was' },
+    { id: 12, text: ' a' },
+    { id: 13, text: ' little' },
+    { id: 14, text: ' cat' },
+    { id: 15, text: '.' },
+  ],
+};
+export const TRY_DIVERGENCE = 3;
+
+/** The token events of indices [from, to), the two sides taking turns as the engine's do. */
+export function tryTokenEvents(from = 0, to = TRY_TOKENS.model.length): ScriptedEvent[] {
+  const events: ScriptedEvent[] = [];
+  for (let index = from; index < to; index++) {
+    for (const side of ['model', 'compare'] as const) {
+      const t = TRY_TOKENS[side][index];
+      events.push({
+        type: 'token',
+        prompt: 0,
+        side,
+        index,
+        id: t.id,
+        text: t.text,
+        tokensPerSecond: side === 'model' ? 50 + index : 40 + index,
+        kvCacheBytes: (side === 'model' ? 1000 : 2048) * (4 + index),
+      });
+    }
+  }
+  return events;
+}
+
+function trySide(side: 'model' | 'compare', stopped: boolean): TrySideResult {
+  const tokens = stopped ? TRY_TOKENS[side].slice(0, 2) : TRY_TOKENS[side];
+  return {
+    label: side === 'model' ? 'kqsvd compression of tiny-llama' : 'tiny-llama',
+    exported: false,
+    promptTokens: 5,
+    ids: tokens.map((t) => t.id),
+    text: tokens.map((t) => t.text).join(''),
+    stopReason: stopped ? 'stopped' : 'limit',
+    prefillSeconds: 0.01,
+    decodeSeconds: 0.1,
+    prefillTokensPerSecond: 500,
+    decodeTokensPerSecond: side === 'model' ? 55 : 45,
+    kvCacheBytes: (side === 'model' ? 1000 : 2048) * 10,
+    kvBytesPerToken: side === 'model' ? 1000 : 2048,
+    device: 'cpu',
+  };
+}
+
+/** The result of the scripted run (or of one stopped after two tokens: then not compared). */
+export function tryResult(req: TryRequest, stopped = false): TryResult {
+  return {
+    prompts: [
+      {
+        prompt: req.prompt,
+        model: trySide('model', stopped),
+        compare: trySide('compare', stopped),
+        ...(stopped
+          ? {}
+          : {
+              comparison: {
+                firstDivergence: TRY_DIVERGENCE,
+                identicalShare: 4 / 6,
+                meanKl: 0.042,
+                klPositions: 6,
+              },
+            }),
+      },
+    ],
+  };
+}
+
 type Listener = (event: JobEvent) => void;
 type ScriptedEvent = JobEvent extends infer E
   ? E extends JobEvent
@@ -172,6 +263,8 @@ export function fakeApi(): FakeApi {
     createdAt: '2025-01-01T00:00:00Z',
   });
   const settingsOf = new Map<string, JobSettings>();
+  const tries = new Map<string, TryRequest>();
+  const stoppedTries = new Set<string>();
 
   const emit = (jobId: string, event: ScriptedEvent) => {
     const seq = (seqs.get(jobId) ?? 0) + 1;
@@ -201,7 +294,9 @@ export function fakeApi(): FakeApi {
       states.set(id, 'queued');
       return summary(id, 'compress', settings);
     }),
-    cancelJob: vi.fn(async () => undefined),
+    cancelJob: vi.fn(async (id: string) => {
+      if (tries.has(id)) stoppedTries.add(id);
+    }),
     resumeJob: vi.fn(async (id: string) => {
       states.set(id, 'queued');
       return summary(id, 'compress', settingsOf.get(id)!);
@@ -238,6 +333,13 @@ export function fakeApi(): FakeApi {
     }),
     getExportReport: vi.fn(async () => reportData('/out/tiny-llama-kqsvd')),
     listJobs: vi.fn(async () => [] as JobSummary[]),
+    startTry: vi.fn(async (req: TryRequest): Promise<TryRunSummary> => {
+      const id = `try-${next++}`;
+      tries.set(id, req);
+      states.set(id, 'queued');
+      return { id, kind: 'try', state: 'queued', createdAt: '2025-01-01T00:00:00Z' };
+    }),
+    getTryResult: vi.fn(async (id: string) => tryResult(tries.get(id)!, stoppedTries.has(id))),
     choosePath: vi.fn(async () => null),
     browse: vi.fn(async (dir?: string) => ({
       dir: dir ?? '/models',
