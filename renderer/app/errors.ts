@@ -5,7 +5,8 @@
 import type { ErrorInfo } from '../../main/api/contract.ts';
 
 /** Where the error happened: the same kind of error calls for a different fix in each place. */
-export type ErrorContext = 'connect' | 'model' | 'data' | 'method' | 'run' | 'review' | 'export' | 'jobs';
+export type ErrorContext =
+  'connect' | 'model' | 'data' | 'method' | 'run' | 'review' | 'export' | 'jobs' | 'try';
 
 export interface Guidance {
   title: string;
@@ -34,6 +35,7 @@ const BAD_INPUT_ADVICE: Record<ErrorContext, string> = {
   export:
     'Choose an empty folder that does not exist yet, or tick “Replace the folder” to overwrite an earlier export.',
   jobs: 'Refresh the list; a job that is still running cannot be opened for review yet.',
+  try: 'Change what the message names: a shorter prompt, fewer new tokens, or sampling values in range.',
 };
 
 export function guidanceFor(info: ErrorInfo, context: ErrorContext): Guidance {

@@ -48,8 +48,7 @@ import type { StepProps } from './step-props.ts';
 import { usePreview } from './use-preview.ts';
 
 const DEFAULT_MAX_NEW_TOKENS = 128;
-/** Whose advice a refused run gets: the run step's (change what the message names, then start again). */
-const ERROR_CONTEXT: ErrorContext = 'run';
+const ERROR_CONTEXT: ErrorContext = 'try';
 
 /** The calibration text's paragraph beginnings (its preview is fetched again for a job opened later). */
 export function usePromptSuggestions({ state, dispatch }: StepProps): string[] {
