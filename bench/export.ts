@@ -11,7 +11,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { exportPlan, ONNX_FILE } from '../main/export/export.ts';
+import { exportPlan } from '../main/export/export.ts';
+import { ONNX_FILE } from '../main/export/onnx-files.ts';
 import { compressedModel } from '../main/export/compressed-model.ts';
 import { compressToPlan } from '../main/jobs/compress.ts';
 import { loadWindows } from '../main/data/windows.ts';

@@ -22,13 +22,12 @@ import { buildKvDecoder } from '../runtime/graphs/kv-decoder.ts';
 import { compressedModel, type CompressedModel } from './compressed-model.ts';
 import { effectiveCompression } from '../methods/fold.ts';
 import { memoryTable, type MemoryOptions } from './memory.ts';
+import { ONNX_DATA, ONNX_DATA_FILE, ONNX_DIR, ONNX_FILE } from './onnx-files.ts';
 import { renderReportHtml } from './report-html.ts';
 import { REPORT_FORMAT, REPORT_VERSION, type ExportedFile, type ReportData } from './report-types.ts';
 import { describeFailure, verifyExport } from './verify.ts';
 import { writeCompressedCheckpoint } from './write-checkpoint.ts';
 
-export const ONNX_FILE = 'model.onnx';
-export const ONNX_DATA_FILE = 'model.onnx_data';
 export const REPORT_JSON = 'rankwise-report.json';
 export const REPORT_HTML = 'rankwise-report.html';
 
@@ -52,10 +51,13 @@ export interface ExportOptions {
   out: string;
   /** Replace an existing `<out>` (only once the new export has been verified). */
   force?: boolean;
-  /** Write model.onnx (default true). */
+  /** Write onnx/model.onnx (default true). */
   onnx?: boolean;
   maxShardBytes?: number;
-  /** Initializers of at least this many bytes go to model.onnx_data; default: only when the model is large. */
+  /**
+   * Initializers of at least this many bytes go to onnx/model.onnx_data; default: only when the model is
+   * large.
+   */
   onnxExternalMinBytes?: number;
   /** Evaluation windows the reloaded checkpoint is checked on (default 2). */
   verifyWindows?: number;
@@ -83,11 +85,16 @@ const exists = (p: string) =>
     () => false,
   );
 
-async function fileList(dir: string): Promise<ExportedFile[]> {
-  const names = (await fs.promises.readdir(dir)).sort();
-  return Promise.all(
-    names.map(async (name) => ({ name, bytes: (await fs.promises.stat(path.join(dir, name))).size })),
-  );
+/** Every file under `dir`, named relative to it with `/` (`onnx/model.onnx`), sorted by name. */
+async function fileList(dir: string, prefix = ''): Promise<ExportedFile[]> {
+  const files: ExportedFile[] = [];
+  for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    const name = `${prefix}${entry.name}`;
+    if (entry.isDirectory()) files.push(...(await fileList(file, `${name}/`)));
+    else if (entry.isFile()) files.push({ name, bytes: (await fs.promises.stat(file)).size });
+  }
+  return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function weightsBytes(model: ModelHandle): number {
@@ -99,8 +106,22 @@ function weightsBytes(model: ModelHandle): number {
   return total;
 }
 
-async function writeConfig(source: string, partial: string, cm: CompressedModel, plan: CompressionPlan) {
+async function writeConfig(
+  source: string,
+  partial: string,
+  cm: CompressedModel,
+  plan: CompressionPlan,
+  onnxExternalData: boolean,
+) {
   const config = await readJsonObject(path.join(source, CONFIG_FILE));
+  if (onnxExternalData) {
+    // transformers.js fetches onnx/model.onnx_data only when told to (Node finds it beside the model anyway)
+    const tjs = config['transformers.js_config'];
+    config['transformers.js_config'] = {
+      ...(tjs !== null && typeof tjs === 'object' ? tjs : {}),
+      use_external_data_format: true,
+    };
+  }
   const c = plan.calibration;
   config[KV_COMPRESSION_KEY] = {
     format: KV_COMPRESSION_FORMAT,
@@ -169,6 +190,10 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     const signal = opts.signal;
     const report = opts.onProgress;
     const compressed = plan.layers.map((c) => effectiveCompression(model.spec, c) !== null);
+    const writeOnnx = opts.onnx ?? true;
+    // the decoder holds every weight as float32, whatever the checkpoint stores
+    const onnxBytes = 4 * modelInfo(model).parameters;
+    const onnxMinBytes = opts.onnxExternalMinBytes ?? (onnxBytes > ONNX_EXTERNAL_BYTES ? 1024 : undefined);
 
     let layersDone = 0;
     await writeCompressedCheckpoint(partial, cm, compressed, {
@@ -183,7 +208,7 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
           etaSeconds: null,
         }),
     });
-    await writeConfig(model.dir, partial, cm, plan);
+    await writeConfig(model.dir, partial, cm, plan, writeOnnx && onnxMinBytes !== undefined);
     for (const name of COPIED_FILES) {
       const src = path.join(model.dir, name);
       if (await exists(src)) await fs.promises.copyFile(src, path.join(partial, name));
@@ -192,11 +217,9 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     lap('write');
 
     let onnxFile: string | null = null;
-    if (opts.onnx ?? true) {
+    if (writeOnnx) {
       onnxFile = path.join(partial, ONNX_FILE);
-      // the decoder holds every weight as float32, whatever the checkpoint stores
-      const onnxBytes = 4 * modelInfo(model).parameters;
-      const minBytes = opts.onnxExternalMinBytes ?? (onnxBytes > ONNX_EXTERNAL_BYTES ? 1024 : undefined);
+      await fs.promises.mkdir(path.join(partial, ONNX_DIR), { recursive: true });
       const bytes = await buildKvDecoder(
         {
           spec,
@@ -213,11 +236,20 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
             return cm.loadNarrowLayer(i);
           },
         },
-        minBytes === undefined
-          ? {}
-          : {
-              externalData: { path: path.join(partial, ONNX_DATA_FILE), location: ONNX_DATA_FILE, minBytes },
-            },
+        {
+          // any empty past, as transformers.js and Optimum size it from config.json, is accepted
+          symbolicPastWidth: true,
+          // the data file's location is relative to the model file: both live in onnx/
+          ...(onnxMinBytes === undefined
+            ? {}
+            : {
+                externalData: {
+                  path: path.join(partial, ONNX_DATA_FILE),
+                  location: ONNX_DATA,
+                  minBytes: onnxMinBytes,
+                },
+              }),
+        },
       );
       await fs.promises.writeFile(onnxFile, bytes);
       lap('onnx');

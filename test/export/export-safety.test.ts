@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { RankwiseError } from '../../main/api/errors.ts';
-import { exportPlan, ONNX_FILE, REPORT_HTML, REPORT_JSON } from '../../main/export/export.ts';
+import { exportPlan, REPORT_HTML, REPORT_JSON } from '../../main/export/export.ts';
+import { ONNX_FILE } from '../../main/export/onnx-files.ts';
 import { readPlanFile, writePlanFile } from '../../main/export/plan-file.ts';
 import { compressToPlan, type CompressionPlan } from '../../main/jobs/compress.ts';
 import { writeSyntheticModel } from '../../main/model/synthetic.ts';
@@ -39,11 +40,11 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.cleanup());
 
-/** File name → sha256 of every file in a folder: what "intact" means. */
+/** File name → sha256 of every file in a folder and its subfolders (onnx/): what "intact" means. */
 function fingerprint(dir: string): Record<string, string> {
   return Object.fromEntries(
-    fs
-      .readdirSync(dir)
+    (fs.readdirSync(dir, { recursive: true }) as string[])
+      .filter((f) => fs.statSync(path.join(dir, f)).isFile())
       .sort()
       .map((f) => [
         f,
@@ -117,8 +118,15 @@ describe('exported files', () => {
     );
     for (const f of [ONNX_FILE, REPORT_JSON, REPORT_HTML])
       expect(fs.existsSync(path.join(OUT(), f))).toBe(true);
+    // the decoder sits where Optimum and transformers.js look for it, and nowhere else
+    expect(fs.existsSync(path.join(OUT(), 'model.onnx'))).toBe(false);
     const report = JSON.parse(fs.readFileSync(path.join(OUT(), REPORT_JSON), 'utf8'));
     expect(report.export.verification.passed).toBe(true);
+    const listed = (report.export.files as { name: string; bytes: number }[]).map((f) => f.name);
+    expect(listed).toContain(ONNX_FILE);
+    expect(report.export.files.find((f: { name: string }) => f.name === ONNX_FILE).bytes).toBe(
+      fs.statSync(path.join(OUT(), ONNX_FILE)).size,
+    );
     expect(report.memory.kvBytesPerToken).toEqual({ original: 1280, compressed: 5 * 4 * (4 + 6) * 4 });
   });
 

@@ -1,7 +1,9 @@
 /**
  * The exported decoder (ARCHITECTURE.md §7): the whole model as one ONNX graph with its weights baked in
  * and a KV cache that holds each layer's narrow keys and values, named as Optimum and onnxruntime-genai
- * name them, so stock runtimes can drive it. It runs in plain onnxruntime with standard operators only.
+ * name them, so stock runtimes can drive it. It keeps to what older runtimes have: standard operators of
+ * opset 17 (IR version 8), float32, int64 and bool tensors only (no float64, so no Cos or Sin kernels are
+ * needed: RoPE reads precomputed float32 tables), loaded and run by onnxruntime 1.21 (transformers.js 3).
  */
 import fs from 'node:fs';
 import { RankwiseError } from '../../api/errors.ts';
@@ -10,7 +12,13 @@ import { attentionShape } from '../../model/kv-layout.ts';
 import type { EmbeddingWeights, Linear, ModelSpec, Norm } from '../../model/types.ts';
 import { attr, GraphBuilder } from '../onnx/builder.ts';
 import { DataType } from '../onnx/proto.ts';
-import { layerNorm, linear, rmsNorm, rope, shapeWith } from './common.ts';
+import { ropeTables } from '../rope.ts';
+import { layerNorm, linear, rope, shapeWith } from './common.ts';
+
+/** The opset the decoder imports: every operator it uses exists, with the semantics used, at 17. */
+export const KV_DECODER_OPSET = 17;
+/** The IR version that goes with opset 17 (ONNX 1.12). */
+export const KV_DECODER_IR_VERSION = 8;
 
 export interface KvDecoderSource {
   spec: ModelSpec;
@@ -27,6 +35,15 @@ export interface KvDecoderOptions {
     /** Initializers at least this big go external; default 1024. */
     minBytes?: number;
   };
+  /**
+   * Declare the past inputs' last dimension symbolic (`past_key_width_{i}`, `past_value_width_{i}`)
+   * instead of the layer's rank, and reshape the past to [batch, H_kv, past, r] inside the graph. An empty
+   * past of any width is then accepted: [B, H_kv, 0, head_dim] as transformers.js 3 and Optimum size it
+   * from config.json, [B, H_kv, 0, 0] as transformers.js 4 sizes a symbolic dimension, or
+   * [B, H_kv, 0, r]. A non-empty past must still be the layer's own presents (width r); another width
+   * fails at run time. Presents keep the static width r either way. Exports set this.
+   */
+  symbolicPastWidth?: boolean;
 }
 
 export const KV_DECODER_IO = {
@@ -45,28 +62,64 @@ const SEQ = 'sequence_length';
 const PAST = 'past_sequence_length';
 const TOTAL = 'total_sequence_length';
 
-/** Float32 angles of the rotate_half tables, [..., d] from positions [...]: cos = [c, c], sin = [−s, s]. */
-function ropeFromPositions(
-  g: GraphBuilder,
-  positions: string,
+/**
+ * cos and sin of every position the model has, [maxPositions, d/2] each, taken from rope.ts's tables
+ * (angles in float64, rounded to float32 once), so the decoder rotates with exactly the numbers of the
+ * in-memory model.
+ */
+function ropeHalfTables(
+  positions: number,
   d: number,
   theta: number,
-): { cos: string; sin: string } {
+): { cos: Float32Array; sin: Float32Array } {
   const half = d / 2;
-  const invFreq = Array.from({ length: half }, (_, i) => Math.pow(theta, (-2 * i) / d));
-  // Angles in float64 like rope.ts, rounded once: float32 products drift by whole ulps at long positions.
-  const pos = g.op('Unsqueeze', [
-    g.op('Cast', [positions], { to: attr.i(DataType.DOUBLE) }),
-    g.constInt64([-1]),
+  const full = ropeTables(positions, d, theta);
+  const cos = new Float32Array(positions * half);
+  const sin = new Float32Array(positions * half);
+  for (let t = 0; t < positions; t++) {
+    cos.set(full.cos.subarray(t * d, t * d + half), t * half);
+    // rope.ts signs the first half (−sin) for the swap-halves form; the second half is +sin
+    sin.set(full.sin.subarray(t * d + half, (t + 1) * d), t * half);
+  }
+  return { cos, sin };
+}
+
+/**
+ * Rows of a per-position table: Gather, with negative positions sent past the end of the table so that
+ * Gather refuses them as it refuses positions ≥ rows (a negative index would otherwise count back from
+ * the end and wrap silently).
+ */
+function tableRows(g: GraphBuilder, table: string, positions: string, rows: number): string {
+  const index = g.op('Where', [
+    g.op('Less', [positions, g.constInt64([0], [])]),
+    g.constInt64([rows], []),
+    positions,
   ]);
-  const angles = g.op('Mul', [pos, g.constFloat(invFreq, [half], DataType.DOUBLE)]);
-  const toFloat = (v: string) => g.op('Cast', [v], { to: attr.i(DataType.FLOAT) });
-  const c = toFloat(g.op('Cos', [angles]));
-  const s = toFloat(g.op('Sin', [angles]));
-  return {
-    cos: g.op('Concat', [c, c], { axis: attr.i(-1) }),
-    sin: g.op('Concat', [g.op('Neg', [s]), s], { axis: attr.i(-1) }),
-  };
+  return g.op('Gather', [table, index], { axis: attr.i(0) });
+}
+
+/** RMSNorm as common.ts computes it, with ReduceMean's axes as an attribute (its form before opset 18). */
+function rmsNorm17(g: GraphBuilder, x: string, w: string, eps: number): string {
+  const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: attr.ints([-1]), keepdims: attr.i(1) });
+  const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.constFloat([eps], [])])])]);
+  return g.op('Mul', [g.op('Mul', [x, inv]), w]);
+}
+
+/** GPT-2's gelu_new, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), spelled out: Gelu is opset 20. */
+function geluTanh(g: GraphBuilder, x: string): string {
+  const c = (v: number) => g.constFloat([v], []);
+  const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
+  const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, c(0.044715)])]), c(Math.sqrt(2 / Math.PI))]);
+  return g.op('Mul', [g.op('Mul', [x, c(0.5)]), g.op('Add', [g.op('Tanh', [inner]), c(1)])]);
+}
+
+/** Sets a serialised ModelProto's ir_version, written first as field 1 (tag 0x08) with a one-byte value. */
+function withIrVersion(bytes: Uint8Array, version: number): Uint8Array {
+  if (bytes[0] !== 0x08 || bytes[1] >= 0x80 || version >= 0x80) {
+    throw new RankwiseError('internal', 'the ONNX model does not start with a one-byte ir_version');
+  }
+  bytes[1] = version;
+  return bytes;
 }
 
 /**
@@ -85,7 +138,8 @@ export async function buildKvDecoder(
   try {
     const sink =
       ext && fd !== null ? { fd, location: ext.location, minBytes: ext.minBytes ?? 1024 } : undefined;
-    return await buildGraph(source, new GraphBuilder('rankwise_kv_decoder', sink), sink?.minBytes ?? null);
+    const g = new GraphBuilder('rankwise_kv_decoder', sink);
+    return await buildGraph(source, g, sink?.minBytes ?? null, opts.symbolicPastWidth ?? false);
   } finally {
     if (fd !== null) fs.closeSync(fd);
   }
@@ -98,6 +152,7 @@ async function buildGraph(
   source: KvDecoderSource,
   g: GraphBuilder,
   externalMinBytes: number | null,
+  symbolicPastWidth: boolean,
 ): Promise<Uint8Array> {
   const spec = source.spec;
   const IO = KV_DECODER_IO;
@@ -132,13 +187,14 @@ async function buildGraph(
     b: layerNormed ? vector(`${prefix}.bias`, n.bias) : '',
   });
   const norm = (x: string, n: { w: string; b: string }) =>
-    layerNormed ? layerNorm(g, x, n.w, n.b, spec.norm.eps) : rmsNorm(g, x, n.w, spec.norm.eps);
+    layerNormed ? layerNorm(g, x, n.w, n.b, spec.norm.eps) : rmsNorm17(g, x, n.w, spec.norm.eps);
 
   // Embedding-side initializers are added up front so the EmbeddingWeights can be dropped before layers load.
   let tokens: string;
   let lmHead: string;
   let positions = '';
   let finalNorm: { w: string; b: string };
+  let ropeTable: { cos: string; sin: string } | null = null;
   {
     const e = await source.loadEmbeddings();
     tokens = weight('model.embed_tokens.weight', e.tokens, [V, D]);
@@ -149,11 +205,19 @@ async function buildGraph(
       positions = weight('model.embed_positions.weight', e.positions, [spec.maxPositions, D]);
     }
     finalNorm = normWeights('model.norm', e.finalNorm);
+    if (spec.rope) {
+      const t = ropeHalfTables(spec.maxPositions, d, spec.rope.theta);
+      ropeTable = {
+        cos: weight('model.rotary_emb.cos', t.cos, [spec.maxPositions, d / 2]),
+        sin: weight('model.rotary_emb.sin', t.sin, [spec.maxPositions, d / 2]),
+      };
+    }
   }
 
   const bs = g.op('Shape', [inputIds]);
+  const batch = g.op('Slice', [bs, g.constInt64([0]), g.constInt64([1])]);
   let x = g.op('Gather', [tokens, inputIds], { axis: attr.i(0) });
-  if (positions) x = g.op('Add', [x, g.op('Gather', [positions, positionIds], { axis: attr.i(0) })]);
+  if (positions) x = g.op('Add', [x, tableRows(g, positions, positionIds, spec.maxPositions)]);
   x = g.op('Reshape', [x, g.constInt64([-1, D])]);
 
   // Key j is visible to new token i iff it is not padding and j ≤ past + i.
@@ -171,19 +235,28 @@ async function buildGraph(
   const additive = g.op('Where', [visible, g.constFloat([0], []), g.constFloat([-1e30], [])]);
   const maskAdd = g.op('Unsqueeze', [additive, g.constInt64([1, 2])]);
 
+  // The rotate_half tables [..., d] of positions [...]: cos = [c, c], sin = [−s, s].
+  const ropeFromPositions = (table: { cos: string; sin: string }, pos: string) => {
+    const c = tableRows(g, table.cos, pos, spec.maxPositions);
+    const s = tableRows(g, table.sin, pos, spec.maxPositions);
+    return {
+      cos: g.op('Concat', [c, c], { axis: attr.i(-1) }),
+      sin: g.op('Concat', [g.op('Neg', [s]), s], { axis: attr.i(-1) }),
+    };
+  };
   let queryRope: { cos: string; sin: string } | null = null;
-  if (spec.rope) {
-    const t = ropeFromPositions(g, positionIds, d, spec.rope.theta);
+  if (ropeTable) {
+    const t = ropeFromPositions(ropeTable, positionIds);
     const perHead = (v: string) => g.op('Unsqueeze', [v, g.constInt64([2])]);
     queryRope = { cos: perHead(t.cos), sin: perHead(t.sin) };
   }
   // Pre-RoPE layers rotate every cached key again; their positions follow Hugging Face's padding rule.
   let keyRope: { cos: string; sin: string } | null = null;
-  const keyRopeTables = (theta: number) => {
+  const keyRopeTables = (table: { cos: string; sin: string }) => {
     if (!keyRope) {
       const cumsum = g.op('CumSum', [mask, g.constInt64([1], [])]);
       const keyPos = g.op('Max', [g.op('Sub', [cumsum, one]), zero]);
-      const t = ropeFromPositions(g, keyPos, d, theta);
+      const t = ropeFromPositions(table, keyPos);
       const perHead = (v: string) => g.op('Unsqueeze', [v, g.constInt64([1])]);
       keyRope = { cos: perHead(t.cos), sin: perHead(t.sin) };
     }
@@ -237,8 +310,17 @@ async function buildGraph(
     const up = lin('mlp.up_proj', w.up, F, D);
     const down = lin('mlp.down_proj', w.down, D, F);
 
-    const pastK = g.input(IO.pastKey(i), [BATCH, Hkv, PAST, r]);
-    const pastV = g.input(IO.pastValue(i), [BATCH, Hkv, PAST, vW]);
+    const past = (name: string, width: number, symbol: string) => {
+      if (!symbolicPastWidth) return g.input(name, [BATCH, Hkv, PAST, width]);
+      // [B, H_kv, P, w] → [B, H_kv, −1, r]: an empty past of any width becomes [B, H_kv, 0, r]
+      const declared = g.input(name, [BATCH, Hkv, PAST, symbol]);
+      return g.op('Reshape', [
+        declared,
+        g.op('Concat', [batch, g.constInt64([Hkv, -1, width])], { axis: attr.i(0) }),
+      ]);
+    };
+    const pastK = past(IO.pastKey(i), r, `past_key_width_${i}`);
+    const pastV = past(IO.pastValue(i), vW, `past_value_width_${i}`);
     const heads = (t: string, n: number, width: number) => g.op('Reshape', [t, shapeWith(g, bs, [n, width])]);
     const toCache = (t: string) => g.op('Transpose', [t], { perm: attr.ints([0, 2, 1, 3]) });
 
@@ -259,8 +341,8 @@ async function buildGraph(
     let keys = presentK;
     if (space === 'pre-rope') {
       keys = g.op('MatMul', [presentK, g.op('Transpose', [kBasis], { perm: attr.ints([0, 2, 1]) })]);
-      if (spec.rope) {
-        const t = keyRopeTables(spec.rope.theta);
+      if (ropeTable) {
+        const t = keyRopeTables(ropeTable);
         keys = rope(g, keys, t.cos, t.sin, d);
       }
     }
@@ -291,7 +373,7 @@ async function buildGraph(
       const gt = linear(g, h2, gate.w);
       act = g.op('Mul', [g.op('Mul', [gt, g.op('Sigmoid', [gt])]), linear(g, h2, up.w)]);
     } else {
-      act = g.op('Gelu', [linear(g, h2, up.w, up.b)], { approximate: attr.s('tanh') });
+      act = geluTanh(g, linear(g, h2, up.w, up.b));
     }
     x = g.op('Add', [h, linear(g, act, down.w, down.b)]);
   }
@@ -299,5 +381,5 @@ async function buildGraph(
   const logits = g.op('Reshape', [linear(g, norm(x, finalNorm), lmHead), shapeWith(g, bs, [V])]);
   g.output(IO.logits, logits, [BATCH, SEQ, V]);
   for (const p of presents) g.output(p.name, p.value, [BATCH, Hkv, TOTAL, p.width]);
-  return g.build();
+  return withIrVersion(g.build(KV_DECODER_OPSET), KV_DECODER_IR_VERSION);
 }
