@@ -1,7 +1,8 @@
 /**
  * The export stage (ARCHITECTURE.md §7): write the compressed checkpoint, the ONNX decoder with its thin
- * cache and the report into `<out>.partial/`, verify what was written, then rename it to `<out>`.
- * Nothing reaches `<out>` unless verification passed; a failure or a cancel removes the partial folder,
+ * cache and the report into a marked temporary folder beside `<out>` (publish.ts), verify what was written,
+ * then rename it to `<out>`. Nothing reaches `<out>` unless verification passed; a failure or a cancel
+ * removes the temporary folder,
  * and an earlier export at `<out>` is replaced only with `force`, only after the new one is complete.
  */
 import { createHash } from 'node:crypto';
@@ -25,6 +26,7 @@ import { memoryTable, type MemoryOptions } from './memory.ts';
 import { ONNX_DATA, ONNX_DATA_FILE, ONNX_DIR, ONNX_FILE } from './onnx-files.ts';
 import { renderReportHtml } from './report-html.ts';
 import { REPORT_FORMAT, REPORT_VERSION, type ExportedFile, type ReportData } from './report-types.ts';
+import { prepareDestination, publishPartial, removePartial } from './publish.ts';
 import { describeFailure, verifyExport } from './verify.ts';
 import { writeCompressedCheckpoint } from './write-checkpoint.ts';
 
@@ -140,21 +142,9 @@ async function writeConfig(
   await fs.promises.writeFile(path.join(partial, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
 }
 
-/** Moves the verified folder into place; an earlier export is removed only after the new one is there. */
-async function publish(partial: string, out: string): Promise<void> {
-  if (!(await exists(out))) {
-    await fs.promises.rename(partial, out);
-    return;
-  }
-  const old = `${out}.old-${process.pid}-${Date.now()}`;
-  await fs.promises.rename(out, old);
-  try {
-    await fs.promises.rename(partial, out);
-  } catch (e) {
-    await fs.promises.rename(old, out);
-    throw e;
-  }
-  await fs.promises.rm(old, { recursive: true, force: true });
+/** Bytes an export writes at most: the checkpoint as it is (compression only shrinks it) and the float32 decoder. */
+export function predictedExportBytes(model: ModelHandle, onnx: boolean): number {
+  return weightsBytes(model) + (onnx ? 4 * modelInfo(model).parameters : 0);
 }
 
 export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Promise<ReportData> {
@@ -171,12 +161,14 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
   if ((await exists(out)) && !opts.force) {
     throw badInput('already exists; pass --force to replace it with the new export', out);
   }
-  const partial = `${out}.partial`;
-  // a partial folder is only ever ours, left by a killed run
-  await fs.promises.rm(partial, { recursive: true, force: true });
-  await fs.promises.mkdir(partial, { recursive: true });
-
   const model = await openModel(plan.modelDir);
+  let partial: string;
+  try {
+    partial = await prepareDestination(out, predictedExportBytes(model, opts.onnx ?? true));
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
   const engine = await Engine.create({ device: opts.device ?? 'cpu', threads: opts.threads });
   try {
     if (plan.layers.length !== model.spec.numLayers) {
@@ -291,10 +283,10 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     await fs.promises.writeFile(path.join(partial, REPORT_JSON), `${JSON.stringify(data, null, 2)}\n`);
     await fs.promises.writeFile(path.join(partial, REPORT_HTML), renderReportHtml(data));
     throwIfCancelled(signal);
-    await publish(partial, out);
+    await publishPartial(partial, out);
     return data;
   } catch (e) {
-    await fs.promises.rm(partial, { recursive: true, force: true });
+    await removePartial(partial);
     throw e;
   } finally {
     await engine.release();

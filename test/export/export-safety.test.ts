@@ -40,6 +40,12 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.cleanup());
 
+/** Rankwise's own temporary folders and swap journals beside <out>. */
+function leftovers(out: string): string[] {
+  const base = path.basename(out);
+  return fs.readdirSync(path.dirname(out)).filter((n) => n.startsWith(`${base}.rankwise-`));
+}
+
 /** File name → sha256 of every file in a folder and its subfolders (onnx/): what "intact" means. */
 function fingerprint(dir: string): Record<string, string> {
   return Object.fromEntries(
@@ -227,7 +233,17 @@ describe('nothing unverified reaches <out>', () => {
       /verification of guarded failed: the reloaded checkpoint's logits differ/,
     );
     expect(fingerprint(out)).toEqual(before);
-    expect(fs.existsSync(`${out}.partial`)).toBe(false);
+    expect(leftovers(out)).toEqual([]);
+  });
+
+  it("an export to X never touches a user's own X.partial folder", async () => {
+    const out = at('beside-user-folder');
+    fs.mkdirSync(`${out}.partial`);
+    fs.writeFileSync(path.join(`${out}.partial`, 'notes.txt'), 'precious');
+    const r = await exportPlan(plan, { out, onnx: false });
+    expect(r.export.verification.passed).toBe(true);
+    expect(fs.readFileSync(path.join(`${out}.partial`, 'notes.txt'), 'utf8')).toBe('precious');
+    expect(leftovers(out)).toEqual([]);
   });
 
   it('a cancelled export leaves nothing behind', async () => {
@@ -242,7 +258,7 @@ describe('nothing unverified reaches <out>', () => {
     }).catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: 'cancelled' });
     expect(fs.existsSync(out)).toBe(false);
-    expect(fs.existsSync(`${out}.partial`)).toBe(false);
+    expect(leftovers(out)).toEqual([]);
   });
 
   it.each([
@@ -273,11 +289,13 @@ describe('nothing unverified reaches <out>', () => {
         child.on('exit', (_code, signal) => resolve(signal)),
       );
       // kill once the partial folder holds weights: mid-write or mid-verification
-      const partialWeights = path.join(`${out}.partial`, 'model.safetensors');
+      const partialWeights = () =>
+        leftovers(out)
+          .map((n) => path.join(path.dirname(out), n, 'model.safetensors'))
+          .find((f) => fs.existsSync(f));
       const deadline = Date.now() + 60_000;
-      while (!fs.existsSync(partialWeights) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 5));
-      expect(fs.existsSync(partialWeights)).toBe(true);
+      while (!partialWeights() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(partialWeights()).toBeDefined();
       child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
       if (before) expect(fingerprint(out)).toEqual(before);
@@ -285,7 +303,7 @@ describe('nothing unverified reaches <out>', () => {
       // a later export clears the stale partial folder and completes
       const r = await exportPlan(plan, { out, force: true, onnx: false });
       expect(r.export.verification.passed).toBe(true);
-      expect(fs.existsSync(`${out}.partial`)).toBe(false);
+      expect(leftovers(out)).toEqual([]);
     },
   );
 });

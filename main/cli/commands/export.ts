@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { badInput } from '../../api/errors.ts';
-import { exportPlan, REPORT_HTML } from '../../export/export.ts';
+import { exportPlan, predictedExportBytes, REPORT_HTML } from '../../export/export.ts';
+import { prepareDestination, removePartial } from '../../export/publish.ts';
+import { openModel } from '../../model/model.ts';
 import { readPlanFile, writePlanFile } from '../../export/plan-file.ts';
 import type { ReportData } from '../../export/report-types.ts';
 import type { CompressionPlan } from '../../jobs/compress.ts';
@@ -20,8 +22,16 @@ export const EXPORT_OPTIONS = {
   'no-onnx': { type: 'boolean' },
 } as const;
 
-/** Fails fast on a destination that would be refused after the work is done. */
-export async function checkExportTarget(out: string, force: boolean): Promise<void> {
+/**
+ * Fails fast on a destination that would be refused after the work is done: one that exists (without
+ * --force), cannot be written, or lacks room for what exporting `modelDir` writes.
+ */
+export async function checkExportTarget(
+  out: string,
+  force: boolean,
+  modelDir: string,
+  onnx: boolean,
+): Promise<void> {
   if (out.trim() === '') throw badInput('--out must name a folder');
   const there = await fs.promises.stat(path.resolve(out)).then(
     () => true,
@@ -29,11 +39,18 @@ export async function checkExportTarget(out: string, force: boolean): Promise<vo
   );
   if (there && !force)
     throw badInput('already exists; pass --force to replace it with the new export', path.resolve(out));
+  const model = await openModel(modelDir);
+  try {
+    await removePartial(await prepareDestination(path.resolve(out), predictedExportBytes(model, onnx)));
+  } finally {
+    await model.close();
+  }
 }
 
 /** Writes the plan through a temporary name, so a failed write never leaves a truncated plan. */
 export async function savePlan(file: string, plan: CompressionPlan): Promise<void> {
-  const tmp = `${file}.partial`;
+  // a unique name: a file of the user's called <file>.partial is never overwritten
+  const tmp = `${file}.rankwise-tmp-${process.pid}-${Date.now()}`;
   try {
     await writePlanFile(tmp, plan);
     await fs.promises.rename(tmp, file);
@@ -98,8 +115,8 @@ export async function exportCommand(argv: string[]): Promise<ReportData> {
   });
   const planFile = onePositional(positionals, 'PLAN', EXPORT_USAGE);
   if (!values.out) throw badInput(`missing --out; usage: ${EXPORT_USAGE}`);
-  await checkExportTarget(values.out, values.force === true);
   const plan = await readPlanFile(planFile);
+  await checkExportTarget(values.out, values.force === true, plan.modelDir, values['no-onnx'] !== true);
   const data = await runExport(plan, values.out, values, stderrProgress(!values.quiet));
   process.stdout.write(values.json ? `${JSON.stringify(exportSummary(data))}\n` : `${exportText(data)}\n`);
   return data;
