@@ -18,6 +18,7 @@ import { attr, GraphBuilder } from '../main/runtime/onnx/builder.ts';
 import { benchNative } from './native.ts';
 import { benchCompress } from './compress.ts';
 import { benchExport } from './export.ts';
+import { benchDecode } from './decode.ts';
 import type { ModelSpec } from '../main/model/types.ts';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -92,7 +93,7 @@ async function evalThroughput(modelDir: string, engine: Engine, window: number, 
   return { ...r, tokensPerSecond: (count * window) / r.seconds };
 }
 
-/** Sections to run: BENCH=eval,native,compress,export (default all four). */
+/** Sections to run: BENCH=eval,native,compress,export (default all four); `decode` (bench/decode.ts) on request. */
 const SECTIONS = new Set((process.env.BENCH ?? 'eval,native,compress,export').split(','));
 
 async function main(): Promise<void> {
@@ -152,6 +153,9 @@ async function main(): Promise<void> {
     if (SECTIONS.has('export')) {
       await benchExport(STORIES, tmp, TEXT, say);
       say('peak RSS after the export section', `${peakRssMiB().toFixed(0)} MiB`);
+    }
+    if (SECTIONS.has('decode')) {
+      await benchDecode(say);
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
