@@ -2,12 +2,14 @@
  * The main-process side of the desktop bridge: one `ipcMain.handle` per request method of RankwiseApi,
  * plus subscribe/unsubscribe for job events. Every message is checked before the engine sees it: the
  * sender must be the main frame of one of our windows showing the app's own origin, the payload must
- * have the method's shape, and every path in it must be one the user chose in a dialog.
+ * pass the API's one schema (main/api/validate.ts), and every path in it must be one the user chose in a
+ * dialog (resolved to its real path, which is what the engine is then given).
  *
  * Electron is typed structurally here (and imported as types only) so the module loads in plain Node.
  */
-import type { JobEvent, PathPurpose, RankwiseApi, RequestMethod, Unsubscribe } from '../main/api/contract.ts';
+import type { JobEvent, RankwiseApi, Unsubscribe } from '../main/api/contract.ts';
 import { badInput, toErrorInfo } from '../main/api/errors.ts';
+import { checkCall, checkJobId, pathFields } from '../main/api/validate.ts';
 import {
   EVENT_CHANNEL,
   REQUEST_METHODS,
@@ -17,7 +19,7 @@ import {
   channelOf,
   type IpcEnvelope,
 } from './channels.ts';
-import type { PathAccess, PathRegistry } from './path-registry.ts';
+import type { PathRegistry } from './path-registry.ts';
 
 export interface FrameLike {
   readonly url: string;
@@ -61,20 +63,9 @@ export class UntrustedSenderError extends Error {
   }
 }
 
-interface PathUse {
-  path: string;
-  access: PathAccess;
-}
-
-/** Checks a method's arguments and returns the paths in them, for the registry to vet. */
-type Validator = (args: unknown[]) => PathUse[];
-
-const MAX_STRING = 4096;
-const PURPOSES: readonly PathPurpose[] = ['model', 'data', 'export'];
-const BUILTIN_SOURCES: readonly string[] = ['demo-calibration', 'demo-evaluation'];
-
+/** subscribe and unsubscribe are the bridge's own: their argument counts are checked here. */
 function argCount(method: string, args: unknown[], min: number, max: number): void {
-  // structured clone keeps trailing undefineds: `browse(undefined)` arrives as one argument
+  // structured clone keeps trailing undefineds
   let n = args.length;
   while (n > min && args[n - 1] === undefined) n--;
   if (n < min || n > max) {
@@ -82,130 +73,6 @@ function argCount(method: string, args: unknown[], min: number, max: number): vo
     throw badInput(`${method}: expected ${want} argument(s), got ${args.length}`);
   }
 }
-
-function text(method: string, value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_STRING) {
-    throw badInput(`${method}: ${what} must be a non-empty string`);
-  }
-  return value;
-}
-
-function record(method: string, value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw badInput(`${method}: ${what} must be an object`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function finite(method: string, value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value))
-    throw badInput(`${method}: ${what} must be a number`);
-  return value;
-}
-
-function source(method: string, value: unknown, what: string): PathUse[] {
-  const src = record(method, value, what);
-  // a path wins over a built-in name, so an object carrying both is vetted by its path
-  if (src.path === undefined) {
-    if (!BUILTIN_SOURCES.includes(src.builtin as string)) throw badInput(`${method}: ${what} names no file`);
-    return [];
-  }
-  return [{ path: text(method, src.path, `${what}.path`), access: 'read' }];
-}
-
-function settings(method: string, value: unknown): PathUse[] {
-  const s = record(method, value, 'settings');
-  text(method, s.method, 'settings.method');
-  return [
-    { path: text(method, s.model, 'settings.model'), access: 'read' },
-    ...source(method, s.calib, 'settings.calib'),
-    ...source(method, s.eval, 'settings.eval'),
-  ];
-}
-
-function jobIdOnly(method: string): Validator {
-  return (args) => {
-    argCount(method, args, 1, 1);
-    text(method, args[0], 'job id');
-    return [];
-  };
-}
-
-const VALIDATORS: Record<RequestMethod, Validator> = {
-  inspect: (args) => {
-    argCount('inspect', args, 1, 1);
-    return [{ path: text('inspect', args[0], 'model folder'), access: 'read' }];
-  },
-  previewData: (args) => {
-    argCount('previewData', args, 1, 1);
-    const req = record('previewData', args[0], 'request');
-    finite('previewData', req.window, 'request.window');
-    return [
-      { path: text('previewData', req.model, 'request.model'), access: 'read' },
-      ...source('previewData', req.source, 'request.source'),
-    ];
-  },
-  estimate: (args) => {
-    argCount('estimate', args, 1, 1);
-    return settings('estimate', args[0]);
-  },
-  startJob: (args) => {
-    argCount('startJob', args, 1, 1);
-    return settings('startJob', args[0]);
-  },
-  cancelJob: jobIdOnly('cancelJob'),
-  resumeJob: jobIdOnly('resumeJob'),
-  getResult: jobIdOnly('getResult'),
-  getExportReport: jobIdOnly('getExportReport'),
-  reallocate: (args) => {
-    argCount('reallocate', args, 1, 1);
-    text('reallocate', record('reallocate', args[0], 'request').jobId, 'request.jobId');
-    return [];
-  },
-  exportJob: (args) => {
-    argCount('exportJob', args, 1, 1);
-    const req = record('exportJob', args[0], 'request');
-    text('exportJob', req.jobId, 'request.jobId');
-    if (req.force !== undefined && typeof req.force !== 'boolean') {
-      throw badInput('exportJob: request.force must be a boolean');
-    }
-    return [{ path: text('exportJob', req.out, 'request.out'), access: 'write' }];
-  },
-  startTry: (args) => {
-    argCount('startTry', args, 1, 1);
-    const req = record('startTry', args[0], 'request');
-    if (typeof req.prompt !== 'string') throw badInput('startTry: request.prompt must be a string');
-    const uses: PathUse[] = [];
-    for (const [key, value] of [
-      ['model', req.model],
-      ['compare', req.compare],
-    ] as const) {
-      if (value === undefined && key === 'compare') continue;
-      const m = record('startTry', value, `request.${key}`);
-      if (m.dir !== undefined)
-        uses.push({ path: text('startTry', m.dir, `request.${key}.dir`), access: 'read' });
-      else text('startTry', m.jobId, `request.${key}.jobId`);
-    }
-    return uses;
-  },
-  getTryResult: jobIdOnly('getTryResult'),
-  listJobs: (args) => {
-    argCount('listJobs', args, 0, 0);
-    return [];
-  },
-  choosePath: (args) => {
-    argCount('choosePath', args, 1, 1);
-    if (!PURPOSES.includes(args[0] as PathPurpose)) {
-      throw badInput(`choosePath: purpose must be one of ${PURPOSES.join(', ')}`);
-    }
-    return [];
-  },
-  browse: (args) => {
-    argCount('browse', args, 0, 1);
-    if (args[0] === undefined) return [];
-    return [{ path: text('browse', args[0], 'folder'), access: 'read' }];
-  },
-};
 
 /** `scheme://host`, lower-cased; Node gives non-special schemes such as app: an opaque 'null' origin. */
 export function originOf(url: string): string | null {
@@ -250,13 +117,21 @@ export function registerIpc(ipcMain: IpcMainLike, api: RankwiseApi, opts: IpcOpt
     }
   };
 
-  const vet = (uses: PathUse[]): void => {
-    for (const use of uses) {
-      if (!opts.paths.allows(use.path, use.access)) {
-        const how = use.access === 'write' ? 'as an export folder ' : '';
-        throw badInput(`was not chosen ${how}in a file dialog in this session; choose it again`, use.path);
+  /**
+   * The call's arguments checked against the API's one schema (main/api/validate.ts), with every path in
+   * them vetted against the dialogs' picks and replaced by the real path the registry resolved.
+   */
+  const vet = (method: (typeof REQUEST_METHODS)[number], args: unknown[]): unknown[] => {
+    const checked = checkCall(method, args);
+    for (const field of pathFields(method, checked)) {
+      const real = opts.paths.resolve(field.path, field.access);
+      if (real === null) {
+        const how = field.access === 'write' ? 'as an export folder ' : '';
+        throw badInput(`was not chosen ${how}in a file dialog in this session; choose it again`, field.path);
       }
+      field.replace(real);
     }
+    return checked;
   };
 
   const channels: string[] = [];
@@ -269,13 +144,11 @@ export function registerIpc(ipcMain: IpcMainLike, api: RankwiseApi, opts: IpcOpt
   };
 
   for (const method of REQUEST_METHODS) {
-    const validate = VALIDATORS[method];
     const call = api[method] as (...args: unknown[]) => Promise<unknown>;
     handle(channelOf(method), async (event, ...args): Promise<IpcEnvelope<unknown>> => {
       assertTrusted(event);
       try {
-        vet(validate(args));
-        return { ok: true, value: await call.apply(api, args) };
+        return { ok: true, value: await call.apply(api, vet(method, args)) };
       } catch (e) {
         return fail(e);
       }
@@ -326,7 +199,7 @@ export function registerIpc(ipcMain: IpcMainLike, api: RankwiseApi, opts: IpcOpt
     assertTrusted(event);
     try {
       argCount('subscribe', args, 2, 2);
-      const jobId = text('subscribe', args[0], 'job id');
+      const jobId = checkJobId(args[0], 'id');
       const subscriptionId = args[1];
       if (typeof subscriptionId !== 'string' || !SUBSCRIPTION_ID_PATTERN.test(subscriptionId)) {
         throw badInput('subscribe: malformed subscription id');
@@ -353,7 +226,10 @@ export function registerIpc(ipcMain: IpcMainLike, api: RankwiseApi, opts: IpcOpt
     assertTrusted(event);
     try {
       argCount('unsubscribe', args, 1, 1);
-      const subscriptionId = text('unsubscribe', args[0], 'subscription id');
+      const subscriptionId = args[0];
+      if (typeof subscriptionId !== 'string' || !SUBSCRIPTION_ID_PATTERN.test(subscriptionId)) {
+        throw badInput('unsubscribe: malformed subscription id');
+      }
       // only the page that subscribed can end it; an unknown id is already ended
       const entry = bySender.get(event.sender.id);
       const stop = entry?.subs.get(subscriptionId);

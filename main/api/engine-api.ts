@@ -19,7 +19,20 @@ import { openModel } from '../model/model.ts';
 import { loadTokenizer } from '../model/tokenizer.ts';
 import { promptSuggestions } from '../generate/prompts.ts';
 import type { TryTaskModel } from '../jobs/messages.ts';
-import { checkTryApiRequest } from './try-request.ts';
+import {
+  checkCall,
+  checkDataPreviewRequest,
+  checkExportRequest,
+  checkJobId,
+  checkJobSettings,
+  checkJobSettingsForModel,
+  checkPath,
+  checkPurpose,
+  checkRankOverridesForModel,
+  checkReallocateForModel,
+  checkReallocateRequest,
+  checkTryRequest,
+} from './validate.ts';
 import type {
   Allocation,
   DataSource,
@@ -88,10 +101,12 @@ export function createEngineApi(
 ): RankwiseApi & { close(): Promise<void>; jobs: JobManager } {
   const jobs = new JobManager({ dir: opts.dir });
 
-  const estimate = async (settings: JobSettings) => {
+  const estimate = async (given: JobSettings) => {
+    const settings = checkJobSettings(given);
     const s = toCompressSettings(settings);
     const model = await openModel(s.modelDir);
     try {
+      checkJobSettingsForModel(settings, model.spec);
       return estimateJob(model.spec, s, opts.memoryLimitBytes);
     } finally {
       await model.close();
@@ -103,6 +118,7 @@ export function createEngineApi(
     close: () => jobs.close(),
 
     async inspect(modelDir) {
+      checkPath(modelDir, 'modelDir');
       const model = await openModel(modelDir);
       try {
         return { dir: model.dir, ...modelInfo(model) };
@@ -112,6 +128,7 @@ export function createEngineApi(
     },
 
     async previewData(req) {
+      req = checkDataPreviewRequest(req);
       const file = resolveSource(req.source);
       const tokenizer = await loadTokenizer(path.resolve(req.model));
       const { windows, totalTokens } = await loadWindows(file, tokenizer, { window: req.window });
@@ -131,6 +148,7 @@ export function createEngineApi(
     estimate,
 
     async startJob(settings) {
+      settings = checkJobSettings(settings);
       const e = await estimate(settings);
       if (!e.fits) {
         const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
@@ -143,22 +161,29 @@ export function createEngineApi(
       return jobs.start('compress', settings, toCompressSettings(settings));
     },
 
-    cancelJob: (id) => jobs.cancel(id),
-    resumeJob: (id) => jobs.resume(id),
-    subscribe: (id, listener) => jobs.subscribe(id, listener),
+    cancelJob: async (id) => jobs.cancel(checkJobId(id, 'id')),
+    resumeJob: async (id) => jobs.resume(checkJobId(id, 'id')),
+    subscribe: (id, listener) => {
+      checkCall('subscribe', [id]);
+      if (typeof listener !== 'function') throw badInput('subscribe needs a listener function');
+      return jobs.subscribe(id, listener);
+    },
 
     async getResult(id) {
+      checkJobId(id, 'id');
       const s = await jobs.summary(id);
       if (s.kind !== 'compress') throw badInput(`job ${id} is an export; ask getExportReport`);
       return jobs.result<CompressReport>(id);
     },
 
     async reallocate(req: ReallocateRequest): Promise<Allocation> {
+      req = checkReallocateRequest(req);
       const report = await jobs.result<CompressReport>(req.jobId);
       const summary = await jobs.summary(req.jobId);
       const model = await openModel(toCompressSettings(summary.settings).modelDir);
       const spec = model.spec;
       await model.close();
+      checkReallocateForModel(req, spec);
       const shape = {
         kvHeads: spec.numKvHeads,
         headDim: spec.headDim,
@@ -199,12 +224,17 @@ export function createEngineApi(
     },
 
     async exportJob(req: ExportRequest) {
+      req = checkExportRequest(req);
       const source = await jobs.summary(req.jobId);
       if (source.kind !== 'compress' || source.state !== 'done') {
         throw badInput(`job ${req.jobId} is not a finished compress job; export one that is done`);
       }
-      if (typeof req.out !== 'string' || req.out.trim() === '')
-        throw badInput('an export needs a destination folder');
+      if (req.ranks?.length) {
+        const model = await openModel(toCompressSettings(source.settings).modelDir);
+        const { spec } = model;
+        await model.close();
+        checkRankOverridesForModel(req.ranks, spec, 'req.ranks');
+      }
       const out = path.resolve(req.out);
       const taken = await fs.promises.stat(out).then(
         () => true,
@@ -221,6 +251,7 @@ export function createEngineApi(
     },
 
     async getExportReport(id) {
+      checkJobId(id, 'id');
       const s = await jobs.summary(id);
       if (s.kind !== 'export') throw badInput(`job ${id} is not an export`);
       return jobs.result<ReportData>(id);
@@ -229,17 +260,23 @@ export function createEngineApi(
     listJobs: () => jobs.list(),
 
     async startTry(req: TryRequest) {
-      const r = checkTryApiRequest(req);
+      const r = checkTryRequest(req);
       let device: JobSettings['device'];
-      const taskModel = async (m: TryModel): Promise<TryTaskModel> => {
+      const taskModel = async (m: TryModel, at: string): Promise<TryTaskModel> => {
         if ('dir' in m) return { dir: path.resolve(m.dir) };
         const { dir, cacheDir, settings } = await jobs.compressFolders(m.jobId);
+        if (m.ranks?.length) {
+          const model = await openModel(settings.modelDir);
+          const { spec } = model;
+          await model.close();
+          checkRankOverridesForModel(m.ranks, spec, `${at}.ranks`);
+        }
         device ??= settings.device;
         const label = `${settings.method} compression of ${path.basename(settings.modelDir)}`;
         return { job: { dir, cacheDir, label, ...(m.ranks ? { ranks: m.ranks } : {}) } };
       };
-      const model = await taskModel(r.model);
-      const compare = r.compare && (await taskModel(r.compare));
+      const model = await taskModel(r.model, 'req.model');
+      const compare = r.compare && (await taskModel(r.compare, 'req.compare'));
       return jobs.startTry({
         kind: 'try',
         model,
@@ -252,15 +289,20 @@ export function createEngineApi(
     },
 
     async getTryResult(id) {
+      checkJobId(id, 'id');
       const s = await jobs.runSummary(id);
       if (s.kind !== 'try') throw badInput(`job ${id} is not a Try-it run`);
       return jobs.result<TryResult>(id);
     },
 
     // The engine has no windows: hosts with native dialogs answer this themselves.
-    choosePath: async () => null,
+    choosePath: async (purpose) => {
+      checkPurpose(purpose, 'purpose');
+      return null;
+    },
 
     async browse(dir?: string): Promise<DirectoryListing> {
+      if (dir !== undefined) checkPath(dir, 'dir');
       const at = path.resolve(dir ?? process.cwd());
       let names: fs.Dirent[];
       try {

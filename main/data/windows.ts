@@ -7,7 +7,7 @@
 import { badInput } from '../api/errors.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import { mulberry32, randomInt } from '../model/prng.ts';
-import { readTextSource } from './read.ts';
+import { readTextChunks, readTextSource } from './read.ts';
 
 export type Sampling = 'first' | 'random';
 
@@ -19,6 +19,11 @@ export interface WindowOptions {
    * may overlap), default as many as fit without overlap.
    */
   count?: number;
+  /**
+   * 'first' only: at most this many windows, fewer when the text is shorter (eval's --max-windows). With
+   * `count` or `maxCount` under 'first', loadWindows reads the file only as far as those windows need.
+   */
+  maxCount?: number;
   /** 'first' (default): consecutive non-overlapping windows from the start. 'random': seeded start positions. */
   sampling?: Sampling;
   /** Seed for 'random' (default 0); the same seed always gives the same windows. */
@@ -29,24 +34,93 @@ export interface WindowOptions {
 
 export interface LoadedWindows {
   windows: Int32Array[];
-  /** Tokens in the whole file, BOS included: what the windows were cut from. */
+  /**
+   * Tokens in the whole file, BOS included: what the windows were cut from. When `partial`, the tokens of
+   * the part that was read.
+   */
   totalTokens: number;
   source: string;
+  /** True when only the start of the file was read, because the windows asked for were all there. */
+  partial: boolean;
 }
+
+/**
+ * Tokens read beyond the windows asked for before reading stops. The prefix is cut just before a space
+ * between two words, where no tokenizer Rankwise reads merges across, so its ids are the whole text's;
+ * the margin keeps the ids a tokenizer could still change at the end of the prefix (an EOS it appends, a
+ * merge a stranger tokenizer makes across the cut) out of the windows.
+ */
+const MARGIN_TOKENS = 64;
+/** The first look at a streamed text is at this many characters (then doubling): small files are read whole. */
+const FIRST_PROBE_CHARS = 64 * 1024;
 
 /** The whole file as one string, tokenized once (BOS only at its start). */
 export async function tokenizeSource(path: string, tokenizer: TextTokenizer): Promise<Int32Array> {
   return tokenizer.encode(await readTextSource(path));
 }
 
-/** Read + tokenize + window: what `--calib` / `--eval` files go through. */
+/**
+ * Read + tokenize + window: what `--calib` / `--eval` files go through. With 'first' sampling and a
+ * `count` or `maxCount`, the file is read, decompressed and tokenized incrementally and reading stops as
+ * soon as those windows (plus a margin) exist, so the first windows of a huge file cost what they need;
+ * the windows are the same as from the whole text. Otherwise, and whenever the text runs out first, the
+ * whole text is tokenized once, exactly as readTextSource + encode.
+ */
 export async function loadWindows(
   path: string,
   tokenizer: TextTokenizer,
   opts: Omit<WindowOptions, 'source'>,
 ): Promise<LoadedWindows> {
-  const ids = await tokenizeSource(path, tokenizer);
-  return { windows: makeWindows(ids, { ...opts, source: path }), totalTokens: ids.length, source: path };
+  const options = { ...opts, source: path };
+  checkWindowOptions(options);
+  const wanted = (options.sampling ?? 'first') === 'first' ? (options.count ?? options.maxCount) : undefined;
+  const need = wanted === undefined ? Infinity : wanted * options.window + MARGIN_TOKENS;
+  if (!Number.isSafeInteger(need)) {
+    const ids = await tokenizeSource(path, tokenizer);
+    return { windows: makeWindows(ids, options), totalTokens: ids.length, source: path, partial: false };
+  }
+
+  let text = '';
+  let probeAt = Math.max(FIRST_PROBE_CHARS, need * 8);
+  for await (const chunk of readTextChunks(path)) {
+    text += chunk;
+    // a chunk may bring far more text than the windows need: tokenize only a prefix of it
+    while (text.length >= probeAt) {
+      const cut = prefixCut(text, probeAt);
+      const ids = tokenizer.encode(text.slice(0, cut));
+      if (ids.length >= need) {
+        // leaving the loop closes the reader: nothing past this chunk is read or decompressed
+        return { windows: makeWindows(ids, options), totalTokens: ids.length, source: path, partial: true };
+      }
+      // aim past the need from the characters per token seen so far, at least doubling
+      probeAt = Math.max(2 * probeAt, Math.ceil((need / Math.max(1, ids.length)) * cut * 1.25));
+    }
+  }
+  const ids = tokenizer.encode(text);
+  return { windows: makeWindows(ids, options), totalTokens: ids.length, source: path, partial: false };
+}
+
+/**
+ * Where to end a prefix (at most `end` characters) of a text still being read: just before the last space
+ * that sits between two printable characters (within 64 Ki characters of `end`), the boundary every
+ * tokenizer's pre-tokenizer splits at (SentencePiece's word mark, GPT-2's " word" pieces). Without one,
+ * at `end` (the margin then covers what the cut changes). `end` is never inside a surrogate pair: a cut
+ * there would leave a lone surrogate, so it is moved back one.
+ */
+function prefixCut(text: string, end: number): number {
+  const stop = Math.max(1, end - 65536);
+  for (let i = end - 2; i >= stop; i--) {
+    if (text.charCodeAt(i) === 0x20 && plain(text.charCodeAt(i - 1)) && plain(text.charCodeAt(i + 1))) {
+      return i;
+    }
+  }
+  const last = text.charCodeAt(end - 1);
+  return last >= 0xd800 && last <= 0xdbff ? end - 1 : end;
+}
+
+/** A printable ASCII character other than the space (anything else might be whitespace to some tokenizer). */
+function plain(c: number): boolean {
+  return c > 0x20 && c < 0x7f;
 }
 
 /**
@@ -60,18 +134,7 @@ export async function loadWindows(
 export function makeWindows(ids: Int32Array, opts: WindowOptions): Int32Array[] {
   const { window, source } = opts;
   const sampling = opts.sampling ?? 'first';
-  if (!Number.isInteger(window) || window < 2) {
-    throw badInput(
-      `--window must be a whole number of at least 2 (got ${window}): a window needs one token of ` +
-        'context and one to predict',
-    );
-  }
-  if (opts.count !== undefined && (!Number.isInteger(opts.count) || opts.count < 1)) {
-    throw badInput(`the number of windows must be a whole number of at least 1 (got ${opts.count})`);
-  }
-  if (sampling !== 'first' && sampling !== 'random') {
-    throw badInput(`window sampling must be 'first' or 'random' (got ${JSON.stringify(sampling)})`);
-  }
+  checkWindowOptions(opts);
   const n = ids.length;
   if (n < window) {
     throw badInput(
@@ -83,7 +146,7 @@ export function makeWindows(ids: Int32Array, opts: WindowOptions): Int32Array[] 
 
   if (sampling === 'random') return randomWindows(ids, window, opts.count ?? available, opts.seed ?? 0);
 
-  const count = opts.count ?? available;
+  const count = opts.count ?? Math.min(opts.maxCount ?? available, available);
   if (count > available) {
     throw badInput(
       `has ${n} tokens, enough for ${available} windows of ${window}, but ${count} were asked for: ` +
@@ -94,6 +157,25 @@ export function makeWindows(ids: Int32Array, opts: WindowOptions): Int32Array[] 
   const windows: Int32Array[] = [];
   for (let i = 0; i < count; i++) windows.push(ids.slice(i * window, (i + 1) * window));
   return windows;
+}
+
+function checkWindowOptions(opts: WindowOptions): void {
+  const { window } = opts;
+  const sampling = opts.sampling ?? 'first';
+  if (!Number.isInteger(window) || window < 2) {
+    throw badInput(
+      `--window must be a whole number of at least 2 (got ${window}): a window needs one token of ` +
+        'context and one to predict',
+    );
+  }
+  for (const count of [opts.count, opts.maxCount]) {
+    if (count !== undefined && (!Number.isInteger(count) || count < 1)) {
+      throw badInput(`the number of windows must be a whole number of at least 1 (got ${count})`);
+    }
+  }
+  if (sampling !== 'first' && sampling !== 'random') {
+    throw badInput(`window sampling must be 'first' or 'random' (got ${JSON.stringify(sampling)})`);
+  }
 }
 
 function randomWindows(ids: Int32Array, window: number, count: number, seed: number): Int32Array[] {

@@ -4,7 +4,7 @@
  * the original and the compressed model. The compressed model lives in memory here; writing it to disk is
  * the export stage's work.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput, isUserError } from '../api/errors.ts';
 import {
   allocateByBudget,
   allocateByMemory,
@@ -187,7 +187,14 @@ export async function compressToPlan(
   };
 
   const model = await openModel(s.modelDir);
-  const engine = await Engine.create({ device: s.device ?? 'cpu', threads: s.threads });
+  let engine: Engine;
+  try {
+    engine = await Engine.create({ device: s.device ?? 'cpu', threads: s.threads });
+  } catch (e) {
+    // an unavailable device must not leave the checkpoint's file open for the garbage collector
+    await model.close();
+    throw e;
+  }
   try {
     const spec = model.spec;
     const d = spec.headDim;
@@ -303,7 +310,13 @@ export async function compressToPlan(
           fit = trained;
           known = trained.knownError;
         } else {
-          fit = method.fit(capture, spec, space);
+          try {
+            fit = method.fit(capture, spec, space);
+          } catch (e) {
+            // a fit fails on what the calibration text gave it: name that text
+            if (isUserError(e) && !e.file) throw badInput(e.message, s.calib);
+            throw e;
+          }
         }
         const measure = async (kRank: number, vRank: number) =>
           known?.(kRank, vRank) ?? (await meter.error(fit.at(kRank, vRank)));

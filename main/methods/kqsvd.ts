@@ -1,4 +1,5 @@
 import { cholesky, eigh, matmul, solveTriangular } from '../../native-kernels/index.ts';
+import { badInput, RankwiseError } from '../api/errors.ts';
 import type { ModelSpec } from '../model/types.ts';
 import { columnBlock, identity, leadingColumns, sum, trace, transpose } from './linalg.ts';
 import type { CompressionMethod, FactorPair, KeySpace, LayerCapture, LayerFit } from './types.ts';
@@ -31,6 +32,27 @@ export function kqsvdPair(cK: Float64Array, cQ: Float64Array, d: number): KqPair
   };
 }
 
+/**
+ * The Cholesky factor of a Gram over too few calibration tokens (fewer than the head dimension, say) can
+ * fail even with the ridge: its float32 accumulation leaves eigenvalues below zero. The kernel's own
+ * message ("regularise it first") speaks to a programmer; say what the user can change. The calibration
+ * file is named by the caller, which knows it.
+ */
+function pairOrExplain(capture: LayerCapture, side: string, g: number, d: number, fit: () => KqPair): KqPair {
+  try {
+    return fit();
+  } catch (e) {
+    const singular = /^cholesky: the matrix is not positive definite/;
+    if (!(e instanceof RankwiseError) || e.kind !== 'bad-input' || !singular.test(e.message)) throw e;
+    throw badInput(
+      `KQ-SVD cannot fit layer ${capture.layer}'s ${side}s (KV head ${g}): the Gram matrix of the ` +
+        `${capture.grams.tokens} calibration tokens it was fitted on is singular (too few tokens, or too ` +
+        `little variety, to span the head dimension ${d}); calibrate on more text: more or longer windows ` +
+        '(--calib-windows, --window)',
+    );
+  }
+}
+
 /** Rank-r truncation of a full pair. */
 export function truncatePair(p: { a: Float64Array; b: Float64Array }, d: number, r: number): FactorPair {
   return { a: leadingColumns(p.a, d, r), b: leadingColumns(p.b, d, r), rank: r };
@@ -57,10 +79,14 @@ export function fitKqsvd(capture: LayerCapture, spec: ModelSpec, keySpace: KeySp
   const post = keySpace === 'post-rope';
   const { grams, weights } = capture;
   const keyPairs = grams.kPre.map((_, g) =>
-    kqsvdPair(post ? grams.kPost[g] : grams.kPre[g], post ? grams.qPost[g] : grams.qPre[g], d),
+    pairOrExplain(capture, 'key', g, d, () =>
+      kqsvdPair(post ? grams.kPost[g] : grams.kPre[g], post ? grams.qPost[g] : grams.qPre[g], d),
+    ),
   );
   const valuePairs = grams.v.map((cV, g) =>
-    kqsvdPair(cV, outputGram(weights.o.weight, spec.hiddenSize, spec, g), d),
+    pairOrExplain(capture, 'value', g, d, () =>
+      kqsvdPair(cV, outputGram(weights.o.weight, spec.hiddenSize, spec, g), d),
+    ),
   );
   return {
     keySpace,

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { badInput } from '../api/errors.ts';
+import { isMissing, unreadable } from './fs-errors.ts';
 import { findDuplicateKey, SafetensorsFile, tensorByteLength, writeSafetensors } from './safetensors.ts';
 import type { TensorInfo, TensorToWrite } from './safetensors.ts';
 
@@ -60,6 +61,14 @@ export class Checkpoint {
         (hasPickle ? ' (PyTorch pickle checkpoints are never loaded; convert them to safetensors)' : ''),
       dir,
     );
+  }
+
+  /**
+   * The file that lists the tensors, named in errors about which tensors there are: model.safetensors, or
+   * the index of a sharded checkpoint.
+   */
+  get listing(): string {
+    return this.sharded ? path.join(this.dir, INDEX_FILE) : (this.files[0] ?? this.dir);
   }
 
   /** Every tensor name, sorted. */
@@ -121,7 +130,7 @@ export class Checkpoint {
 
   private fileOf(name: string): SafetensorsFile {
     const f = this.owner.get(name);
-    if (!f) throw badInput(`checkpoint has no tensor "${name}"`, this.dir);
+    if (!f) throw badInput(`checkpoint has no tensor "${name}"`, this.listing);
     return f;
   }
 }
@@ -142,17 +151,24 @@ async function removeOldWeights(dir: string): Promise<void> {
   await Promise.all(stale.map((f) => fs.promises.rm(path.join(dir, f), { force: true })));
 }
 
+/** Whether `p` is a file; absent is false, but a path that cannot be checked (EACCES, ELOOP) is an error. */
 async function isFile(p: string): Promise<boolean> {
   try {
     return (await fs.promises.stat(p)).isFile();
-  } catch {
-    return false;
+  } catch (e) {
+    if (isMissing(e)) return false;
+    throw unreadable(e, p);
   }
 }
 
 /** Parses and validates the index: `{metadata?: object, weight_map: {tensor: shard file name}}`. */
 async function readIndex(indexPath: string): Promise<Record<string, string>> {
-  const text = await fs.promises.readFile(indexPath, 'utf8');
+  let text: string;
+  try {
+    text = await fs.promises.readFile(indexPath, 'utf8');
+  } catch (e) {
+    throw unreadable(e, indexPath);
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);

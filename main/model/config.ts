@@ -11,6 +11,7 @@ import { ConfigFields } from './arch/common.ts';
 import { adapterFor } from './arch/registry.ts';
 import type { ArchAdapter } from './arch/registry.ts';
 import { Checkpoint, hasWeights } from './checkpoint.ts';
+import { isMissing, unreadable } from './fs-errors.ts';
 import { KV_COMPRESSION_KEY, parseKvCompression } from './kv-layout.ts';
 import type { DType, ModelSpec } from './types.ts';
 
@@ -32,9 +33,8 @@ export async function readJsonObject(file: string): Promise<Record<string, unkno
   try {
     text = await fs.promises.readFile(file, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw badInput('file not found', file);
-    throw badInput(`cannot read file (${code ?? (e as Error).message})`, file);
+    if (isMissing(e)) throw badInput('file not found', file);
+    throw unreadable(e, file);
   }
   let json: unknown;
   try {
@@ -118,7 +118,7 @@ function configDtype(cfg: ConfigFields): DType {
 
 function tensorDtype(ckpt: Checkpoint, adapter: ArchAdapter): DType {
   const probe = adapter.dtypeProbe(ckpt);
-  if (!ckpt.has(probe)) throw badInput(`missing tensor "${probe}"`, ckpt.dir);
+  if (!ckpt.has(probe)) throw badInput(`missing tensor "${probe}"`, ckpt.listing);
   const info = ckpt.info(probe);
   if (info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16') return info.dtype;
   throw unsupportedModel(
@@ -135,11 +135,21 @@ function tokenId(v: unknown): number | null {
 
 async function fillFromGenerationConfig(dir: string, spec: ModelSpec): Promise<void> {
   const file = path.join(dir, GENERATION_CONFIG_FILE);
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (e) {
+    // an optional file: its absence is no matter, but one that is there and unreadable is reported
+    if (isMissing(e)) return;
+    throw unreadable(e, file);
+  }
   let gen: Record<string, unknown>;
   try {
-    gen = await readJsonObject(file);
+    const json: unknown = JSON.parse(text);
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) return;
+    gen = json as Record<string, unknown>;
   } catch {
-    return; // optional file
+    return; // malformed: the config's own ids (or none) stand, as before
   }
   spec.bosTokenId ??= tokenId(gen.bos_token_id);
   spec.eosTokenId ??= tokenId(gen.eos_token_id);

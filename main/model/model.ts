@@ -9,6 +9,8 @@ import path from 'node:path';
 import { badInput } from '../api/errors.ts';
 import { Checkpoint } from './checkpoint.ts';
 import { CONFIG_FILE, resolveModelSpec } from './config.ts';
+import { checkFinite } from './arch/common.ts';
+import { isMissing, unreadable } from './fs-errors.ts';
 import type { ArchAdapter } from './arch/registry.ts';
 import { expandLayer, keyProjection, narrowLayer, type NarrowLayer } from '../methods/fold.ts';
 import type { LayerCompression } from '../methods/types.ts';
@@ -38,13 +40,19 @@ export async function openModel(dir: string): Promise<ModelHandle> {
   let stat: fs.Stats;
   try {
     stat = await fs.promises.stat(abs);
-  } catch {
-    throw badInput('model folder does not exist', abs);
+  } catch (e) {
+    if (isMissing(e)) throw badInput('model folder does not exist', abs);
+    throw unreadable(e, abs);
   }
   if (!stat.isDirectory()) throw badInput('expected a model folder, found a file', abs);
-  const hasConfig = await fs.promises.stat(path.join(abs, CONFIG_FILE)).then(
+  const configPath = path.join(abs, CONFIG_FILE);
+  const hasConfig = await fs.promises.stat(configPath).then(
     (s) => s.isFile(),
-    () => false,
+    (e: unknown) => {
+      // absent is "not a model folder"; there but unreachable (no search permission, a link loop) says why
+      if (isMissing(e)) return false;
+      throw unreadable(e, configPath);
+    },
   );
   if (!hasConfig) {
     throw badInput(`not a Hugging Face model folder: no ${CONFIG_FILE}`, abs);
@@ -91,9 +99,14 @@ async function readBases(ckpt: Checkpoint, adapter: ArchAdapter, spec: ModelSpec
   for (let i = 0; i < spec.numLayers; i++) {
     const shape = attentionShape(spec.kvCompression![i], spec.headDim);
     const prefix = adapter.attentionPrefix(ckpt, i);
+    const basis = async (name: string) => {
+      const data = await ckpt.readFloat32(name);
+      checkFinite(data, name, ckpt.info(name).file);
+      return data;
+    };
     out.push({
-      kBasis: shape.kBasis ? await ckpt.readFloat32(`${prefix}k_basis`) : undefined,
-      qBasis: shape.qBasis ? await ckpt.readFloat32(`${prefix}q_basis`) : undefined,
+      kBasis: shape.kBasis ? await basis(`${prefix}k_basis`) : undefined,
+      qBasis: shape.qBasis ? await basis(`${prefix}q_basis`) : undefined,
     });
   }
   return out;

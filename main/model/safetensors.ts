@@ -23,6 +23,7 @@ import {
   swapBytesInPlace,
 } from './dtype.ts';
 import type { SafetensorsDType } from './dtype.ts';
+import { fsErrorCode, unreadable } from './fs-errors.ts';
 
 /** The reference implementation's limit; a larger header is a malformed or hostile file. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -157,7 +158,8 @@ function openError(e: unknown, path: string): Error {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT') return badInput('file not found', path);
   if (code === 'EISDIR') return badInput('expected a safetensors file but found a folder', path);
-  if (code === 'EACCES' || code === 'EPERM') return badInput('permission denied', path);
+  // every other file-system error (EACCES, ELOOP, EIO, …) is the input's: name it and say why
+  if (fsErrorCode(e)) return unreadable(e, path);
   return e instanceof Error ? e : new Error(String(e));
 }
 

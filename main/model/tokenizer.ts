@@ -12,10 +12,11 @@
  * vouch for (other models, added tokens in the text, config options that rewrite the text) uses the
  * library's own `encode` unchanged. test/model/tokenizer.test.ts compares both paths on the whole excerpt.
  */
-import { readFile } from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { badInput } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../api/errors.ts';
+import { isMissing, unreadable } from './fs-errors.ts';
 
 export interface DecodeOptions {
   /** Drop special tokens (BOS, EOS, …) before decoding. */
@@ -56,7 +57,48 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
   }
   const configText = await readOptional(configFile);
   const config = configText === null ? {} : parseJsonObject(configText, configFile, 'tokenizer config');
-  return createTokenizer(parseJsonObject(tokenizerText, tokenizerFile, 'tokenizer'), config, tokenizerFile);
+  const tokenizer = createTokenizer(
+    parseJsonObject(tokenizerText, tokenizerFile, 'tokenizer'),
+    config,
+    tokenizerFile,
+  );
+  await checkFitsModel(tokenizer, modelDir, tokenizerFile);
+  return tokenizer;
+}
+
+/**
+ * The tokenizer and the model are opened as a pair: an id at or above the model's vocab_size would index
+ * past the embedding (onnxruntime's "Gather … out of data bounds", an internal error far from the cause).
+ * Refuse the pair at load, naming both files. Without a readable config.json there is nothing to check
+ * against (openModel reports that folder itself).
+ */
+async function checkFitsModel(
+  tokenizer: TextTokenizer,
+  modelDir: string,
+  tokenizerFile: string,
+): Promise<void> {
+  const configFile = path.join(modelDir, 'config.json');
+  let vocab: unknown;
+  try {
+    vocab = (JSON.parse(await fs.promises.readFile(configFile, 'utf8')) as Record<string, unknown> | null)
+      ?.vocab_size;
+  } catch {
+    return;
+  }
+  if (typeof vocab !== 'number' || !Number.isSafeInteger(vocab) || vocab <= 0) return;
+  if (tokenizer.vocabSize <= vocab) return;
+  const maxId = tokenizer.vocabSize - 1;
+  let piece = '';
+  try {
+    piece = ` (${JSON.stringify(tokenizer.decode([maxId]))})`;
+  } catch {
+    // the id's text is only a courtesy
+  }
+  throw badInput(
+    `token id ${maxId}${piece} is beyond the model's vocabulary: vocab_size ${vocab} in ${configFile} ` +
+      `gives ids 0…${vocab - 1}; this tokenizer does not belong to this model`,
+    tokenizerFile,
+  );
 }
 
 /**
@@ -91,10 +133,15 @@ export function createTokenizer(tokenizerJson: unknown, config: unknown = {}, fi
       file,
     );
   }
-  return wrap(lib, tokenizerJson, config);
+  return wrap(lib, tokenizerJson, config, file);
 }
 
-function wrap(lib: Tokenizer, json: Record<string, unknown>, config: Record<string, unknown>): TextTokenizer {
+function wrap(
+  lib: Tokenizer,
+  json: Record<string, unknown>,
+  config: Record<string, unknown>,
+  file: string | undefined,
+): TextTokenizer {
   const vocab = lib.get_vocab(true);
   let maxId = -1;
   for (const id of vocab.values()) maxId = Math.max(maxId, id);
@@ -105,8 +152,12 @@ function wrap(lib: Tokenizer, json: Record<string, unknown>, config: Record<stri
     for (let i = 0; i < tokens.length; i++) {
       const id = lib.token_to_id(tokens[i]) ?? unkId;
       // A piece with no id means the tokenizer file is inconsistent; zeros would silently corrupt data.
-      if (id === undefined)
-        throw new Error(`tokenizer produced the piece ${JSON.stringify(tokens[i])} with no id`);
+      if (id === undefined) {
+        throw badInput(
+          `produced the piece ${JSON.stringify(tokens[i])}, which has no id: the tokenizer file is inconsistent`,
+          file,
+        );
+      }
       ids[i] = id;
     }
     return ids;
@@ -114,9 +165,18 @@ function wrap(lib: Tokenizer, json: Record<string, unknown>, config: Record<stri
 
   const splitter = wordSplitIsExact(lib, json, config) ? makeWordSplitEncoder(lib, json) : null;
   const encodeWith = (text: string, addSpecial: boolean): Int32Array => {
-    const tokens =
-      splitter?.(text, addSpecial) ?? lib.encode(text, { add_special_tokens: addSpecial }).tokens;
-    return toIds(tokens);
+    try {
+      const tokens =
+        splitter?.(text, addSpecial) ?? lib.encode(text, { add_special_tokens: addSpecial }).tokens;
+      return toIds(tokens);
+    } catch (e) {
+      if (e instanceof RankwiseError) throw e;
+      // the library only fails on what the file told it (a damaged vocabulary, merges or template)
+      throw badInput(
+        `could not tokenize the text (${errorText(e)}); the tokenizer file may be damaged`,
+        file,
+      );
+    }
   };
 
   return {
@@ -224,12 +284,13 @@ function boundaryId(
 
 async function readOptional(file: string): Promise<string | null> {
   try {
-    return await readFile(file, 'utf8');
+    return await fs.promises.readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
     if (code === 'EISDIR') throw badInput('is a directory; expected a JSON file', file);
-    throw badInput(`cannot be read (${code ?? errorText(e)}); check its permissions`, file);
+    if (isMissing(e)) return null;
+    throw unreadable(e, file);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { LayerGrams } from '../methods/types.ts';
 import type { LayerWeights } from '../model/types.ts';
-import { plan, progressTracker, throwIfCancelled, type Progress } from './forward.ts';
+import { checkLayerOutput, plan, progressTracker, throwIfCancelled, type Progress } from './forward.ts';
 import { CAPTURE_OUTPUTS } from './graphs/decoder-layer.ts';
 import { layerWeightFeeds, type ModelRunner } from './runner.ts';
 
@@ -63,6 +63,7 @@ export async function captureGrams(
         accumulate(gl.v, out[C.v].data as Float32Array, d);
         gl.tokens += b.members.length * b.T;
         b.hidden = out.y.data as Float32Array;
+        checkLayerOutput(runner, layer, b.hidden, runner.spec.hiddenSize);
       }
       tick(layer);
     }
@@ -124,6 +125,7 @@ export async function* layerSamples(
         const y = await runner.layer(feeds, x, b.members.length, b.T);
         batches.push({ B: b.members.length, T: b.T, x, y });
         b.hidden = y;
+        checkLayerOutput(runner, layer, y, runner.spec.hiddenSize);
       }
       sets.push(batches);
     }

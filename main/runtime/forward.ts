@@ -1,5 +1,7 @@
-import { RankwiseError } from '../api/errors.ts';
-import { layerWeightFeeds, type ModelRunner } from './runner.ts';
+import { badInput, RankwiseError } from '../api/errors.ts';
+import type { Checkpoint } from '../model/checkpoint.ts';
+import type { ArchAdapter } from '../model/arch/registry.ts';
+import { layerWeightFeeds, type ModelRunner, type WeightSource } from './runner.ts';
 import { compressionInputs } from './projection.ts';
 
 export interface Progress {
@@ -104,6 +106,62 @@ export function plan(runner: ModelRunner, sequences: Int32Array[], opts: Forward
   return groups;
 }
 
+/** Index of the first NaN or ±Infinity in `a`, or −1. */
+export function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (x - x !== 0) return i;
+  }
+  return -1;
+}
+
+/**
+ * The checkpoint file that holds the first tensor `match` accepts, when the weights come from a model
+ * folder (a ModelHandle); undefined for weights built in memory.
+ */
+export function weightsFile(source: WeightSource, match: (name: string) => boolean): string | undefined {
+  const ckpt = (source as { checkpoint?: Checkpoint }).checkpoint;
+  if (!ckpt || typeof ckpt.names !== 'function') return undefined;
+  const name = ckpt.names().find(match);
+  return name ? ckpt.info(name).file : ckpt.dir;
+}
+
+/** The tensor-name prefix of layer i (`model.layers.3.`, `h.3.`) when the source knows its adapter. */
+function layerPrefix(source: WeightSource, layer: number): string | undefined {
+  const { checkpoint, adapter } = source as { checkpoint?: Checkpoint; adapter?: ArchAdapter };
+  if (!checkpoint || !adapter) return undefined;
+  return adapter.attentionPrefix(checkpoint, layer).replace(/(self_attn|attn)\.$/, '');
+}
+
+/** Names of the output head's tensors: an untied LM head, else the (tied) token embeddings. */
+const HEAD_TENSOR = /(^|\.)(lm_head|embed_tokens|wte)\.weight$/;
+
+/**
+ * Finite weights (loading checks each tensor) can still overflow float32 on real text: huge values that a
+ * bit flip or a bad conversion left behind. Such a layer would turn every result into NaN; refuse it where
+ * it happens, naming the layer and the file that holds it.
+ */
+export function checkLayerOutput(runner: ModelRunner, layer: number, y: Float32Array, D: number): void {
+  const at = firstNonFinite(y);
+  if (at < 0) return;
+  const prefix = layerPrefix(runner.source, layer);
+  const file = prefix ? weightsFile(runner.source, (n) => n.startsWith(prefix)) : undefined;
+  const what =
+    `layer ${layer}${prefix ? ` (tensors "${prefix}*")` : ''} turns finite inputs into ${String(y[at])} ` +
+    `(token ${Math.floor(at / D)}, feature ${at % D})`;
+  if (!file) throw new RankwiseError('internal', `${what}: the in-memory weights overflow float32`);
+  throw badInput(`${what}: its weights overflow float32; the checkpoint is damaged or out of range`, file);
+}
+
+function checkHeadOutput(runner: ModelRunner, nll: Float32Array): void {
+  const at = firstNonFinite(nll);
+  if (at < 0) return;
+  const file = weightsFile(runner.source, (n) => HEAD_TENSOR.test(n));
+  const what = `the final norm and output head give a non-finite log-probability (${String(nll[at])})`;
+  if (!file) throw new RankwiseError('internal', `${what} from in-memory weights`);
+  throw badInput(`${what}: their weights overflow float32; the checkpoint is damaged or out of range`, file);
+}
+
 /** Next-token targets of a batch: token t+1 for position t; the last position of each sequence gets 0. */
 function nextTokenTargets(ids: Int32Array, B: number, T: number): Int32Array {
   const targets = new Int32Array(ids.length);
@@ -153,6 +211,7 @@ export async function forwardSequences(
           b.T,
         );
         b.hidden = out.y.data as Float32Array;
+        checkLayerOutput(runner, layer, b.hidden, D);
       }
       tick(layer);
     }
@@ -173,6 +232,7 @@ export async function forwardSequences(
           targets.subarray(r, r + n),
           wantLogits === 'all',
         );
+        checkHeadOutput(runner, out.nll);
         batchNll.set(out.nll, r);
         if (batchLogits && out.logits) batchLogits.set(out.logits, r * V);
       }

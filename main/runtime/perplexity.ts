@@ -1,5 +1,6 @@
+import { badInput, RankwiseError } from '../api/errors.ts';
 import type { ForwardOptions } from './forward.ts';
-import { forwardSequences } from './forward.ts';
+import { forwardSequences, weightsFile } from './forward.ts';
 import type { ModelRunner } from './runner.ts';
 
 export interface PerplexityResult {
@@ -27,9 +28,19 @@ export async function perplexity(
     for (let i = 0; i < row.length; i++) sum += row[i];
     tokens += row.length;
   }
+  if (tokens === 0) throw badInput('there are no tokens to score: every sequence needs at least 2 tokens');
   const meanNll = sum / tokens;
+  const ppl = Math.exp(meanNll);
+  // forwardSequences refuses NaN and Inf where they arise; a finite NLL so large that exp() overflows
+  // still means an output head out of range. A perplexity of NaN or Infinity is never a result.
+  if (!Number.isFinite(ppl)) {
+    const what = `the perplexity is ${ppl} (mean NLL ${meanNll} nats/token)`;
+    const file = weightsFile(runner.source, (n) => /(^|\.)(lm_head|embed_tokens|wte)\.weight$/.test(n));
+    if (!file) throw new RankwiseError('internal', `${what} from in-memory weights`);
+    throw badInput(`${what}: the output head's weights are out of range; the checkpoint is damaged`, file);
+  }
   return {
-    perplexity: Math.exp(meanNll),
+    perplexity: ppl,
     meanNll,
     tokens,
     sequences: sequences.length,

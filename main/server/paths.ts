@@ -2,17 +2,24 @@
  * Which files browser mode may touch. Anyone who can reach the socket holds the token, but the token
  * only grants the folders the user named on the command line: every path argument is resolved the way
  * the kernel will resolve it (symlinks and `..` included) and refused unless it lands inside a root.
+ *
+ * A check and a later read by name race with anyone who can rename files inside a root (a file swapped
+ * for a link to one outside between the two). So the engine is never given the caller's string: each
+ * path argument is resolved once and the engine gets the real path; the file whose contents go back to
+ * the caller (previewData's text) is opened once, checked as opened, and read through that open file;
+ * an export's parent folders are made here without following links.
  */
+import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { ApiMethod, DirectoryListing } from '../api/contract.ts';
 import { badInput, RankwiseError } from '../api/errors.ts';
-import { isPlainObject } from './protocol.ts';
+import { pathFields } from '../api/validate.ts';
 
 /** Dangling links followed in a row before giving up (the kernel's own limit is 40). */
 const MAX_LINKS = 40;
-
-const BUILTIN_SOURCES = new Set(['demo-calibration', 'demo-evaluation']);
 
 function errorCode(e: unknown): string | undefined {
   return e instanceof Error && 'code' in e ? String(e.code) : undefined;
@@ -49,6 +56,75 @@ async function physical(p: string, links = 0): Promise<string> {
   }
   // The ancestor is real (no links left in it), so joining the missing rest lexically is what the kernel does.
   return path.join(await physical(parent, links), name);
+}
+
+/** A file opened and checked by PathGuard.pin, lent to the engine under `path`. */
+export interface PinnedFile {
+  /** What the engine is given to read. */
+  path: string;
+  /** The real path of the file opened: what answers and errors name instead of `path`. */
+  real: string;
+  /** Closes the file and removes the link to it. */
+  release(): Promise<void>;
+}
+
+function changed(p: string): RankwiseError {
+  return badInput(
+    'changed while it was being opened (replaced, or a part of it became a link); it is refused',
+    p,
+  );
+}
+
+/** Opens `p` read-only without following a symlink in its last part (and without blocking on a FIFO). */
+async function openNoFollow(p: string, dir: boolean, given: string): Promise<FileHandle> {
+  const flags =
+    fsConstants.O_RDONLY |
+    (fsConstants.O_NOFOLLOW ?? 0) |
+    (fsConstants.O_NONBLOCK ?? 0) |
+    (dir ? (fsConstants.O_DIRECTORY ?? 0) : 0);
+  try {
+    return await fs.open(p, flags);
+  } catch (e) {
+    const code = errorCode(e);
+    // ELOOP (Linux, macOS) or EMLINK (FreeBSD): the last part is a symlink now
+    if (code === 'ELOOP' || code === 'EMLINK' || code === 'ENOTDIR') throw changed(given);
+    if (code === 'ENOENT') throw badInput('does not exist: check the path', given);
+    throw badInput(`cannot be opened (${code ?? String(e)})`, given);
+  }
+}
+
+let procFd: Promise<boolean> | null = null;
+
+/** Whether /proc/self/fd/N names this process's open files (Linux). */
+function procFdWorks(): Promise<boolean> {
+  procFd ??= (async () => {
+    if (process.platform !== 'linux') return false;
+    const handle = await fs.open(process.execPath, 'r').catch(() => null);
+    if (!handle) return false;
+    try {
+      return (await fs.readlink(`/proc/self/fd/${handle.fd}`)) === (await fs.realpath(process.execPath));
+    } catch {
+      return false;
+    } finally {
+      await handle.close();
+    }
+  })();
+  return procFd;
+}
+
+/** Where the file open as `handle` (opened as `p`) really is now. */
+async function openedPath(handle: FileHandle, p: string, given: string): Promise<string> {
+  if (await procFdWorks()) return fs.readlink(`/proc/self/fd/${handle.fd}`);
+  // without /proc: the checked path must still lead to the very file that was opened
+  const [opened, now] = await Promise.all([
+    handle.stat(),
+    fs.realpath(p).then(
+      async (real) => ({ real, stat: await fs.stat(real) }),
+      () => null,
+    ),
+  ]);
+  if (!now || now.stat.dev !== opened.dev || now.stat.ino !== opened.ino) throw changed(given);
+  return now.real;
 }
 
 export class PathGuard {
@@ -115,6 +191,107 @@ export class PathGuard {
   }
 
   /**
+   * As checkWritable, for an export destination: the folders above it are made here, one at a time and
+   * never through a link (a folder swapped for a symlink on the way is refused), and the parent is then
+   * opened and checked to lie inside a root as opened. Returns the destination's real path.
+   */
+  async prepareWrite(p: string): Promise<string> {
+    const real = await this.checkWritable(p);
+    const parent = path.dirname(real);
+    const missing: string[] = [];
+    for (let at = parent; ; at = path.dirname(at)) {
+      const stat = await fs.lstat(at).catch(() => null);
+      if (stat) {
+        if (!stat.isDirectory()) throw changed(p);
+        break;
+      }
+      missing.unshift(at);
+      if (path.dirname(at) === at) break;
+    }
+    for (const dir of missing) {
+      try {
+        await fs.mkdir(dir);
+      } catch (e) {
+        if (errorCode(e) !== 'EEXIST')
+          throw badInput(`cannot create the folder ${dir} (${errorCode(e) ?? e})`, p);
+      }
+      if (!(await fs.lstat(dir)).isDirectory()) throw changed(p);
+    }
+    if (await procFdWorks()) {
+      const handle = await openNoFollow(parent, true, p);
+      try {
+        if ((await openedPath(handle, parent, p)) !== parent) throw changed(p);
+      } finally {
+        await handle.close();
+      }
+    } else if ((await fs.realpath(parent).catch(() => null)) !== parent) {
+      throw changed(p);
+    }
+    return real;
+  }
+
+  /**
+   * Opens the file `p` names once and checks the file as opened, not the name: its real path (checked
+   * like any other) is opened without following a link in its last part, and what was opened must be a
+   * regular file inside a root (on Linux, the kernel says where the open file is: /proc/self/fd/N;
+   * elsewhere, the checked path must still name that same file, device and inode). What the engine is
+   * given to read is then, on Linux, a link in a folder only this process can write that leads to
+   * /proc/self/fd/N, which reaches the opened file whatever happens to the names afterwards; elsewhere,
+   * the checked real path. Release the pin once the engine has answered.
+   */
+  async pin(p: string): Promise<PinnedFile> {
+    const real = await this.check(p);
+    const handle = await openNoFollow(real, false, p);
+    try {
+      const stat = await handle.stat();
+      if (stat.isDirectory()) throw badInput('is a folder; pass one text file', p);
+      if (!stat.isFile()) throw badInput('is not a regular file; pass a text file saved on disk', p);
+      if (stat.nlink === 0) throw changed(p);
+      const opened = await openedPath(handle, real, p);
+      // removed meanwhile: /proc then names it "… (deleted)", which is no path to check
+      if ((await handle.stat()).nlink === 0) throw changed(p);
+      if (!this.contains(opened)) {
+        throw badInput(`outside the folders this server may use: ${this.roots.join(', ')}`, p);
+      }
+      if (!(await procFdWorks())) {
+        return { path: real, real: opened, release: () => handle.close() };
+      }
+      const slot = path.join(await this.pinFolder(), String(this.pinCount++));
+      await fs.mkdir(slot, { mode: 0o700 });
+      // the name checked, so the engine sees the extension it chose the format by
+      const alias = path.join(slot, path.basename(real));
+      await fs.symlink(`/proc/self/fd/${handle.fd}`, alias);
+      return {
+        path: alias,
+        real: opened,
+        release: async () => {
+          await fs.rm(slot, { recursive: true, force: true });
+          await handle.close();
+        },
+      };
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+
+  private pinDir: Promise<string> | null = null;
+  private pinCount = 0;
+
+  /** A folder of this process's own (0700, under the system temp folder) for the links pin() makes. */
+  private pinFolder(): Promise<string> {
+    this.pinDir ??= fs.mkdtemp(path.join(os.tmpdir(), 'rankwise-pins-'));
+    return this.pinDir;
+  }
+
+  /** Removes pin()'s folder; pins still out stay readable through their handles until released. */
+  async close(): Promise<void> {
+    const dir = this.pinDir;
+    this.pinDir = null;
+    if (dir) await fs.rm(await dir, { recursive: true, force: true });
+  }
+
+  /**
    * A folder's entries, folders first, each group by name; only entries that resolve inside the roots
    * (a symlink out of a root is left out) and only folders and regular files (a FIFO would hang a reader).
    * With no `dir`, the roots themselves, under `dir: ''`.
@@ -154,87 +331,42 @@ export class PathGuard {
   }
 }
 
-function stringField(obj: Record<string, unknown>, key: string, what: string): string {
-  const v = obj[key];
-  if (typeof v !== 'string') throw badInput(`${what} must be a path (a string)`);
-  return v;
+/** A call's arguments with each path swapped for what the guard vetted, and what to undo afterwards. */
+export interface VettedCall {
+  params: unknown[];
+  /** Files lent to the engine for this call; release them once it has answered. */
+  pins: PinnedFile[];
 }
-
-function objectArg(v: unknown, what: string): Record<string, unknown> {
-  if (!isPlainObject(v)) throw badInput(`${what} must be an object`);
-  return v;
-}
-
-/** A DataSource's path, or none for a built-in text; anything else is refused rather than guessed at. */
-function sourcePath(v: unknown, what: string): string[] {
-  const source = objectArg(v, what);
-  if ('path' in source) return [stringField(source, 'path', `${what}.path`)];
-  if (typeof source.builtin === 'string' && BUILTIN_SOURCES.has(source.builtin)) return [];
-  throw badInput(`${what} must be {path} or {builtin: "demo-calibration" | "demo-evaluation"}`);
-}
-
-function settingsPaths(v: unknown, what: string): string[] {
-  const settings = objectArg(v, what);
-  return [
-    stringField(settings, 'model', `${what}.model`),
-    ...sourcePath(settings.calib, `${what}.calib`),
-    ...sourcePath(settings.eval, `${what}.eval`),
-  ];
-}
-
-/** A path argument, and whether the engine will write there (an export destination). */
-export interface PathArg {
-  path: string;
-  write: boolean;
-}
-
-const reads = (paths: string[]): PathArg[] => paths.map((p) => ({ path: p, write: false }));
 
 /**
- * Every path-valued argument of a call, for the server to check before the engine sees any of them.
- * Throws bad-input when a field that must hold a path holds something else.
+ * Vets every path of a checked call (protocol.ts ran the API's schema on it) and puts the vetted path in
+ * its place: the real path, so the engine never resolves the caller's string again; for the file whose
+ * contents the call sends back (previewData's text), a path that reaches exactly the file that was opened
+ * and checked (see PathGuard.pin); for an export destination, the real path once its parent folders exist
+ * inside a root.
  */
-export function pathArgs(method: ApiMethod, params: readonly unknown[]): PathArg[] {
-  switch (method) {
-    case 'inspect':
-      if (typeof params[0] !== 'string') throw badInput('modelDir must be a path (a string)');
-      return reads([params[0]]);
-    case 'previewData': {
-      const req = objectArg(params[0], 'the request');
-      return reads([stringField(req, 'model', 'req.model'), ...sourcePath(req.source, 'req.source')]);
+export async function vetPaths(guard: PathGuard, method: ApiMethod, params: unknown[]): Promise<VettedCall> {
+  const pins: PinnedFile[] = [];
+  try {
+    for (const field of pathFields(method, params)) {
+      if (field.access === 'write') {
+        field.replace(await guard.prepareWrite(field.path));
+      } else if (field.content) {
+        const pin = await guard.pin(field.path);
+        pins.push(pin);
+        field.replace(pin.path);
+      } else {
+        field.replace(await guard.check(field.path));
+      }
     }
-    case 'estimate':
-    case 'startJob':
-      return reads(settingsPaths(params[0], 'settings'));
-    case 'exportJob':
-      return [{ path: stringField(objectArg(params[0], 'the request'), 'out', 'req.out'), write: true }];
-    case 'browse':
-      return typeof params[0] === 'string' ? reads([params[0]]) : [];
-    case 'startTry': {
-      const req = objectArg(params[0], 'the request');
-      return reads(
-        [req.model, req.compare].flatMap((m, i) => {
-          const what = i === 0 ? 'req.model' : 'req.compare';
-          if (m === undefined && i === 1) return [];
-          const model = objectArg(m, what);
-          return 'dir' in model ? [stringField(model, 'dir', `${what}.dir`)] : [];
-        }),
-      );
-    }
-    case 'cancelJob':
-    case 'resumeJob':
-    case 'subscribe':
-    case 'getResult':
-    case 'reallocate':
-    case 'getExportReport':
-    case 'getTryResult':
-    case 'listJobs':
-    case 'choosePath':
-      return [];
+  } catch (e) {
+    await Promise.all(pins.map((p) => p.release()));
+    throw e;
   }
+  return { params, pins };
 }
 
-/** The path-valued arguments of a call (see pathArgs). */
-export function pathsOf(method: ApiMethod, params: readonly unknown[]): string[] {
-  return pathArgs(method, params).map((a) => a.path);
+/** The path-valued arguments of a checked call, as the caller gave them. */
+export function pathsOf(method: ApiMethod, params: unknown[]): string[] {
+  return pathFields(method, params).map((f) => f.path);
 }

@@ -19,7 +19,7 @@ import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
 import type { JobEvent, JobId, RankwiseApi, RequestMethod, Unsubscribe } from '../api/contract.ts';
 import { badInput, RankwiseError, toErrorInfo } from '../api/errors.ts';
-import { PathGuard, pathArgs } from './paths.ts';
+import { PathGuard, vetPaths, type PinnedFile } from './paths.ts';
 import { API_PATH, encodeServerMessage, parseClientMessage } from './protocol.ts';
 import type { ServerMessage } from './protocol.ts';
 import { CONTENT_TYPES } from './content-types.ts';
@@ -171,7 +171,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
       }
       wss.close();
-      server.close(() => resolve());
+      server.close(() => {
+        guard.close().then(resolve, (e: unknown) => {
+          log(`pins: ${e instanceof Error ? e.message : String(e)}`);
+          resolve();
+        });
+      });
       server.closeIdleConnections();
     });
     return closing;
@@ -253,6 +258,32 @@ async function serveStatic(
   return send(200, type, await fs.readFile(file!));
 }
 
+/**
+ * An answer (or error) of a call that read pinned files, naming each file by its real path rather than
+ * by the link it was lent under.
+ */
+function unpinned<T>(value: T, pins: readonly PinnedFile[]): T {
+  const swap = (text: string) => pins.reduce((t, pin) => t.split(pin.path).join(pin.real), text);
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return swap(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v instanceof RankwiseError) {
+      const file = v.file === undefined ? undefined : swap(v.file);
+      const message =
+        v.file !== undefined && v.message.startsWith(`${v.file}: `)
+          ? v.message.slice(v.file.length + 2)
+          : v.message;
+      return new RankwiseError(v.kind, swap(message), file);
+    }
+    if (v instanceof Error) return new Error(swap(v.message));
+    if (typeof v === 'object' && v !== null) {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    }
+    return v;
+  };
+  return walk(value) as T;
+}
+
 /** One WebSocket: its requests, and the subscriptions it opened, which all end when it closes. */
 function serveConnection(
   ws: WebSocket,
@@ -293,11 +324,18 @@ function serveConnection(
       .catch((e) => log(`answer ${id}: ${e instanceof Error ? e.message : String(e)}`));
   };
 
+  // The engine gets the paths the guard vetted, never the caller's strings (paths.ts, vetPaths).
   const call = async (method: RequestMethod, params: unknown[]) => {
-    for (const arg of pathArgs(method, params))
-      await (arg.write ? guard.checkWritable(arg.path) : guard.check(arg.path));
+    const vetted = await vetPaths(guard, method, params);
     const fn = api[method] as (...args: unknown[]) => Promise<unknown>;
-    return fn.apply(api, params);
+    if (vetted.pins.length === 0) return fn.apply(api, vetted.params);
+    try {
+      return unpinned(await fn.apply(api, vetted.params), vetted.pins);
+    } catch (e) {
+      throw unpinned(e, vetted.pins);
+    } finally {
+      await Promise.all(vetted.pins.map((p) => p.release()));
+    }
   };
 
   // Synchronous on purpose: an unsubscribe that follows a subscribe must find it registered.

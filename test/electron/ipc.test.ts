@@ -17,6 +17,7 @@ import {
   type RequestMethod,
 } from '../../main/api/contract.ts';
 import { RankwiseError, badInput, unsupportedModel } from '../../main/api/errors.ts';
+import { INVALID_EXPORT_PATCHES, invalidSettings } from '../api/invalid-cases.ts';
 
 type Listener = (event: InvokeEventLike, ...args: unknown[]) => unknown;
 
@@ -278,6 +279,76 @@ describe('registerIpc', () => {
       expect(apiCalls()).toBe(0);
     });
 
+    it.each(invalidSettings(SETTINGS).map((c) => [c[0], c] as const))(
+      'startJob and estimate with %s (audit #13, item 9), naming the field',
+      async (_name, [, settings, field]) => {
+        for (const method of ['startJob', 'estimate']) {
+          const reply = (await ipc.invoke(`rankwise:${method}`, win.event(), settings)) as {
+            ok: boolean;
+            error: { kind: string; message: string };
+          };
+          expect(reply.ok, method).toBe(false);
+          expect(reply.error).toMatchObject({ kind: 'bad-input', message: expect.stringMatching(field) });
+        }
+        expect(apiCalls()).toBe(0);
+      },
+    );
+
+    it.each(INVALID_EXPORT_PATCHES.map((c) => [c[0], c] as const))(
+      'exportJob with %s, naming the field',
+      async (_name, [, patch, field]) => {
+        const req = { jobId: 'job-1', out: path.join(EXPORTS, 'tiny-kv'), ...(patch as object) };
+        const reply = (await ipc.invoke('rankwise:exportJob', win.event(), req)) as {
+          ok: boolean;
+          error: { kind: string; message: string };
+        };
+        expect(reply.ok).toBe(false);
+        expect(reply.error).toMatchObject({ kind: 'bad-input', message: expect.stringMatching(field) });
+        expect(apiCalls()).toBe(0);
+      },
+    );
+
+    it.each<[string, RequestMethod, unknown[], RegExp]>([
+      [
+        'a preview window of 1',
+        'previewData',
+        [{ model: MODEL, source: { path: DATA }, window: 1 }],
+        /req\.window/,
+      ],
+      [
+        'reallocate with kvFraction 1.5',
+        'reallocate',
+        [{ jobId: 'job-1', kvFraction: 1.5 }],
+        /req\.kvFraction/,
+      ],
+      [
+        'reallocate with a fractional override layer',
+        'reallocate',
+        [{ jobId: 'job-1', overrides: [{ layer: 0.5, kRank: 1, vRank: 2 }] }],
+        /req\.overrides\[0\]\.layer/,
+      ],
+      [
+        'startTry with an empty prompt',
+        'startTry',
+        [{ model: { dir: MODEL }, prompt: ' ' }],
+        /prompt is empty/,
+      ],
+      [
+        'a path beside a built-in name',
+        'startJob',
+        [{ ...SETTINGS, eval: { builtin: 'demo-evaluation', path: '/etc/passwd' } }],
+        /settings\.eval/,
+      ],
+    ])('%s, naming the field', async (_name, method, args, field) => {
+      const reply = (await ipc.invoke(`rankwise:${method}`, win.event(), ...args)) as {
+        ok: boolean;
+        error: { kind: string; message: string };
+      };
+      expect(reply.ok).toBe(false);
+      expect(reply.error).toMatchObject({ kind: 'bad-input', message: expect.stringMatching(field) });
+      expect(apiCalls()).toBe(0);
+    });
+
     it('a trailing undefined (browse(undefined)) counts as no argument', async () => {
       expect(await ipc.invoke('rankwise:browse', win.event(), undefined)).toMatchObject({ ok: true });
     });
@@ -296,11 +367,6 @@ describe('registerIpc', () => {
       ],
       ['a calibration text nobody picked', 'startJob', [{ ...SETTINGS, calib: { path: '/etc/passwd' } }]],
       ['an evaluation text nobody picked', 'estimate', [{ ...SETTINGS, eval: { path: '/etc/passwd' } }]],
-      [
-        'a path smuggled beside a built-in name',
-        'startJob',
-        [{ ...SETTINGS, eval: { builtin: 'demo-evaluation', path: '/etc/passwd' } }],
-      ],
       [
         'an export into the model folder (picked for reading)',
         'exportJob',

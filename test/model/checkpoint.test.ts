@@ -57,7 +57,12 @@ describe('writeCheckpoint / Checkpoint.open', () => {
     }
     expect(b.info('norm').file).toBe(path.join(sharded, 'model-00003-of-00003.safetensors'));
     expect(b.metadata.format).toBe('pt');
-    await expectRankwiseError(() => b.info('nope'), 'bad-input', /no tensor "nope"/, sharded);
+    await expectRankwiseError(
+      () => b.info('nope'),
+      'bad-input',
+      /no tensor "nope"/,
+      path.join(sharded, INDEX_FILE),
+    );
     await a.close();
     await b.close();
   });

@@ -68,14 +68,19 @@ describe('openModel errors', () => {
       openModel(dir),
       'bad-input',
       /missing tensor "model\.layers\.1\.mlp\.up_proj\.weight"/,
-      dir,
+      path.join(dir, 'model.safetensors'),
     );
   });
 
   it('untied config without lm_head.weight', async () => {
     const dir = await model();
     editConfig(dir, (c) => (c.tie_word_embeddings = false));
-    await expectRankwiseError(openModel(dir), 'bad-input', /missing tensor "lm_head\.weight"/, dir);
+    await expectRankwiseError(
+      openModel(dir),
+      'bad-input',
+      /missing tensor "lm_head\.weight"/,
+      path.join(dir, 'model.safetensors'),
+    );
   });
 
   it('wrong shape names tensor, expected and found shape', async () => {

@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 
 import type { JobEvent, JobId, JobSettings } from '../../main/api/contract.ts';
 import { createEngineApi } from '../../main/api/engine-api.ts';
+import { ONNX_FILE } from '../../main/export/onnx-files.ts';
 import { startServer, type RunningServer } from '../../main/server/server.ts';
 import { connectWebSocketApi, type WebSocketApi } from '../../renderer/transport/websocket.ts';
 import { webSocketUrl } from '../../renderer/transport/url.ts';
@@ -18,6 +19,7 @@ const tmp = tempDir();
 let engine: ReturnType<typeof createEngineApi>;
 let server: RunningServer;
 let api: WebSocketApi;
+let finished: JobId;
 
 beforeAll(async () => {
   engine = createEngineApi({ dir: path.join(tmp.dir, 'engine') });
@@ -87,13 +89,14 @@ describe('the engine over the WebSocket server', () => {
     expect(events.filter((e) => e.type === 'profile')).toHaveLength(5);
     const result = await api.getResult(job.id);
     expect(result.layers).toHaveLength(5);
+    finished = job.id;
 
     const out = path.join(tmp.dir, 'exported');
     const exp = await api.exportJob({ jobId: job.id, out, onnx: true });
     expect((await until(exp.id)).at(-1)).toMatchObject({ state: 'done' });
     const report = await api.getExportReport(exp.id);
     expect(report.export.verification.passed).toBe(true);
-    expect(fs.existsSync(path.join(out, 'model.onnx'))).toBe(true);
+    expect(fs.existsSync(path.join(out, ONNX_FILE))).toBe(true);
   });
 
   it('cancels a running job over the socket', async () => {
@@ -102,6 +105,30 @@ describe('the engine over the WebSocket server', () => {
       if (e.type === 'progress') void api.cancelJob(job.id);
     });
     expect(events.at(-1)).toMatchObject({ state: 'cancelled' });
+  });
+
+  it('refuses settings the model cannot take, naming the field (audit #13, item 9)', async () => {
+    const { budget: _b, ...noTarget } = settings;
+    await expect(api.startJob({ ...noTarget, ranks: { k: 1000, v: 4 } })).rejects.toMatchObject({
+      info: { kind: 'bad-input', message: expect.stringMatching(/settings\.ranks\.k.*head dimension 8/) },
+    });
+    await expect(api.estimate({ ...settings, layerWeights: [1, 1] })).rejects.toMatchObject({
+      info: { kind: 'bad-input', message: expect.stringMatching(/settings\.layerWeights.*5/) },
+    });
+    const out = path.join(tmp.dir, 'never-exported');
+    for (const [ranks, field] of [
+      [[{ layer: 77, kRank: 4, vRank: 4 }], /req\.ranks\[0\]\.layer/],
+      [[{ layer: 0, kRank: 1000, vRank: 4 }], /req\.ranks\[0\]\.kRank/],
+      [[{ layer: 0, kRank: 4, vRank: -2 }], /req\.ranks\[0\]\.vRank/],
+    ] as const) {
+      await expect(api.exportJob({ jobId: finished, out, ranks: [...ranks] })).rejects.toMatchObject({
+        info: { kind: 'bad-input', message: expect.stringMatching(field) },
+      });
+    }
+    await expect(api.exportJob({ jobId: finished, out, force: 'yes' as never })).rejects.toMatchObject({
+      info: { kind: 'bad-input', message: expect.stringMatching(/req\.force/) },
+    });
+    expect(fs.existsSync(out)).toBe(false);
   });
 
   it('refuses paths outside the folders the server was given', async () => {

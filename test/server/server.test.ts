@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import WebSocket from 'ws';
 import type { JobEvent } from '../../main/api/contract.ts';
 import { startServer, type RunningServer } from '../../main/server/server.ts';
 import { handshakeStatus, httpGet, TestClient } from './client.ts';
+import { INVALID_EXPORT_PATCHES, invalidSettings } from '../api/invalid-cases.ts';
 import { fakeApi, PROGRESS_STEPS, SETTINGS, type FakeApi } from './fake-api.ts';
 import { INDEX_HTML, makeFolders, SECRET, type Folders } from './fixture.ts';
 
@@ -368,6 +370,78 @@ describe('paths outside the roots', () => {
     ];
     for (const r of ok) expect(r.error, JSON.stringify(r.error)).toBeUndefined();
     expect(api.calls.at(-2)).toMatchObject({ method: 'exportJob' });
+    // the engine is given real paths, never the caller's strings
+    expect(
+      api.calls.find((c) => c.method === 'inspect' && c.params[0] === `${root}/sub/../model`),
+    ).toBeUndefined();
+    // an export's parent folders are made by the server, inside the root
+    expect(fs.statSync(path.join(root, 'exports', 'new')).isDirectory()).toBe(true);
+    fs.rmSync(path.join(root, 'exports'), { recursive: true });
+  });
+});
+
+describe('invalid arguments (audit #13, item 9)', () => {
+  // paths inside the root, so only the shape can be what refuses them
+  const model = () => path.join(folders.root, 'model');
+  const base = () => ({ ...SETTINGS, model: model() });
+
+  it.each(invalidSettings({ ...SETTINGS, model: '/replaced' }).map((c) => [c[0], c] as const))(
+    'refuses startJob and estimate with %s, naming the field, before the engine',
+    async (_name, [, settings, field]) => {
+      const before = api.calls.length;
+      const s = { ...(settings as object), model: model() };
+      for (const method of ['startJob', 'estimate']) {
+        const r = await client.request(method, [s]);
+        expect(r.error, `${method} ${JSON.stringify(s)}`).toMatchObject({
+          kind: 'bad-input',
+          message: expect.stringMatching(field),
+        });
+      }
+      expect(api.calls.length).toBe(before);
+    },
+  );
+
+  it.each(INVALID_EXPORT_PATCHES.map((c) => [c[0], c] as const))(
+    'refuses exportJob with %s',
+    async (_name, [, patch, field]) => {
+      const before = api.calls.length;
+      const req = { jobId: 'job-1', out: path.join(folders.root, 'exports', 'x'), ...(patch as object) };
+      const r = await client.request('exportJob', [req]);
+      expect(r.error).toMatchObject({ kind: 'bad-input', message: expect.stringMatching(field) });
+      expect(api.calls.length).toBe(before);
+    },
+  );
+
+  it.each<[string, string, unknown[], RegExp]>([
+    [
+      'a preview window of 1',
+      'previewData',
+      [{ model: '', source: { builtin: 'demo-evaluation' }, window: 1 }],
+      /req\.window/,
+    ],
+    ['reallocate with kvFraction 0', 'reallocate', [{ jobId: 'job-1', kvFraction: 0 }], /req\.kvFraction/],
+    [
+      'reallocate with a negative override rank',
+      'reallocate',
+      [{ jobId: 'job-1', overrides: [{ layer: 0, kRank: -1, vRank: 2 }] }],
+      /req\.overrides\[0\]\.kRank/,
+    ],
+    ['startTry with topP 2', 'startTry', [{ model: { jobId: 'job-1' }, prompt: 'Hi', topP: 2 }], /req\.topP/],
+    ['an empty job id', 'getResult', [''], /\bid\b/],
+  ])('refuses %s', async (_name, method, params, field) => {
+    const before = api.calls.length;
+    const p = params.map((x) =>
+      x && typeof x === 'object' && 'model' in x && (x as { model: unknown }).model === ''
+        ? { ...x, model: model() }
+        : x,
+    );
+    const r = await client.request(method, p);
+    expect(r.error).toMatchObject({ kind: 'bad-input', message: expect.stringMatching(field) });
+    expect(api.calls.length).toBe(before);
+  });
+
+  it('still passes valid settings through', async () => {
+    expect((await client.request('startJob', [base()])).error).toBeUndefined();
   });
 });
 

@@ -1,7 +1,15 @@
-import { badInput } from '../../api/errors.ts';
-import { compressToPlan, type CompressReport, type KeySpaceSetting } from '../../jobs/compress.ts';
+import type { JobSettings } from '../../api/contract.ts';
+import { badInput, RankwiseError } from '../../api/errors.ts';
+import { checkJobSettings, checkJobSettingsForModel } from '../../api/validate.ts';
+import {
+  compressToPlan,
+  type CompressReport,
+  type CompressSettings,
+  type KeySpaceSetting,
+} from '../../jobs/compress.ts';
 import { METHOD_IDS } from '../../methods/index.ts';
 import type { MethodId } from '../../methods/types.ts';
+import { openModel } from '../../model/model.ts';
 import { COMMON_OPTIONS, intOption, onePositional, parse } from '../args.ts';
 import { formatBytes, stderrProgress, table } from '../output.ts';
 import { parseDevice } from './eval.ts';
@@ -47,6 +55,79 @@ function oneOf<T extends string>(
   return value as T;
 }
 
+/** The flag behind each field of JobSettings, for the shared checks' messages. */
+const FLAGS: Record<string, string> = {
+  model: 'MODEL_DIR',
+  calib: '--calib',
+  'calib.path': '--calib',
+  eval: '--eval',
+  'eval.path': '--eval',
+  method: '--method',
+  ranks: '--k-rank/--v-rank',
+  'ranks.k': '--k-rank',
+  'ranks.v': '--v-rank',
+  budget: '--budget',
+  kvFraction: '--kv-fraction',
+  keySpace: '--key-space',
+  window: '--window',
+  calibWindows: '--calib-windows',
+  evalWindows: '--eval-windows',
+  seed: '--seed',
+  layerWeights: '--layer-weights',
+  stief: '--steps/--lr/--train-windows',
+  'stief.steps': '--steps',
+  'stief.lr': '--lr',
+  'stief.trainWindows': '--train-windows',
+  device: '--device',
+};
+
+/** A refusal of the shared checks, said in flags (`settings.evalWindows` → `--eval-windows`). */
+function inFlags(e: unknown): unknown {
+  if (!(e instanceof RankwiseError) || e.kind !== 'bad-input' || e.file !== undefined) return e;
+  return badInput(
+    e.message
+      .replace(
+        /\bsettings\.layerWeights\[(\d+)\]/g,
+        (_m, i: string) => `weight ${Number(i) + 1} of --layer-weights`,
+      )
+      .replace(/\bsettings\.([A-Za-z]+(?:\.[A-Za-z]+)?)/g, (m, field: string) => FLAGS[field] ?? m),
+  );
+}
+
+/**
+ * The API's checks of a job (validate.ts), on what the flags say: the CLI parses its own flags, but what
+ * it runs passes the same rules as a job started from the app, the model's included (ranks within the
+ * head dimension, one weight per layer, a window within the context).
+ */
+async function checkAsJob(s: CompressSettings): Promise<void> {
+  const job: JobSettings = {
+    model: s.modelDir,
+    calib: { path: s.calib },
+    eval: { path: s.eval },
+    method: s.method,
+    ranks: s.ranks,
+    budget: s.budget,
+    kvFraction: s.kvFraction,
+    keySpace: s.keySpace,
+    window: s.window,
+    calibWindows: s.calibWindows,
+    evalWindows: s.evalWindows,
+    seed: s.seed,
+    layerWeights: s.layerWeights,
+    stief: s.stief && Object.keys(s.stief).length > 0 ? s.stief : undefined,
+    device: s.device,
+  };
+  try {
+    const checked = checkJobSettings(job);
+    const model = await openModel(s.modelDir);
+    const { spec } = model;
+    await model.close();
+    checkJobSettingsForModel(checked, spec);
+  } catch (e) {
+    throw inFlags(e);
+  }
+}
+
 export async function compressCommand(argv: string[]): Promise<CompressReport> {
   const { values, positionals } = parse(argv, {
     ...COMMON_OPTIONS,
@@ -80,53 +161,52 @@ export async function compressCommand(argv: string[]): Promise<CompressReport> {
   const hasK = values['k-rank'] !== undefined;
   if (hasK !== (values['v-rank'] !== undefined)) throw badInput('--k-rank and --v-rank go together');
   const out = values.out as string | undefined;
-  // refuse before an hour of compression, not after it
-  if (out !== undefined) await checkExportTarget(out, values.force === true);
   const weights = values['layer-weights']
     ?.split(',')
     .map((w) => numberOption(w.trim(), 'layer-weights') as number);
-  const progress = stderrProgress(!values.quiet);
-  const { report, plan } = await compressToPlan(
-    {
-      modelDir,
-      calib: values.calib as string,
-      eval: values.eval as string,
-      method: oneOf(values.method, 'method', METHOD_IDS) as MethodId,
-      ranks: hasK
-        ? { k: intOption(values['k-rank'], 'k-rank', 1), v: intOption(values['v-rank'], 'v-rank', 1) }
-        : undefined,
-      budget: numberOption(values.budget, 'budget'),
-      kvFraction: numberOption(values['kv-fraction'], 'kv-fraction'),
-      keySpace: oneOf<KeySpaceSetting>(values['key-space'], 'key-space', [
-        'pre-rope',
-        'post-rope',
-        'folded',
-        'auto',
-      ]),
-      window: intOption(values.window, 'window', 512, 2),
-      calibWindows:
-        values['calib-windows'] === undefined
-          ? undefined
-          : intOption(values['calib-windows'], 'calib-windows', 32, 2),
-      evalWindows:
-        values['eval-windows'] === undefined
-          ? undefined
-          : intOption(values['eval-windows'], 'eval-windows', 1),
-      calibSampling: oneOf(values['calib-sampling'], 'calib-sampling', ['first', 'random'] as const),
-      seed: intOption(values.seed, 'seed', 0, 0),
-      layerWeights: weights,
-      allocator: oneOf(values.allocator, 'allocator', ['knapsack', 'sweep'] as const),
-      device: parseDevice(values.device),
-      stief: {
-        ...(values.steps !== undefined ? { steps: intOption(values.steps, 'steps', 0, 0) } : {}),
-        ...(values.lr !== undefined ? { lr: positive(values.lr, 'lr') } : {}),
-        ...(values['train-windows'] !== undefined
-          ? { trainWindows: intOption(values['train-windows'], 'train-windows', 4) }
-          : {}),
-      },
+  const settings: CompressSettings = {
+    modelDir,
+    calib: values.calib as string,
+    eval: values.eval as string,
+    method: oneOf(values.method, 'method', METHOD_IDS) as MethodId,
+    ranks: hasK
+      ? { k: intOption(values['k-rank'], 'k-rank', 1), v: intOption(values['v-rank'], 'v-rank', 1) }
+      : undefined,
+    budget: numberOption(values.budget, 'budget'),
+    kvFraction: numberOption(values['kv-fraction'], 'kv-fraction'),
+    keySpace: oneOf<KeySpaceSetting>(values['key-space'], 'key-space', [
+      'pre-rope',
+      'post-rope',
+      'folded',
+      'auto',
+    ]),
+    window: intOption(values.window, 'window', 512, 2),
+    calibWindows:
+      values['calib-windows'] === undefined
+        ? undefined
+        : intOption(values['calib-windows'], 'calib-windows', 32, 2),
+    evalWindows:
+      values['eval-windows'] === undefined ? undefined : intOption(values['eval-windows'], 'eval-windows', 1),
+    calibSampling: oneOf(values['calib-sampling'], 'calib-sampling', ['first', 'random'] as const),
+    seed: intOption(values.seed, 'seed', 0, 0),
+    layerWeights: weights,
+    allocator: oneOf(values.allocator, 'allocator', ['knapsack', 'sweep'] as const),
+    device: parseDevice(values.device),
+    stief: {
+      ...(values.steps !== undefined ? { steps: intOption(values.steps, 'steps', 0, 0) } : {}),
+      ...(values.lr !== undefined ? { lr: positive(values.lr, 'lr') } : {}),
+      ...(values['train-windows'] !== undefined
+        ? { trainWindows: intOption(values['train-windows'], 'train-windows', 4) }
+        : {}),
     },
-    { onProgress: progress },
-  );
+  };
+  // refuse before an hour of compression, not after it
+  await checkAsJob(settings);
+  if (out !== undefined) {
+    await checkExportTarget(out, values.force === true, settings.modelDir, values['no-onnx'] !== true);
+  }
+  const progress = stderrProgress(!values.quiet);
+  const { report, plan } = await compressToPlan(settings, { onProgress: progress });
   if (values.plan) await savePlan(values.plan as string, plan);
   const exported = out === undefined ? null : await runExport(plan, out, values, progress);
   const result = exported ? { ...report, export: exportSummary(exported) } : report;

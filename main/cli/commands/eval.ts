@@ -81,9 +81,13 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalReport> {
       );
     }
     const tokenizer = await loadTokenizer(model.dir);
-    // --max-windows is an upper bound: a shorter text evaluates every window it has.
-    const all = await loadWindows(o.data, tokenizer, { window: o.window, sampling: 'first' });
-    const windows = o.maxWindows === undefined ? all.windows : all.windows.slice(0, o.maxWindows);
+    // --max-windows is an upper bound: a shorter text evaluates every window it has. The text is read only
+    // as far as those windows need, so the first windows of a huge file cost what they use.
+    const { windows } = await loadWindows(o.data, tokenizer, {
+      window: o.window,
+      sampling: 'first',
+      maxCount: o.maxWindows,
+    });
     const result = await perplexity(new ModelRunner(engine, model), windows, {
       onProgress: stderrProgress(o.progress),
     });

@@ -8,7 +8,15 @@ import { badInput, unsupportedModel } from '../../api/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
 import { attentionShape } from '../kv-layout.ts';
 import type { EmbeddingWeights, LayerWeights, Linear, ModelSpec } from '../types.ts';
-import { checkAll, checkLayerIndex, loadTensor, requireBias, transpose } from './common.ts';
+import {
+  checkAll,
+  checkLayerCount,
+  checkLayerIndex,
+  loadTensor,
+  MAX_NORM_EPS,
+  requireBias,
+  transpose,
+} from './common.ts';
 import type { ConfigFields, ExpectedTensor, FloatTensor } from './common.ts';
 import type { ArchAdapter, ArchSpec } from './registry.ts';
 
@@ -56,7 +64,7 @@ function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
     intermediateSize: cfg.optInt('n_inner', 4 * hiddenSize),
     vocabSize,
     maxPositions,
-    norm: { kind: 'layer', eps: cfg.num('layer_norm_epsilon', 1e-5) },
+    norm: { kind: 'layer', eps: cfg.positiveNum('layer_norm_epsilon', 1e-5, MAX_NORM_EPS) },
     rope: null,
     act: 'gelu_new',
     qkvBias: true,
@@ -105,6 +113,23 @@ function expectedTensors(ckpt: Checkpoint, spec: ModelSpec): ExpectedTensor[] {
   if (!spec.tieWordEmbeddings) t.push({ name: 'lm_head.weight', shape: [spec.vocabSize, D] });
   for (let i = 0; i < spec.numLayers; i++) t.push(...layerTensors(pre, spec, i));
   return t;
+}
+
+const LAYER_NAME = /^(?:transformer\.)?h\.(\d+)\./;
+
+function checkCheckpoint(ckpt: Checkpoint, spec: ModelSpec): void {
+  const pre = prefixOf(ckpt);
+  checkLayerCount(
+    ckpt,
+    spec,
+    'n_layer',
+    (name) => {
+      const m = LAYER_NAME.exec(name);
+      return m ? Number(m[1]) : null;
+    },
+    (i) => `${pre}h.${i}`,
+  );
+  checkAll(ckpt, expectedTensors(ckpt, spec));
 }
 
 /**
@@ -241,7 +266,7 @@ export const gpt2Adapter: ArchAdapter = {
   parseConfig,
   dtypeProbe: (ckpt) => `${prefixOf(ckpt)}h.0.attn.c_attn.weight`,
   expectedTensors,
-  checkCheckpoint: (ckpt, spec) => checkAll(ckpt, expectedTensors(ckpt, spec)),
+  checkCheckpoint,
   // older checkpoints store the causal mask (`attn.bias`, `attn.masked_bias`) as buffers
   isParameter: (name) => !/(^|\.)attn\.(masked_)?bias$/.test(name),
   lmHeadName: 'lm_head.weight',

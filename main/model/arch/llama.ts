@@ -8,7 +8,9 @@ import { attentionShape } from '../kv-layout.ts';
 import type { EmbeddingWeights, LayerWeights, Linear, ModelSpec } from '../types.ts';
 import {
   checkAll,
+  checkLayerCount,
   checkLayerIndex,
+  MAX_NORM_EPS,
   loadLinear,
   loadTensor,
   rejectUnexpected,
@@ -76,7 +78,7 @@ function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
     intermediateSize,
     vocabSize,
     maxPositions,
-    norm: { kind: 'rms', eps: cfg.num('rms_norm_eps', 1e-6) },
+    norm: { kind: 'rms', eps: cfg.positiveNum('rms_norm_eps', 1e-6, MAX_NORM_EPS) },
     rope: { theta },
     act: 'silu',
     qkvBias,
@@ -107,11 +109,12 @@ function ropeTheta(cfg: ConfigFields): number {
       );
     }
     const t = (params as Record<string, unknown>).rope_theta;
-    if (typeof t === 'number' && t > 0) return t;
+    if (typeof t === 'number' && t > 0 && Number.isFinite(t)) return t;
+    if (t !== undefined && t !== null) {
+      throw badInput(`rope_parameters.rope_theta must be a positive number, found ${String(t)}`, cfg.file);
+    }
   }
-  const theta = cfg.num('rope_theta', 10000);
-  if (!(theta > 0)) throw badInput(`rope_theta must be positive, found ${theta}`, cfg.file);
-  return theta;
+  return cfg.positiveNum('rope_theta', 10000);
 }
 
 function isDefaultRope(v: unknown): boolean {
@@ -182,7 +185,19 @@ function expectedTensors(_ckpt: Checkpoint, spec: ModelSpec): ExpectedTensor[] {
   return t;
 }
 
+const LAYER_NAME = /^model\.layers\.(\d+)\./;
+
 function checkCheckpoint(ckpt: Checkpoint, spec: ModelSpec): void {
+  checkLayerCount(
+    ckpt,
+    spec,
+    'num_hidden_layers',
+    (name) => {
+      const m = LAYER_NAME.exec(name);
+      return m ? Number(m[1]) : null;
+    },
+    (i) => `model.layers.${i}`,
+  );
   checkAll(ckpt, expectedTensors(ckpt, spec));
   for (let i = 0; i < spec.numLayers; i++) {
     const p = layerPrefix(i);
