@@ -169,7 +169,15 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     await model.close();
     throw e;
   }
-  const engine = await Engine.create({ device: opts.device ?? 'cpu', threads: opts.threads });
+  let engine: Engine;
+  try {
+    engine = await Engine.create({ device: opts.device ?? 'cpu', threads: opts.threads });
+  } catch (e) {
+    // an unavailable device must not leave the checkpoint's file handle to the garbage collector
+    await removePartial(partial);
+    await model.close();
+    throw e;
+  }
   try {
     if (plan.layers.length !== model.spec.numLayers) {
       throw badInput(

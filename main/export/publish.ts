@@ -94,6 +94,21 @@ export async function removePartial(partial: string): Promise<void> {
 }
 
 /**
+ * Removes the marked temporary folders this process left for `out` (a worker's export that ended without
+ * cleaning up after itself); the caller knows that no export to `out` is running here.
+ */
+export async function removeOwnPartials(out: string): Promise<void> {
+  const parent = path.dirname(out);
+  const base = path.basename(out);
+  const names = await fs.promises.readdir(parent).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(`${base}${PARTIAL_INFIX}`)) continue;
+    const dir = path.join(parent, name);
+    if ((await isOurs(dir))?.pid === process.pid) await fs.promises.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Finishes or undoes a swap that a killed export left half done, then clears the temporary folders of
  * dead exports to `out`. Safe to call before every export.
  */

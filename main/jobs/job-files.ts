@@ -1,13 +1,24 @@
-/** Where a job keeps its files, and the job cache's key (ARCHITECTURE.md §3: model, data, settings). */
-import { createHash } from 'node:crypto';
+/**
+ * Where a job keeps its files, and the job cache's key (ARCHITECTURE.md §3: model, data, settings). Every
+ * job file is written whole or not at all (a unique temporary name, then a rename), and read back with an
+ * error that names the file when it is damaged.
+ */
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { threadId } from 'node:worker_threads';
 
-import { badInput } from '../api/errors.ts';
+import { badInput, type RankwiseError } from '../api/errors.ts';
+import { isMissing, unreadable } from '../model/fs-errors.ts';
 import type { CompressionPlan } from './compress.ts';
 import type { CompressSettings } from './compress.ts';
 
 export const JOB_FILE = 'job.json';
+/**
+ * The job as it was started (the same fields as job.json), written once and never rewritten: a job whose
+ * job.json is damaged keeps its settings, so it can still be listed (as failed) and resumed.
+ */
+export const JOB_START_FILE = 'job-start.json';
 export const RESULT_FILE = 'result.json';
 export const PLAN_META = 'plan.json';
 
@@ -18,11 +29,75 @@ export const layerFile = (cacheDir: string, layer: number) =>
 
 export async function readPlanMeta(jobDir: string): Promise<PlanMeta> {
   const file = path.join(jobDir, PLAN_META);
+  const meta = await readJobJson(file, 'run the job again', () =>
+    badInput('the job has no finished result to export', jobDir),
+  );
+  return meta as PlanMeta;
+}
+
+/**
+ * A temporary name beside `file` that no other writer uses: this process and thread, and a random part.
+ * It ends in `.partial`, like every unfinished file of Rankwise.
+ */
+export function tempName(file: string): string {
+  return `${file}.${process.pid}-${threadId}-${randomBytes(6).toString('hex')}.partial`;
+}
+
+const TEMP_RE = /\.(\d+)-\d+-[0-9a-f]+\.partial$/;
+
+/** The process that writes a temporary file named by tempName (null for another name). */
+export function tempWriter(name: string): number | null {
+  const m = TEMP_RE.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Writes `file` whole or not at all: the data goes to a temporary name of its own (so concurrent writers
+ * never share one), reaches the disk, and is renamed over `file`.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempName(file);
   try {
-    return JSON.parse(await fs.promises.readFile(file, 'utf8')) as PlanMeta;
-  } catch {
-    throw badInput('the job has no finished result to export', jobDir);
+    const fh = await fs.promises.open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, file);
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
   }
+}
+
+/**
+ * A job file written by writeFileAtomic, parsed: a JSON object. Missing: `missing()`'s error; damaged
+ * (not JSON, not an object): a bad-input error naming the file and saying what to do (`advice`).
+ */
+export async function readJobJson(
+  file: string,
+  advice: string,
+  missing: () => RankwiseError = () => badInput(`is missing; ${advice}`, file),
+): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (e) {
+    if (isMissing(e)) throw missing();
+    throw unreadable(e, file);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw badInput(`is damaged (${text.length === 0 ? 'empty' : (e as Error).message}); ${advice}`, file);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw badInput(`is damaged (not a JSON object); ${advice}`, file);
+  }
+  return value as Record<string, unknown>;
 }
 
 /** Size and modification time: a changed file gets a new key without hashing gigabytes. */

@@ -19,9 +19,18 @@ import type {
   JobSummary,
   TryRunSummary,
 } from '../api/contract.ts';
-import { badInput, toErrorInfo, type ErrorInfo } from '../api/errors.ts';
+import { badInput, RankwiseError, toErrorInfo, type ErrorInfo } from '../api/errors.ts';
+import { removeOwnPartials } from '../export/publish.ts';
 import type { CompressSettings } from './compress.ts';
-import { cacheKey, JOB_FILE, RESULT_FILE } from './job-files.ts';
+import {
+  cacheKey,
+  JOB_FILE,
+  JOB_START_FILE,
+  readJobJson,
+  RESULT_FILE,
+  tempWriter,
+  writeFileAtomic,
+} from './job-files.ts';
 import type { FromWorker, Task, TryTask } from './messages.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -53,6 +62,8 @@ export interface JobManagerOptions {
 }
 
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+/** How long a worker whose task has settled may take to end its thread before it is terminated. */
+const EXIT_GRACE_MS = 5000;
 
 export class JobManager {
   private readonly jobs = new Map<JobId, Job>();
@@ -71,29 +82,64 @@ export class JobManager {
     return path.join(this.opts.dir, 'cache', key);
   }
 
-  /** Recent jobs from earlier sessions; a job that was running when the app stopped reads as cancelled. */
+  /**
+   * Recent jobs from earlier sessions; a job that was running when the app stopped reads as cancelled. A
+   * job whose job.json is damaged is listed as failed, naming the file, with the settings it was started
+   * with (job-start.json), so it can be resumed; one with neither file readable is reported (a process
+   * warning naming the file) and left out, and never stops the others from loading.
+   */
   private load(): Promise<void> {
     this.loaded ??= (async () => {
       const root = path.join(this.opts.dir, 'jobs');
       const ids = await fs.promises.readdir(root).catch(() => [] as string[]);
       for (const id of ids) {
         try {
-          const saved = JSON.parse(await fs.promises.readFile(path.join(root, id, JOB_FILE), 'utf8')) as {
-            summary: JobSummary;
-            settings: CompressSettings;
-            cacheKey: string;
-            request?: ExportRequest;
-          };
-          if (saved.summary.state === 'running' || saved.summary.state === 'queued') {
-            saved.summary.state = 'cancelled';
-          }
-          this.jobs.set(id, this.newJob(saved.summary, saved.settings, saved.cacheKey, saved.request));
-        } catch {
-          // a folder without a readable job.json is not a job (or was half-written by a crash)
+          await this.loadJob(root, id);
+        } catch (e) {
+          process.emitWarning(`Rankwise: job ${id} is not listed: ${errorText(e)}`, 'RankwiseJobWarning');
         }
       }
     })();
     return this.loaded;
+  }
+
+  private async loadJob(root: string, id: string): Promise<void> {
+    const dir = path.join(root, id);
+    if (!(await fs.promises.stat(dir)).isDirectory()) return;
+    const file = path.join(dir, JOB_FILE);
+    let saved: SavedJob;
+    try {
+      saved = parseSavedJob(await readJobJson(file, LOST), id, file);
+    } catch (e) {
+      const start = path.join(dir, JOB_START_FILE);
+      const [hasJob, hasStart] = await Promise.all([exists(file), exists(start)]);
+      // a folder with neither file is not a job (nothing of ours was ever written there)
+      if (!hasJob && !hasStart) return;
+      const damaged = e instanceof RankwiseError ? e : badInput(`cannot be read (${errorText(e)})`, file);
+      let first: SavedJob;
+      try {
+        first = parseSavedJob(await readJobJson(start, 'the job cannot be recovered'), id, start);
+      } catch (e2) {
+        throw badInput(`${damaged.message}; and ${errorText(e2)}`);
+      }
+      // what the job last did is lost; its settings are not, so it is listed as failed and can be resumed
+      const error = toErrorInfo(damaged);
+      const job = this.newJob(
+        { ...first.summary, state: 'failed', error, finishedAt: new Date().toISOString() },
+        first.settings,
+        first.cacheKey,
+        first.request,
+      );
+      this.jobs.set(id, job);
+      process.emitWarning(`Rankwise: ${error.message}`, 'RankwiseJobWarning');
+      // the summary on disk is whole again, and says what happened
+      await this.persist(job).catch(() => undefined);
+      return;
+    }
+    if (saved.summary.state === 'running' || saved.summary.state === 'queued') {
+      saved.summary.state = 'cancelled';
+    }
+    this.jobs.set(id, this.newJob(saved.summary, saved.settings, saved.cacheKey, saved.request));
   }
 
   private newJob(
@@ -118,23 +164,25 @@ export class JobManager {
     return job;
   }
 
-  /** Saves the job's summary; writes are chained per job so the file always ends with the latest state. */
-  private persist(job: Job): Promise<void> {
+  /**
+   * Saves the job's summary, whole or not at all; writes are chained per job so the file always ends with
+   * the latest state. The first save also writes job-start.json, the job as started, never rewritten.
+   */
+  private persist(job: Job, first = false): Promise<void> {
     if (job.tryTask) return Promise.resolve();
     const snapshot = JSON.stringify({
-      summary: job.summary,
+      summary: job.summary as JobSummary,
       settings: job.settings,
       cacheKey: job.cacheKey,
       request: job.request,
-    });
+    } satisfies SavedJob);
     job.saving = job.saving
       .catch(() => undefined)
       .then(async () => {
         const dir = this.jobDir(job.summary.id);
         await fs.promises.mkdir(dir, { recursive: true });
-        const file = path.join(dir, JOB_FILE);
-        await fs.promises.writeFile(`${file}.partial`, snapshot);
-        await fs.promises.rename(`${file}.partial`, file);
+        if (first) await writeFileAtomic(path.join(dir, JOB_START_FILE), snapshot);
+        await writeFileAtomic(path.join(dir, JOB_FILE), snapshot);
       });
     return job.saving;
   }
@@ -152,14 +200,25 @@ export class JobManager {
   }
 
   private setState(job: Job, state: JobState, error?: ErrorInfo): void {
+    this.updateSummary(job, state, error);
+    this.emit(job, { type: 'state', state, ...(error ? { error } : {}) });
+    // the summary on disk only serves the recent-jobs list; a failed write must not fail the job
+    this.persist(job).catch(() => undefined);
+  }
+
+  /** A run's last state: told only once the summary saying so is on disk (or its write failed). */
+  private async settleState(job: Job, state: JobState, error?: ErrorInfo): Promise<void> {
+    this.updateSummary(job, state, error);
+    await this.persist(job).catch(() => undefined);
+    this.emit(job, { type: 'state', state, ...(error ? { error } : {}) });
+  }
+
+  private updateSummary(job: Job, state: JobState, error?: ErrorInfo): void {
     job.summary.state = state;
     if (error) job.summary.error = error;
     else delete job.summary.error;
     if (state === 'done' || state === 'failed' || state === 'cancelled')
       job.summary.finishedAt = new Date().toISOString();
-    this.emit(job, { type: 'state', state, ...(error ? { error } : {}) });
-    // the summary on disk only serves the recent-jobs list; a failed write must not fail the job
-    this.persist(job).catch(() => undefined);
   }
 
   async start(
@@ -183,7 +242,7 @@ export class JobManager {
     };
     const job = this.newJob(summary, settings, key, request);
     this.jobs.set(id, job);
-    await this.persist(job);
+    await this.persist(job, true);
     this.enqueue(job);
     return { ...summary };
   }
@@ -251,25 +310,33 @@ export class JobManager {
     this.setState(job, 'running');
     const worker = new Worker(WORKER_ENTRY);
     job.worker = worker;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     let finished = false;
     const finish = (state: JobState, error?: ErrorInfo) => {
       if (finished) return;
       finished = true;
-      job.cancelRequested = false;
-      job.worker = null;
-      // the worker ends by itself once its task settled; terminating a thread in the middle of a native
-      // call (onnxruntime, the kernels) can abort the whole process, so it is never forced here
-      void this.cleanup(job, state).finally(() => {
-        this.setState(job, state, error);
+      void (async () => {
+        // A worker runs one task and its thread ends by itself once the task settled (it reported done or
+        // the error only after everything it opened was released). The job settles only once the thread
+        // is gone, so a finished job holds no thread, descriptor or memory. Terminating a thread in the
+        // middle of a native call (onnxruntime, the kernels) can abort the whole process, so it is forced
+        // only when a thread whose task has settled still lingers after a grace period.
+        const gone = await Promise.race([exited.then(() => true), sleep(EXIT_GRACE_MS).then(() => false)]);
+        if (!gone) await worker.terminate().catch(() => undefined);
+        job.worker = null;
+        job.cancelRequested = false;
+        await this.cleanup(job, state).catch(() => undefined);
+        await this.settleState(job, state, error);
         this.running.delete(this.deviceOf(job));
         job.settle();
         this.pump(this.deviceOf(job));
-      });
+      })();
     };
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'progress') this.emit(job, { ...m });
       else if (m.type === 'profile') this.emit(job, { ...m });
       else if (m.type === 'token') this.emit(job, { ...m });
+      else if (m.type === 'log') this.emit(job, { ...m });
       else if (m.type === 'result') job.result = m.value;
       else if (m.type === 'done') finish('done');
       else if (m.type === 'error') finish(m.error.kind === 'cancelled' ? 'cancelled' : 'failed', m.error);
@@ -289,18 +356,31 @@ export class JobManager {
     worker.postMessage({ type: 'start', task: this.task(job) });
   }
 
-  /** A cancelled or failed export leaves no partial folder; a compress job's cache layers are whole files. */
+  /**
+   * A cancelled or failed export leaves no partial folder; a compress job's cache layers are whole files.
+   * A temporary file in the cache is removed when its writer is gone: a process that no longer runs, or
+   * this one when none of its jobs is using that cache now (another process may be writing its own).
+   */
   private async cleanup(job: Job, state: JobState): Promise<void> {
     if (state === 'done') return;
     if (job.summary.kind === 'try') return;
     if (job.summary.kind === 'export' && job.summary.out) {
-      await fs.promises.rm(`${job.summary.out}.partial`, { recursive: true, force: true });
+      // only the marked folders this process made: a user's own `<out>.partial` is never touched
+      await removeOwnPartials(job.summary.out);
     }
     const cache = this.cacheDir(job.cacheKey);
+    const busy = [...this.running.values()].some(
+      (id) => id !== job.summary.id && this.jobs.get(id)?.cacheKey === job.cacheKey,
+    );
     const names = await fs.promises.readdir(cache).catch(() => [] as string[]);
     await Promise.all(
       names
         .filter((n) => n.endsWith('.partial'))
+        .filter((n) => {
+          const writer = tempWriter(n);
+          if (writer === null) return true;
+          return writer === process.pid ? !busy : !processRuns(writer);
+        })
         .map((n) => fs.promises.rm(path.join(cache, n), { force: true })),
     );
   }
@@ -397,7 +477,7 @@ export class JobManager {
       throw badInput(`job ${id} is ${job.summary.state}; its result exists once it is done`);
     }
     if (job.tryTask) return job.result as T;
-    return JSON.parse(await fs.promises.readFile(path.join(this.jobDir(id), RESULT_FILE), 'utf8')) as T;
+    return (await readJobJson(path.join(this.jobDir(id), RESULT_FILE), 'run the job again')) as T;
   }
 
   /** Stops every worker and lets pending summary writes land (app shutdown). */
@@ -414,5 +494,53 @@ export class JobManager {
         await j.saving.catch(() => undefined);
       }),
     );
+  }
+}
+
+const LOST = 'its last state is lost: resume the job to run it again';
+
+/** What job.json (and job-start.json) hold. */
+interface SavedJob {
+  summary: JobSummary;
+  settings: CompressSettings;
+  cacheKey: string;
+  request?: ExportRequest;
+}
+
+const JOB_STATES: readonly string[] = ['queued', 'running', 'done', 'failed', 'cancelled'];
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** job.json's fields, checked enough that a listed job is whole (a bad-input error naming the file). */
+function parseSavedJob(value: Record<string, unknown>, id: string, file: string): SavedJob {
+  const { summary, settings, cacheKey: key } = value;
+  const bad = (what: string) => badInput(`is damaged (${what}); ${LOST}`, file);
+  if (!isObject(summary)) throw bad('no summary');
+  if (summary.id !== id) throw bad(`the summary is of job ${String(summary.id)}, not ${id}`);
+  if (summary.kind !== 'compress' && summary.kind !== 'export') throw bad('no job kind');
+  if (typeof summary.state !== 'string' || !JOB_STATES.includes(summary.state)) throw bad('no job state');
+  if (!isObject(summary.settings) || typeof summary.createdAt !== 'string') throw bad('no job settings');
+  if (!isObject(settings) || typeof key !== 'string') throw bad('no engine settings');
+  return value as unknown as SavedJob;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function exists(p: string): Promise<boolean> {
+  return fs.promises.stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Whether a process with this id runs (one we may not signal still runs). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

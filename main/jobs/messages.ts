@@ -46,7 +46,7 @@ type Without<E, K extends PropertyKey> = E extends unknown ? Omit<E, K> : never;
 
 /** A worker's progress and profile events are the job's events before the manager numbers them. */
 export type FromWorker =
-  | Without<Extract<JobEvent, { type: 'progress' | 'profile' | 'token' }>, 'jobId' | 'seq'>
+  | Without<Extract<JobEvent, { type: 'progress' | 'profile' | 'token' | 'log' }>, 'jobId' | 'seq'>
   /** A Try-it run's result, kept in memory by the manager (Try-it runs write nothing). */
   | { type: 'result'; value: unknown }
   | { type: 'done' }

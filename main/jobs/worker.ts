@@ -6,21 +6,23 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 
-import { RankwiseError, toErrorInfo } from '../api/errors.ts';
+import { badInput, RankwiseError, toErrorInfo } from '../api/errors.ts';
 import { exportPlan } from '../export/export.ts';
 import { compressToPlan, type CompressionPlan, type CompressReport } from './compress.ts';
-import { layerFile, readPlanMeta, PLAN_META, RESULT_FILE } from './job-files.ts';
-import { readStoredLayer, writeStoredLayer } from './layer-store.ts';
+import { layerFile, readPlanMeta, PLAN_META, RESULT_FILE, writeFileAtomic } from './job-files.ts';
+import { loadStoredLayer, readStoredLayer, writeStoredLayer } from './layer-store.ts';
 import type { Progress } from '../runtime/forward.ts';
 import type { CompressTask, ExportTask, FromWorker, ToWorker, TryTask, TryTaskModel } from './messages.ts';
 import type { RankOverride } from '../api/contract.ts';
 import type { TrySource } from '../generate/decoder.ts';
 import { runTry } from '../generate/try-run.ts';
 
-const port = parentPort;
-if (!port) throw new Error('worker.ts runs only as a worker thread');
+const port = ((): MessagePort => {
+  if (!parentPort) throw new Error('worker.ts runs only as a worker thread');
+  return parentPort;
+})();
 const controller = new AbortController();
 // the host's main thread (UI, server, IPC) keeps a core for itself
 const threads = Math.max(1, os.availableParallelism() - 1);
@@ -30,11 +32,10 @@ function progress(p: Progress) {
   post({ type: 'progress', ...p, memoryBytes: process.memoryUsage().rss });
 }
 
-const exists = (f: string) =>
-  fs.promises.stat(f).then(
-    () => true,
-    () => false,
-  );
+/** The error's own words, without the `file: ` its message starts with. */
+function reasonOf(e: RankwiseError): string {
+  return e.file && e.message.startsWith(`${e.file}: `) ? e.message.slice(e.file.length + 2) : e.message;
+}
 
 async function runCompress(task: CompressTask): Promise<void> {
   await fs.promises.mkdir(task.cacheDir, { recursive: true });
@@ -45,10 +46,14 @@ async function runCompress(task: CompressTask): Promise<void> {
       onProgress: progress,
       onLayer: (e) => post({ type: 'profile', ...e }),
       layerStore: {
-        load: async (layer) => {
-          const file = layerFile(task.cacheDir, layer);
-          return (await exists(file)) ? readStoredLayer(file) : null;
-        },
+        // a damaged layer is fitted again (and its file replaced when it is saved), never used
+        load: (layer) =>
+          loadStoredLayer(layerFile(task.cacheDir, layer), layer, (e) =>
+            post({
+              type: 'log',
+              message: `job cache: ${e.message}; layer ${layer} is fitted again and the file replaced`,
+            }),
+          ),
         save: (layer, ranks, d) => writeStoredLayer(layerFile(task.cacheDir, layer.layer), layer, ranks, d),
       },
     },
@@ -70,7 +75,11 @@ async function planOf(
   for (const o of overrides) ranks.set(o.layer, { k: o.kRank, v: o.vRank });
   const layers = [];
   for (let i = 0; i < report.layers.length; i++) {
-    const stored = await readStoredLayer(layerFile(cacheDir, i));
+    const file = layerFile(cacheDir, i);
+    const stored = await readStoredLayer(file).catch((e: unknown) => {
+      if (!(e instanceof RankwiseError)) throw e;
+      throw badInput(`is missing or damaged (${reasonOf(e)}); run the compress job again`, file);
+    });
     const r = ranks.get(i)!;
     layers.push(stored.fit.at(r.k, r.v));
   }
@@ -105,13 +114,12 @@ async function runTryTask(task: TryTask): Promise<void> {
   post({ type: 'result', value: result });
 }
 
-async function writeJson(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.partial`;
-  await fs.promises.writeFile(tmp, `${JSON.stringify(value)}\n`);
-  await fs.promises.rename(tmp, file);
+/** Whole or not at all, through a temporary name of its own. */
+function writeJson(file: string, value: unknown): Promise<void> {
+  return writeFileAtomic(file, `${JSON.stringify(value)}\n`);
 }
 
-port.on('message', (m: ToWorker) => {
+function onMessage(m: ToWorker): void {
   if (m.type === 'cancel') {
     controller.abort();
     return;
@@ -123,13 +131,23 @@ port.on('message', (m: ToWorker) => {
       : task.kind === 'export'
         ? runExport(task)
         : runTryTask(task);
-  run.then(
-    () => post({ type: 'done' }),
-    (e: unknown) => {
-      const info = controller.signal.aborted
-        ? toErrorInfo(new RankwiseError('cancelled', 'the job was cancelled'))
-        : toErrorInfo(e);
-      post({ type: 'error', error: info });
-    },
-  );
-});
+  run
+    .then(
+      () => post({ type: 'done' }),
+      (e: unknown) => {
+        const info = controller.signal.aborted
+          ? toErrorInfo(new RankwiseError('cancelled', 'the job was cancelled'))
+          : toErrorInfo(e);
+        post({ type: 'error', error: info });
+      },
+    )
+    .finally(() => {
+      // One task per thread: once it has settled, stop listening so the thread's event loop empties and
+      // the thread ends by itself (its isolate, event loop and descriptors with it). The messages posted
+      // above still reach the manager, which sees 'exit' after them.
+      port.off('message', onMessage);
+      port.unref();
+    });
+}
+
+port.on('message', onMessage);

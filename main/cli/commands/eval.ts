@@ -72,7 +72,13 @@ export interface EvaluateOptions {
 /** The text protocol of ARCHITECTURE.md §9 on one model: consecutive windows, each scored on tokens 2…L. */
 export async function evaluate(o: EvaluateOptions): Promise<EvalReport> {
   const model = await openModel(o.modelDir);
-  const engine = await Engine.create({ device: o.device });
+  let engine: Engine;
+  try {
+    engine = await Engine.create({ device: o.device });
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
   try {
     if (o.window > model.spec.maxPositions) {
       throw badInput(

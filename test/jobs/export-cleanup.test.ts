@@ -1,0 +1,63 @@
+/**
+ * A cancelled export job cleans up only what Rankwise made: the user's own `<out>.partial` folder beside
+ * the destination survives, and no marked temporary folder is left.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import type { JobEvent, JobId, RankwiseApi } from '../../main/api/contract.ts';
+import { createEngineApi } from '../../main/api/engine-api.ts';
+import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+
+const tmp = tempDir();
+const api = createEngineApi({ dir: path.join(tmp.dir, 'engine') });
+afterAll(async () => {
+  await api.close();
+  tmp.cleanup();
+});
+
+function settle(a: RankwiseApi, id: JobId, onEvent?: (e: JobEvent) => void): Promise<JobEvent> {
+  return new Promise((resolve) => {
+    const stop = a.subscribe(id, (e) => {
+      onEvent?.(e);
+      if (e.type === 'state' && ['done', 'failed', 'cancelled'].includes(e.state)) {
+        stop();
+        resolve(e);
+      }
+    });
+  });
+}
+
+describe('export job clean-up', () => {
+  it("a cancelled export leaves the user's <out>.partial alone and nothing of its own", async () => {
+    const job = await api.startJob({
+      model: STORIES_DIR,
+      calib: { path: TINYSTORIES_TEXT },
+      eval: { path: TINYSTORIES_TEXT },
+      method: 'kqsvd',
+      ranks: { k: 4, v: 4 },
+      keySpace: 'pre-rope',
+      window: 64,
+      calibWindows: 2,
+      evalWindows: 1,
+    });
+    expect(await settle(api, job.id)).toMatchObject({ state: 'done' });
+
+    const out = path.join(tmp.dir, 'export');
+    fs.mkdirSync(`${out}.partial`);
+    fs.writeFileSync(path.join(`${out}.partial`, 'notes.txt'), 'precious');
+    const exp = await api.exportJob({ jobId: job.id, out });
+    let asked = false;
+    const last = await settle(api, exp.id, (e) => {
+      if (e.type === 'progress' && e.stage.startsWith('export') && !asked) {
+        asked = true;
+        void api.cancelJob(exp.id);
+      }
+    });
+    expect(last).toMatchObject({ state: 'cancelled' });
+    expect(fs.readFileSync(path.join(`${out}.partial`, 'notes.txt'), 'utf8')).toBe('precious');
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.readdirSync(tmp.dir).filter((n) => n.startsWith('export.rankwise-'))).toEqual([]);
+  });
+});
