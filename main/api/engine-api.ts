@@ -87,6 +87,24 @@ export function toCompressSettings(s: JobSettings): CompressSettings {
   };
 }
 
+/**
+ * The engine's settings as the API states them, so the CLI's flags go through the API's own checks.
+ * Settings the API does not take (threads, the allocator, sampling, held-out windows) stay behind.
+ */
+export function toJobSettings(s: CompressSettings): JobSettings {
+  const { modelDir, calib, eval: evalFile, method, ranks, budget, kvFraction, keySpace } = s;
+  const { window, calibWindows, evalWindows, seed, layerWeights, stief, device } = s;
+  return {
+    model: modelDir,
+    calib: { path: calib },
+    eval: { path: evalFile },
+    ...{ method, ranks, budget, kvFraction, keySpace, window, calibWindows, evalWindows, seed },
+    layerWeights,
+    stief: stief && Object.keys(stief).length > 0 ? stief : undefined,
+    device,
+  };
+}
+
 /** Profiles of a finished job in the allocator's form. */
 function profilesOf(r: CompressReport): LayerProfile[] | null {
   if (!r.profile) return null;

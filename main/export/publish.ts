@@ -73,6 +73,20 @@ async function isOurs(dir: string): Promise<Marker | null> {
   return readJson<Marker>(path.join(dir, PARTIAL_MARKER));
 }
 
+/** The temporary folders beside `out` that carry Rankwise's marker, with it. */
+async function markedPartials(out: string): Promise<{ dir: string; marker: Marker }[]> {
+  const parent = path.dirname(out);
+  const prefix = `${path.basename(out)}${PARTIAL_INFIX}`;
+  const names = await fs.promises.readdir(parent).catch(() => [] as string[]);
+  const found: { dir: string; marker: Marker }[] = [];
+  for (const name of names.filter((n) => n.startsWith(prefix))) {
+    const dir = path.join(parent, name);
+    const marker = await isOurs(dir);
+    if (marker) found.push({ dir, marker });
+  }
+  return found;
+}
+
 /** A new temporary folder beside `out`, marked as Rankwise's; fails with the path named when it cannot. */
 export async function createPartial(out: string): Promise<string> {
   const partial = `${out}${PARTIAL_INFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -98,13 +112,8 @@ export async function removePartial(partial: string): Promise<void> {
  * cleaning up after itself); the caller knows that no export to `out` is running here.
  */
 export async function removeOwnPartials(out: string): Promise<void> {
-  const parent = path.dirname(out);
-  const base = path.basename(out);
-  const names = await fs.promises.readdir(parent).catch(() => [] as string[]);
-  for (const name of names) {
-    if (!name.startsWith(`${base}${PARTIAL_INFIX}`)) continue;
-    const dir = path.join(parent, name);
-    if ((await isOurs(dir))?.pid === process.pid) await fs.promises.rm(dir, { recursive: true, force: true });
+  for (const { dir, marker } of await markedPartials(out)) {
+    if (marker.pid === process.pid) await fs.promises.rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -132,14 +141,8 @@ export async function recoverExport(out: string): Promise<void> {
     }
     await fs.promises.rm(journalFile, { force: true });
   }
-  const parent = path.dirname(out);
-  const base = path.basename(out);
-  const names = await fs.promises.readdir(parent).catch(() => [] as string[]);
-  for (const name of names) {
-    if (!name.startsWith(`${base}${PARTIAL_INFIX}`)) continue;
-    const dir = path.join(parent, name);
-    const marker = await isOurs(dir);
-    if (marker && !isAlive(marker.pid)) await fs.promises.rm(dir, { recursive: true, force: true });
+  for (const { dir, marker } of await markedPartials(out)) {
+    if (!isAlive(marker.pid)) await fs.promises.rm(dir, { recursive: true, force: true });
   }
 }
 

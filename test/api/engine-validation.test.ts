@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JobEvent, JobId, JobSettings, RankwiseApi } from '../../main/api/contract.ts';
+import type { JobId, JobSettings } from '../../main/api/contract.ts';
 import { createEngineApi } from '../../main/api/engine-api.ts';
 import { RankwiseError } from '../../main/api/errors.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
@@ -17,6 +17,7 @@ import {
   invalidForStories,
   invalidSettings,
 } from './invalid-cases.ts';
+import { settle } from '../helpers/jobs.ts';
 
 const tmp = tempDir('rankwise-validation-');
 let api: ReturnType<typeof createEngineApi>;
@@ -34,19 +35,6 @@ const VALID: JobSettings = {
   calibWindows: 3,
   evalWindows: 1,
 };
-
-function settle(a: RankwiseApi, id: JobId): Promise<JobEvent[]> {
-  const events: JobEvent[] = [];
-  return new Promise((resolve) => {
-    const stop = a.subscribe(id, (e) => {
-      events.push(e);
-      if (e.type === 'state' && ['done', 'failed', 'cancelled'].includes(e.state)) {
-        stop();
-        resolve(events);
-      }
-    });
-  });
-}
 
 beforeAll(async () => {
   api = createEngineApi({ dir: path.join(tmp.dir, 'engine') });

@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import type { JobEvent, JobId, RankwiseApi } from '../../main/api/contract.ts';
 import { createEngineApi } from '../../main/api/engine-api.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+import { settle } from '../helpers/jobs.ts';
 
 const tmp = tempDir();
 const api = createEngineApi({ dir: path.join(tmp.dir, 'engine') });
@@ -16,18 +16,6 @@ afterAll(async () => {
   await api.close();
   tmp.cleanup();
 });
-
-function settle(a: RankwiseApi, id: JobId, onEvent?: (e: JobEvent) => void): Promise<JobEvent> {
-  return new Promise((resolve) => {
-    const stop = a.subscribe(id, (e) => {
-      onEvent?.(e);
-      if (e.type === 'state' && ['done', 'failed', 'cancelled'].includes(e.state)) {
-        stop();
-        resolve(e);
-      }
-    });
-  });
-}
 
 describe('export job clean-up', () => {
   it("a cancelled export leaves the user's <out>.partial alone and nothing of its own", async () => {
@@ -42,20 +30,20 @@ describe('export job clean-up', () => {
       calibWindows: 2,
       evalWindows: 1,
     });
-    expect(await settle(api, job.id)).toMatchObject({ state: 'done' });
+    expect((await settle(api, job.id)).at(-1)).toMatchObject({ state: 'done' });
 
     const out = path.join(tmp.dir, 'export');
     fs.mkdirSync(`${out}.partial`);
     fs.writeFileSync(path.join(`${out}.partial`, 'notes.txt'), 'precious');
     const exp = await api.exportJob({ jobId: job.id, out });
     let asked = false;
-    const last = await settle(api, exp.id, (e) => {
+    const events = await settle(api, exp.id, (e) => {
       if (e.type === 'progress' && e.stage.startsWith('export') && !asked) {
         asked = true;
         void api.cancelJob(exp.id);
       }
     });
-    expect(last).toMatchObject({ state: 'cancelled' });
+    expect(events.at(-1)).toMatchObject({ state: 'cancelled' });
     expect(fs.readFileSync(path.join(`${out}.partial`, 'notes.txt'), 'utf8')).toBe('precious');
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.readdirSync(tmp.dir).filter((n) => n.startsWith('export.rankwise-'))).toEqual([]);

@@ -8,11 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JobEvent, JobId, JobSettings, RankwiseApi } from '../../main/api/contract.ts';
+import type { JobEvent, JobSettings, RankwiseApi } from '../../main/api/contract.ts';
 import { createEngineApi } from '../../main/api/engine-api.ts';
 import { JOB_FILE, layerFile, PLAN_META, RESULT_FILE, writeFileAtomic } from '../../main/jobs/job-files.ts';
 import { readStoredLayer } from '../../main/jobs/layer-store.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+import { settle } from '../helpers/jobs.ts';
 
 const tmp = tempDir();
 const engineDir = path.join(tmp.dir, 'engine');
@@ -37,19 +38,6 @@ const settings = (seed: number): JobSettings => ({
   evalWindows: 2,
   seed,
 });
-
-function settle(a: RankwiseApi, id: JobId): Promise<JobEvent[]> {
-  const events: JobEvent[] = [];
-  return new Promise((resolve) => {
-    const stop = a.subscribe(id, (e) => {
-      events.push(e);
-      if (e.type === 'state' && ['done', 'failed', 'cancelled'].includes(e.state)) {
-        stop();
-        resolve(events);
-      }
-    });
-  });
-}
 
 const cacheDirs = (dir: string) => new Set(fs.existsSync(dir) ? fs.readdirSync(dir) : []);
 

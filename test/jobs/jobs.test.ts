@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JobEvent, JobId, JobSettings, RankwiseApi } from '../../main/api/contract.ts';
+import type { JobEvent, JobId, JobSettings } from '../../main/api/contract.ts';
 import { createEngineApi } from '../../main/api/engine-api.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+import { settle } from '../helpers/jobs.ts';
 
 const tmp = tempDir();
 let api: ReturnType<typeof createEngineApi>;
@@ -34,22 +35,6 @@ const settings = (over: Partial<JobSettings> = {}): JobSettings => ({
   ...over,
 });
 
-/** Collects a job's events until it settles. */
-function record(a: RankwiseApi, id: JobId, onEvent?: (e: JobEvent) => void) {
-  const events: JobEvent[] = [];
-  const done = new Promise<JobEvent[]>((resolve) => {
-    const stop = a.subscribe(id, (e) => {
-      events.push(e);
-      onEvent?.(e);
-      if (e.type === 'state' && ['done', 'failed', 'cancelled'].includes(e.state)) {
-        stop();
-        resolve(events);
-      }
-    });
-  });
-  return done;
-}
-
 const filesUnder = (dir: string): string[] =>
   fs.existsSync(dir)
     ? (fs.readdirSync(dir, { recursive: true }) as string[]).map((f) => path.join(dir, f))
@@ -69,7 +54,7 @@ describe('jobs through the API', () => {
       lag = Math.max(lag, now - last - 10);
       last = now;
     }, 10);
-    const events = await record(api, job.id);
+    const events = await settle(api, job.id);
     clearInterval(timer);
     expect(lag).toBeLessThan(50);
 
@@ -96,7 +81,7 @@ describe('jobs through the API', () => {
 
   it('a job that differs only in its memory target reuses every fitted layer from the cache', async () => {
     const job = await api.startJob(settings({ kvFraction: 0.3 }));
-    const events = await record(api, job.id);
+    const events = await settle(api, job.id);
     expect(events.at(-1)).toMatchObject({ state: 'done' });
     const profiles = events.filter((e) => e.type === 'profile');
     expect(profiles).toHaveLength(5);
@@ -120,7 +105,7 @@ describe('jobs through the API', () => {
   it('exports a finished job with edited ranks; the report comes back', async () => {
     const out = path.join(tmp.dir, 'export-edited');
     const job = await api.exportJob({ jobId, out, ranks: [{ layer: 0, kRank: 8, vRank: 8 }], onnx: false });
-    const events = await record(api, job.id);
+    const events = await settle(api, job.id);
     expect(events.at(-1)).toMatchObject({ state: 'done' });
     const report = await api.getExportReport(job.id);
     expect(report.export.verification.passed).toBe(true);
@@ -133,7 +118,7 @@ describe('jobs through the API', () => {
     async (stage) => {
       const job = await api.startJob(settings({ calibWindows: 12, seed: stage.length }));
       let asked = 0;
-      const events = await record(api, job.id, (e) => {
+      const events = await settle(api, job.id, (e) => {
         if (e.type === 'progress' && e.stage.startsWith(stage) && !asked) {
           asked = performance.now();
           void api.cancelJob(job.id);
@@ -151,7 +136,7 @@ describe('jobs through the API', () => {
   it('cancel during export leaves no partial export and no folder', async () => {
     const out = path.join(tmp.dir, 'export-cancelled');
     const job = await api.exportJob({ jobId, out });
-    const events = await record(api, job.id, (e) => {
+    const events = await settle(api, job.id, (e) => {
       if (e.type === 'progress' && e.stage.startsWith('verify')) void api.cancelJob(job.id);
     });
     expect(events.at(-1)).toMatchObject({ state: 'cancelled' });
@@ -167,7 +152,7 @@ describe('jobs through the API', () => {
       stief: { steps: 6, trainWindows: 1 },
     });
     const job = await api.startJob(s);
-    const first = await record(api, job.id, (e) => {
+    const first = await settle(api, job.id, (e) => {
       if (e.type === 'profile' && e.layer === 1) void api.cancelJob(job.id);
     });
     expect(first.at(-1)).toMatchObject({ state: 'cancelled' });
@@ -180,7 +165,7 @@ describe('jobs through the API', () => {
 
     const resumed = await api.resumeJob(job.id);
     expect(resumed.id).toBe(job.id);
-    const second = await record(api, job.id);
+    const second = await settle(api, job.id);
     expect(second.at(-1)).toMatchObject({ state: 'done' });
     const profiles = second.filter((e) => e.type === 'profile');
     for (const e of profiles) {
@@ -203,7 +188,7 @@ describe('jobs through the API', () => {
     const note = (name: string) => (e: JobEvent) => {
       if (e.type === 'state') order.push(`${name}:${e.state}`);
     };
-    await Promise.all([record(api, a.id, note('a')), record(api, b.id, note('b'))]);
+    await Promise.all([settle(api, a.id, note('a')), settle(api, b.id, note('b'))]);
     // b was queued while a ran, and started only once a was done
     expect(order.indexOf('b:running')).toBeGreaterThan(order.indexOf('a:done'));
     expect(order).toContain('b:queued');

@@ -10,18 +10,39 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JobId, JobSettings, RankwiseApi } from '../../main/api/contract.ts';
+import type { JobSettings } from '../../main/api/contract.ts';
+import WebSocket from 'ws';
+
 import { createEngineApi } from '../../main/api/engine-api.ts';
 import { compressToPlan } from '../../main/jobs/compress.ts';
-import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+import { startServer, type RunningServer } from '../../main/server/server.ts';
+import { connectWebSocketApi, type WebSocketApi } from '../../renderer/transport/websocket.ts';
+import { webSocketUrl } from '../../renderer/transport/url.ts';
+import { SHARED_TESTDATA, STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+import { settledState } from '../helpers/jobs.ts';
 
+// The jobs go through the browser-mode server, as the audit ran them: engine, socket and client in one process.
 const tmp = tempDir();
-let api: ReturnType<typeof createEngineApi>;
-beforeAll(() => {
-  api = createEngineApi({ dir: path.join(tmp.dir, 'engine') });
+let engine: ReturnType<typeof createEngineApi>;
+let server: RunningServer;
+let api: WebSocketApi;
+beforeAll(async () => {
+  engine = createEngineApi({ dir: path.join(tmp.dir, 'engine') });
+  server = await startServer({
+    api: engine,
+    roots: [SHARED_TESTDATA, tmp.dir],
+    staticDir: path.join(tmp.dir, 'no-build'),
+  });
+  const page = new URL(server.url);
+  api = await connectWebSocketApi(
+    webSocketUrl({ protocol: page.protocol, host: page.host, search: page.search }),
+    WebSocket,
+  );
 });
 afterAll(async () => {
-  await api.close();
+  api?.close();
+  await server?.close();
+  await engine?.close();
   tmp.cleanup();
 });
 
@@ -38,17 +59,6 @@ const settings = (seed: number): JobSettings => ({
   // two cache keys: half the jobs fit their layers, half load them from the job cache
   seed: seed % 2,
 });
-
-function settled(a: RankwiseApi, id: JobId): Promise<string> {
-  return new Promise((resolve) => {
-    const stop = a.subscribe(id, (e) => {
-      if (e.type === 'state' && ['done', 'failed', 'cancelled'].includes(e.state)) {
-        stop();
-        resolve(e.state);
-      }
-    });
-  });
-}
 
 /** Descriptors of this process open on files inside `dir`. */
 function openUnder(dir: string): string[] {
@@ -86,7 +96,7 @@ describe.runIf(process.platform === 'linux')('finished jobs release their worker
     let after5 = null as Awaited<ReturnType<typeof figures>> | null;
     for (let i = 0; i < 20; i++) {
       const job = await api.startJob(settings(i));
-      expect(await settled(api, job.id)).toBe('done');
+      expect(await settledState(api, job.id)).toBe('done');
       const f = await figures();
       seen.push(f);
       if (i === 4) after5 = f;

@@ -6,11 +6,12 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JobEvent, JobId, JobSettings, RankwiseApi } from '../../main/api/contract.ts';
+import type { JobEvent, JobId, JobSettings } from '../../main/api/contract.ts';
 import { createEngineApi } from '../../main/api/engine-api.ts';
 import { RankwiseError } from '../../main/api/errors.ts';
 import { runTry } from '../../main/generate/try-run.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+import { settle } from '../helpers/jobs.ts';
 
 const tmp = tempDir();
 let api: ReturnType<typeof createEngineApi>;
@@ -27,20 +28,6 @@ const settings: JobSettings = {
   calibWindows: 4,
   evalWindows: 1,
 };
-
-function settle(a: RankwiseApi, id: JobId, onEvent?: (e: JobEvent) => void): Promise<JobEvent[]> {
-  const events: JobEvent[] = [];
-  return new Promise((resolve) => {
-    const stop = a.subscribe(id, (e) => {
-      events.push(e);
-      onEvent?.(e);
-      if (e.type === 'state' && ['done', 'failed', 'cancelled'].includes(e.state)) {
-        stop();
-        resolve(events);
-      }
-    });
-  });
-}
 
 beforeAll(async () => {
   api = createEngineApi({ dir: path.join(tmp.dir, 'engine') });

@@ -1,4 +1,4 @@
-import type { JobSettings } from '../../api/contract.ts';
+import { toJobSettings } from '../../api/engine-api.ts';
 import { badInput, RankwiseError } from '../../api/errors.ts';
 import { checkJobSettings, checkJobSettingsForModel } from '../../api/validate.ts';
 import {
@@ -100,23 +100,8 @@ function inFlags(e: unknown): unknown {
  * head dimension, one weight per layer, a window within the context).
  */
 async function checkAsJob(s: CompressSettings): Promise<void> {
-  const job: JobSettings = {
-    model: s.modelDir,
-    calib: { path: s.calib },
-    eval: { path: s.eval },
-    method: s.method,
-    ranks: s.ranks,
-    budget: s.budget,
-    kvFraction: s.kvFraction,
-    keySpace: s.keySpace,
-    window: s.window,
-    calibWindows: s.calibWindows,
-    evalWindows: s.evalWindows,
-    seed: s.seed,
-    layerWeights: s.layerWeights,
-    stief: s.stief && Object.keys(s.stief).length > 0 ? s.stief : undefined,
-    device: s.device,
-  };
+  const job = toJobSettings(s);
+
   try {
     const checked = checkJobSettings(job);
     const model = await openModel(s.modelDir);
