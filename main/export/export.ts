@@ -26,7 +26,7 @@ import { memoryTable, type MemoryOptions } from './memory.ts';
 import { ONNX_DATA, ONNX_DATA_FILE, ONNX_DIR, ONNX_FILE } from './onnx-files.ts';
 import { renderReportHtml } from './report-html.ts';
 import { REPORT_FORMAT, REPORT_VERSION, type ExportedFile, type ReportData } from './report-types.ts';
-import { prepareDestination, publishPartial, removePartial } from './publish.ts';
+import { PARTIAL_MARKER, prepareDestination, publishPartial, removePartial } from './publish.ts';
 import { describeFailure, verifyExport } from './verify.ts';
 import { writeCompressedCheckpoint } from './write-checkpoint.ts';
 
@@ -93,6 +93,8 @@ async function fileList(dir: string, prefix = ''): Promise<ExportedFile[]> {
   for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
     const file = path.join(dir, entry.name);
     const name = `${prefix}${entry.name}`;
+    // the temporary folder's marker is removed as the folder is published: not one of the export's files
+    if (name === PARTIAL_MARKER) continue;
     if (entry.isDirectory()) files.push(...(await fileList(file, `${name}/`)));
     else if (entry.isFile()) files.push({ name, bytes: (await fs.promises.stat(file)).size });
   }

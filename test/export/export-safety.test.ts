@@ -130,6 +130,12 @@ describe('exported files', () => {
     expect(report.export.verification.passed).toBe(true);
     const listed = (report.export.files as { name: string; bytes: number }[]).map((f) => f.name);
     expect(listed).toContain(ONNX_FILE);
+    // the report lists exactly the files beside it (but itself), and the temporary folder's marker is gone
+    const onDisk = (fs.readdirSync(OUT(), { recursive: true }) as string[])
+      .filter((f) => fs.statSync(path.join(OUT(), f)).isFile() && f !== REPORT_JSON && f !== REPORT_HTML)
+      .sort();
+    expect([...listed].sort()).toEqual(onDisk);
+    expect(onDisk).not.toContain('.rankwise-partial');
     expect(report.export.files.find((f: { name: string }) => f.name === ONNX_FILE).bytes).toBe(
       fs.statSync(path.join(OUT(), ONNX_FILE)).size,
     );
