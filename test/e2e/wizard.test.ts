@@ -115,6 +115,8 @@ async function tryIt(prompt: string | null, maxNewTokens: number) {
   await byTest('try-identical').waitFor();
   await byTest('try-kl').waitFor();
   expect(await byTest('engine-error').count()).toBe(0);
+  // ready for the next prompt
+  await expect.poll(() => byTest('try-generate').isEnabled()).toBe(true);
 }
 
 async function walk(name: string, modelDir: string, data: 'demo' | string, layers: number) {
