@@ -22,19 +22,20 @@ export async function ortGreedy(
 ): Promise<OrtGreedyResult> {
   const session = await ort.InferenceSession.create(modelPath);
   try {
-    // the cache widths are read off the model's own input declarations, as a generic runtime would
+    // each layer's cache width is read off the model's present outputs, as a generic runtime would: an
+    // export declares its past widths symbolic (any empty past will do), a bare decoder static
     const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
     const layers = pastNames.length / 2;
-    const meta = new Map(session.inputMetadata.map((m) => [m.name, m]));
-    const empty = (name: string) => {
-      const m = meta.get(name);
-      if (!m || !m.isTensor) throw new Error(`no tensor input ${name}`);
-      const dims = m.shape.map((d, i) => (i === 0 ? 1 : i === 2 ? 0 : (d as number)));
-      return new ort.Tensor('float32', new Float32Array(0), dims);
+    const outputs = new Map(session.outputMetadata.map((m) => [m.name, m]));
+    const empty = (present: string) => {
+      const m = outputs.get(present);
+      if (!m?.isTensor) throw new Error(`no tensor output ${present}`);
+      const [, heads, , width] = m.shape;
+      return new ort.Tensor('float32', new Float32Array(0), [1, heads as number, 0, width as number]);
     };
     let past: ort.Tensor[][] = Array.from({ length: layers }, (_, i) => [
-      empty(`past_key_values.${i}.key`),
-      empty(`past_key_values.${i}.value`),
+      empty(`present.${i}.key`),
+      empty(`present.${i}.value`),
     ]);
     const ids = Array.from(prompt);
     let feed = ids.slice();

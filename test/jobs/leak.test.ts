@@ -11,38 +11,23 @@ import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JobSettings } from '../../main/api/contract.ts';
-import WebSocket from 'ws';
 
-import { createEngineApi } from '../../main/api/engine-api.ts';
 import { compressToPlan } from '../../main/jobs/compress.ts';
-import { startServer, type RunningServer } from '../../main/server/server.ts';
-import { connectWebSocketApi, type WebSocketApi } from '../../renderer/transport/websocket.ts';
-import { webSocketUrl } from '../../renderer/transport/url.ts';
+import type { WebSocketApi } from '../../renderer/transport/websocket.ts';
+import { serveEngine, type SocketApi } from '../helpers/socket-api.ts';
 import { SHARED_TESTDATA, STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
 import { settledState } from '../helpers/jobs.ts';
 
 // The jobs go through the browser-mode server, as the audit ran them: engine, socket and client in one process.
 const tmp = tempDir();
-let engine: ReturnType<typeof createEngineApi>;
-let server: RunningServer;
+let served: SocketApi;
 let api: WebSocketApi;
 beforeAll(async () => {
-  engine = createEngineApi({ dir: path.join(tmp.dir, 'engine') });
-  server = await startServer({
-    api: engine,
-    roots: [SHARED_TESTDATA, tmp.dir],
-    staticDir: path.join(tmp.dir, 'no-build'),
-  });
-  const page = new URL(server.url);
-  api = await connectWebSocketApi(
-    webSocketUrl({ protocol: page.protocol, host: page.host, search: page.search }),
-    WebSocket,
-  );
+  served = await serveEngine(tmp.dir, [SHARED_TESTDATA, tmp.dir]);
+  api = served.api;
 });
 afterAll(async () => {
-  api?.close();
-  await server?.close();
-  await engine?.close();
+  await served?.close();
   tmp.cleanup();
 });
 
