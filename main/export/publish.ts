@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { badInput } from '../api/errors.ts';
+import { fsErrorCode, unwritable } from '../model/fs-errors.ts';
 
 /** Inside every temporary folder Rankwise writes; nothing without it is ever removed. */
 export const PARTIAL_MARKER = '.rankwise-partial';
@@ -29,35 +30,13 @@ interface Journal {
   partial: string;
 }
 
-function errnoOf(e: unknown): string | undefined {
-  return e instanceof Error && 'code' in e ? String((e as NodeJS.ErrnoException).code) : undefined;
-}
-
-/** An I/O failure as the user's problem with a named path, in words rather than an errno. */
-export function ioError(e: unknown, p: string, doing: string) {
-  const code = errnoOf(e);
-  const why: Record<string, string> = {
-    EROFS: 'is on a read-only file system',
-    EACCES: 'is not writable (permission denied)',
-    EPERM: 'is not writable (operation not permitted)',
-    ENOSPC: 'has no space left on its disk',
-    EDQUOT: 'is over its disk quota',
-    ENOTDIR: 'has a file where a folder is needed',
-    ELOOP: 'is a symbolic link loop',
-    ENAMETOOLONG: 'has a name that is too long',
-  };
-  const reason =
-    (code && why[code]) ?? `could not be ${doing} (${code ?? (e instanceof Error ? e.message : String(e))})`;
-  return badInput(reason, p);
-}
-
 const isAlive = (pid: number) => {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    return errnoOf(e) === 'EPERM';
+    return fsErrorCode(e) === 'EPERM';
   }
 };
 
@@ -97,7 +76,7 @@ export async function createPartial(out: string): Promise<string> {
     await fs.promises.writeFile(path.join(partial, PARTIAL_MARKER), JSON.stringify(marker));
   } catch (e) {
     await fs.promises.rm(partial, { recursive: true, force: true }).catch(() => undefined);
-    throw ioError(e, path.dirname(out), 'written');
+    throw unwritable(e, path.dirname(out));
   }
   return partial;
 }

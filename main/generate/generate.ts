@@ -66,6 +66,9 @@ function checkFinite(row: Float32Array, decoder: TryDecoder): void {
   }
 }
 
+/** Prompt tokens decoded ahead of the new ones. */
+const CONTEXT_TOKENS = 8;
+
 /**
  * A generation taken one token at a time, so two models can take turns (side by side in the app) while
  * each one's time counts only its own work.
@@ -74,7 +77,9 @@ export class Generator {
   readonly ids: number[] = [];
   stopReason: StopReason | null = null;
   private readonly sample: Sampler;
-  private readonly promptText: string;
+  /** The prompt's last few tokens, decoded: enough context for spaces and word boundaries. */
+  private readonly context: number[];
+  private readonly contextText: string;
   private readonly limit: number;
   private emitted = '';
   private next = -1;
@@ -88,7 +93,9 @@ export class Generator {
   ) {
     checkMaxNewTokens(opts.maxNewTokens);
     this.sample = makeSampler(opts.sampling);
-    this.promptText = decoder.tokenizer.decode(prompt, { skipSpecial: true });
+    // only a short tail of the prompt is decoded with each new token, so a long prompt costs nothing per step
+    this.context = Array.from(prompt.subarray(Math.max(0, prompt.length - CONTEXT_TOKENS)));
+    this.contextText = decoder.tokenizer.decode(this.context, { skipSpecial: true });
     this.limit = Math.min(opts.maxNewTokens, decoder.spec.maxPositions - prompt.length);
   }
 
@@ -143,12 +150,12 @@ export class Generator {
     });
   }
 
-  /** The text the generated ids add after the prompt (decoded together, so spaces come out right). */
+  /** The text the generated ids add after the prompt (decoded after its tail, so spaces come out right). */
   text(): string {
     const tok = this.decoder.tokenizer;
-    const all = tok.decode([...this.prompt, ...this.ids], { skipSpecial: true });
-    return all.startsWith(this.promptText)
-      ? all.slice(this.promptText.length)
+    const all = tok.decode([...this.context, ...this.ids], { skipSpecial: true });
+    return all.startsWith(this.contextText)
+      ? all.slice(this.contextText.length)
       : tok.decode(this.ids, { skipSpecial: true });
   }
 

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { badInput } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../api/errors.ts';
+import { unreadable } from '../model/fs-errors.ts';
 import { readTextSource } from '../data/read.ts';
 import { MAX_PROMPTS } from './try-run.ts';
 
@@ -21,8 +22,8 @@ export async function readPromptsFile(file: string): Promise<string[]> {
       throw badInput('is over 16 MiB; a prompts file holds prompts, not a corpus', abs);
     text = await fs.promises.readFile(abs, 'utf8');
   } catch (e) {
-    if (e instanceof Error && 'kind' in e) throw e;
-    throw badInput('cannot be read', abs);
+    if (e instanceof RankwiseError) throw e;
+    throw unreadable(e, abs);
   }
   const jsonl = abs.endsWith('.jsonl');
   const prompts: string[] = [];

@@ -62,6 +62,8 @@ export interface JobManagerOptions {
 }
 
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+/** Finished Try-it runs whose results stay available. */
+const KEPT_TRY_RUNS = 16;
 /** How long a worker whose task has settled may take to end its thread before it is terminated. */
 const EXIT_GRACE_MS = 5000;
 
@@ -260,6 +262,13 @@ export class JobManager {
     };
     const job = this.newJob(summary, { device: task.device } as CompressSettings, '');
     job.tryTask = task;
+    // finished runs are kept for their results a while, not for ever (oldest first: a Map keeps order)
+    const finished = [...this.jobs.values()].filter(
+      (j) => j.tryTask && !j.worker && ['done', 'failed', 'cancelled'].includes(j.summary.state),
+    );
+    for (const old of finished.slice(0, Math.max(0, finished.length - KEPT_TRY_RUNS + 1))) {
+      this.jobs.delete(old.summary.id);
+    }
     this.jobs.set(summary.id, job);
     this.enqueue(job);
     return { ...summary };

@@ -50,6 +50,23 @@ export function unreadable(e: unknown, file: string): RankwiseError {
   return badInput(`cannot be read (${fsErrorReason(e)})${advice ? `; ${advice}` : ''}`, file);
 }
 
+const WRITE_REASONS: Record<string, string> = {
+  EROFS: 'is on a read-only file system',
+  EACCES: 'is not writable (permission denied)',
+  EPERM: 'is not writable (operation not permitted)',
+  ENOSPC: 'has no space left on its disk',
+  EDQUOT: 'is over its disk quota',
+  ENOTDIR: 'has a file where a folder is needed',
+  ELOOP: 'is a symbolic link loop',
+  ENAMETOOLONG: 'has a name that is too long',
+};
+
+/** `dir: is on a read-only file system`, …: a place Rankwise could not write, as a bad-input error. */
+export function unwritable(e: unknown, p: string): RankwiseError {
+  const code = fsErrorCode(e);
+  return badInput((code && WRITE_REASONS[code]) ?? `could not be written (${fsErrorReason(e)})`, p);
+}
+
 /** True for "nothing there" errors (ENOENT, ENOTDIR), which callers phrase as a missing file. */
 export function isMissing(e: unknown): boolean {
   const code = fsErrorCode(e);

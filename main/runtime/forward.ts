@@ -134,7 +134,7 @@ function layerPrefix(source: WeightSource, layer: number): string | undefined {
 }
 
 /** Names of the output head's tensors: an untied LM head, else the (tied) token embeddings. */
-const HEAD_TENSOR = /(^|\.)(lm_head|embed_tokens|wte)\.weight$/;
+export const HEAD_TENSOR = /(^|\.)(lm_head|embed_tokens|wte)\.weight$/;
 
 /**
  * Finite weights (loading checks each tensor) can still overflow float32 on real text: huge values that a

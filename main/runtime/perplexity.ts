@@ -1,6 +1,6 @@
 import { badInput, RankwiseError } from '../api/errors.ts';
 import type { ForwardOptions } from './forward.ts';
-import { forwardSequences, weightsFile } from './forward.ts';
+import { forwardSequences, HEAD_TENSOR, weightsFile } from './forward.ts';
 import type { ModelRunner } from './runner.ts';
 
 export interface PerplexityResult {
@@ -35,7 +35,7 @@ export async function perplexity(
   // still means an output head out of range. A perplexity of NaN or Infinity is never a result.
   if (!Number.isFinite(ppl)) {
     const what = `the perplexity is ${ppl} (mean NLL ${meanNll} nats/token)`;
-    const file = weightsFile(runner.source, (n) => /(^|\.)(lm_head|embed_tokens|wte)\.weight$/.test(n));
+    const file = weightsFile(runner.source, (n) => HEAD_TENSOR.test(n));
     if (!file) throw new RankwiseError('internal', `${what} from in-memory weights`);
     throw badInput(`${what}: the output head's weights are out of range; the checkpoint is damaged`, file);
   }

@@ -10,13 +10,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RankwiseError } from '../../main/api/errors.ts';
 import {
   createPartial,
-  ioError,
   PARTIAL_MARKER,
   prepareDestination,
   publishPartial,
   recoverExport,
   removePartial,
 } from '../../main/export/publish.ts';
+import { unwritable } from '../../main/model/fs-errors.ts';
 import { tempDir } from '../helpers/paths.ts';
 
 const tmp = tempDir();
@@ -144,8 +144,8 @@ describe('export destinations', () => {
 
   it('names read-only file systems and full disks in words', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
-    expect(ioError(err('EROFS'), '/x', 'written').message).toBe('/x: is on a read-only file system');
-    expect(ioError(err('ENOSPC'), '/x', 'written').message).toBe('/x: has no space left on its disk');
-    expect(ioError(err('EACCES'), '/x', 'written').message).toBe('/x: is not writable (permission denied)');
+    expect(unwritable(err('EROFS'), '/x').message).toBe('/x: is on a read-only file system');
+    expect(unwritable(err('ENOSPC'), '/x').message).toBe('/x: has no space left on its disk');
+    expect(unwritable(err('EACCES'), '/x').message).toBe('/x: is not writable (permission denied)');
   });
 });

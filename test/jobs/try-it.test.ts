@@ -121,6 +121,17 @@ describe('Try it through the API', () => {
     expect((err as Error).message).toMatch(message);
   });
 
+  it('keeps the results of the last 16 finished runs, not of every run ever', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 17; i++) {
+      const run = await api.startTry({ model: { dir: STORIES_DIR }, prompt: 'Once', maxNewTokens: 1 });
+      await settle(api, run.id);
+      ids.push(run.id);
+    }
+    await expect(api.getTryResult(ids[0])).rejects.toThrow(/no job with id/);
+    for (const id of ids.slice(1)) expect((await api.getTryResult(id)).prompts).toHaveLength(1);
+  });
+
   it('a prompt longer than the context fails the run with a bad-input error', async () => {
     const run = await api.startTry({ model: { dir: STORIES_DIR }, prompt: 'Once upon a time '.repeat(200) });
     const events = await settle(api, run.id);
