@@ -239,8 +239,6 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
           },
         },
         {
-          // any empty past, as transformers.js and Optimum size it from config.json, is accepted
-          symbolicPastWidth: true,
           // the data file's location is relative to the model file: both live in onnx/
           ...(onnxMinBytes === undefined
             ? {}

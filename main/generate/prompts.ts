@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import { badInput, RankwiseError } from '../api/errors.ts';
 import { unreadable } from '../model/fs-errors.ts';
-import { readTextSource } from '../data/read.ts';
+import { readTextChunks, type ReadOptions } from '../data/read.ts';
 import { MAX_PROMPTS } from './try-run.ts';
 
 const MAX_PROMPT_FILE_BYTES = 16 * 2 ** 20;
@@ -53,17 +53,32 @@ export async function readPromptsFile(file: string): Promise<string[]> {
 
 /**
  * A few beginnings of the calibration text's paragraphs (the first words of each, up to `words`), so
- * the first prompt a user sees is in the model's own domain.
+ * the first prompt a user sees is in the model's own domain. Only the start of the text is read.
  */
-export async function promptSuggestions(file: string, count = 4, words = 8): Promise<string[]> {
-  const text = await readTextSource(file);
+export async function promptSuggestions(
+  file: string,
+  count = 4,
+  words = 8,
+  read: ReadOptions = {},
+): Promise<string[]> {
   const out: string[] = [];
-  for (const para of text.split(/\n\s*\n/)) {
+  let text = '';
+  const take = (para: string) => {
     const w = para.trim().split(/\s+/).filter(Boolean);
-    if (w.length < 3) continue;
+    if (w.length < 3) return;
     const start = w.slice(0, words).join(' ');
     if (!out.includes(start)) out.push(start);
-    if (out.length === count) break;
+  };
+  for await (const chunk of readTextChunks(file, read)) {
+    text += chunk;
+    const paras = text.split(/\n\s*\n/);
+    // the last paragraph may go on in the next chunk
+    text = paras.pop()!;
+    for (const para of paras) {
+      take(para);
+      if (out.length === count) return out;
+    }
   }
+  take(text);
   return out;
 }

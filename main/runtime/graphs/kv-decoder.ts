@@ -35,15 +35,6 @@ export interface KvDecoderOptions {
     /** Initializers at least this big go external; default 1024. */
     minBytes?: number;
   };
-  /**
-   * Declare the past inputs' last dimension symbolic (`past_key_width_{i}`, `past_value_width_{i}`)
-   * instead of the layer's rank, and reshape the past to [batch, H_kv, past, r] inside the graph. An empty
-   * past of any width is then accepted: [B, H_kv, 0, head_dim] as transformers.js 3 and Optimum size it
-   * from config.json, [B, H_kv, 0, 0] as transformers.js 4 sizes a symbolic dimension, or
-   * [B, H_kv, 0, r]. A non-empty past must still be the layer's own presents (width r); another width
-   * fails at run time. Presents keep the static width r either way. Exports set this.
-   */
-  symbolicPastWidth?: boolean;
 }
 
 export const KV_DECODER_IO = {
@@ -113,15 +104,6 @@ function geluTanh(g: GraphBuilder, x: string): string {
   return g.op('Mul', [g.op('Mul', [x, c(0.5)]), g.op('Add', [g.op('Tanh', [inner]), c(1)])]);
 }
 
-/** Sets a serialised ModelProto's ir_version, written first as field 1 (tag 0x08) with a one-byte value. */
-function withIrVersion(bytes: Uint8Array, version: number): Uint8Array {
-  if (bytes[0] !== 0x08 || bytes[1] >= 0x80 || version >= 0x80) {
-    throw new RankwiseError('internal', 'the ONNX model does not start with a one-byte ir_version');
-  }
-  bytes[1] = version;
-  return bytes;
-}
-
 /**
  * The whole-model decoder with a thin KV cache: input_ids, attention_mask, position_ids and per layer
  * past_key_values.{i}.key/value [batch, H_kv, past, r_i] → logits [batch, seq, vocab] and present.{i}.*
@@ -139,7 +121,7 @@ export async function buildKvDecoder(
     const sink =
       ext && fd !== null ? { fd, location: ext.location, minBytes: ext.minBytes ?? 1024 } : undefined;
     const g = new GraphBuilder('rankwise_kv_decoder', sink);
-    return await buildGraph(source, g, sink?.minBytes ?? null, opts.symbolicPastWidth ?? false);
+    return await buildGraph(source, g, sink?.minBytes ?? null);
   } finally {
     if (fd !== null) fs.closeSync(fd);
   }
@@ -152,7 +134,6 @@ async function buildGraph(
   source: KvDecoderSource,
   g: GraphBuilder,
   externalMinBytes: number | null,
-  symbolicPastWidth: boolean,
 ): Promise<Uint8Array> {
   const spec = source.spec;
   const IO = KV_DECODER_IO;
@@ -310,8 +291,11 @@ async function buildGraph(
     const up = lin('mlp.up_proj', w.up, F, D);
     const down = lin('mlp.down_proj', w.down, D, F);
 
+    // A past's last dimension is declared symbolic (`past_key_width_{i}`) and reshaped to the layer's rank
+    // here, so any empty past is accepted: [B, H_kv, 0, head_dim] as transformers.js 3 and Optimum size it
+    // from config.json, [B, H_kv, 0, 0] as transformers.js 4 sizes a symbolic dimension, or [B, H_kv, 0, r].
+    // A non-empty past must be the layer's own presents (width r); presents keep the static width r.
     const past = (name: string, width: number, symbol: string) => {
-      if (!symbolicPastWidth) return g.input(name, [BATCH, Hkv, PAST, width]);
       // [B, H_kv, P, w] → [B, H_kv, −1, r]: an empty past of any width becomes [B, H_kv, 0, r]
       const declared = g.input(name, [BATCH, Hkv, PAST, symbol]);
       return g.op('Reshape', [
@@ -381,5 +365,5 @@ async function buildGraph(
   const logits = g.op('Reshape', [linear(g, norm(x, finalNorm), lmHead), shapeWith(g, bs, [V])]);
   g.output(IO.logits, logits, [BATCH, SEQ, V]);
   for (const p of presents) g.output(p.name, p.value, [BATCH, Hkv, TOTAL, p.width]);
-  return withIrVersion(g.build(KV_DECODER_OPSET), KV_DECODER_IR_VERSION);
+  return g.build(KV_DECODER_OPSET, KV_DECODER_IR_VERSION);
 }

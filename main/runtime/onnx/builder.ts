@@ -172,11 +172,14 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Serialised ModelProto. Opset 21 (IR 10) gives LayerNormalization and Gelu with the tanh approximation. */
-  build(opset = 21): Uint8Array {
+  /**
+   * Serialised ModelProto. Opset 21 (IR 10) gives LayerNormalization and Gelu with the tanh approximation;
+   * a graph for older runtimes (the exported decoder) asks for less.
+   */
+  build(opset = 21, irVersion = 10): Uint8Array {
     const Model = modelProtoType();
     const message = Model.fromObject({
-      irVersion: 10,
+      irVersion,
       producerName: 'rankwise',
       producerVersion: '0.1.0',
       opsetImport: [{ domain: '', version: opset }],
