@@ -28,7 +28,7 @@ import { loadWindows } from '../main/data/windows.ts';
 import { openModel } from '../main/model/model.ts';
 import { loadTokenizer } from '../main/model/tokenizer.ts';
 import { writeSyntheticModel } from '../main/model/synthetic.ts';
-import type { KeySpace } from '../main/methods/types.ts';
+import type { KeySpace } from '../main/core/kv.ts';
 import { SYNTH_125M } from './recipes.ts';
 
 type Say = (k: string, v: string) => void;

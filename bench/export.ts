@@ -21,7 +21,7 @@ import { openModel } from '../main/model/model.ts';
 import { loadTokenizer } from '../main/model/tokenizer.ts';
 import { buildKvDecoder } from '../main/runtime/graphs/kv-decoder.ts';
 import { KvDecoderSession } from '../main/runtime/kv-session.ts';
-import type { KeySpace } from '../main/methods/types.ts';
+import type { KeySpace } from '../main/core/kv.ts';
 import type { ModelSpec } from '../main/model/types.ts';
 
 type Say = (k: string, v: string) => void;

@@ -14,7 +14,8 @@ import { ModelRunner, withCompression } from '../main/runtime/runner.ts';
 import { captureGrams } from '../main/runtime/capture.ts';
 import { perplexity } from '../main/runtime/perplexity.ts';
 import { methodById } from '../main/methods/index.ts';
-import type { KeySpace, LayerCompression, LayerFit, MethodId } from '../main/methods/types.ts';
+import type { LayerFit } from '../main/methods/types.ts';
+import type { KeySpace, LayerCompression, MethodId } from '../main/core/kv.ts';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const SHARED = path.resolve(here, '..', '..', 'shared', 'testdata');

@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { OpenDialogOptions, OpenDialogReturnValue } from 'electron';
 import type { DirectoryListing, PathPurpose, RankwiseApi } from '../main/api/contract.ts';
-import { badInput } from '../main/api/errors.ts';
+import { badInput } from '../main/core/errors.ts';
 import type { PathRegistry } from './path-registry.ts';
 
 /** `dialog.showOpenDialog`, bound by the caller to the window it should be modal to. */

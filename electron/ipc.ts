@@ -8,7 +8,7 @@
  * Electron is typed structurally here (and imported as types only) so the module loads in plain Node.
  */
 import type { JobEvent, RankwiseApi, Unsubscribe } from '../main/api/contract.ts';
-import { badInput, toErrorInfo } from '../main/api/errors.ts';
+import { badInput, toErrorInfo } from '../main/core/errors.ts';
 import { checkCall, checkJobId, pathFields } from '../main/api/validate.ts';
 import {
   EVENT_CHANNEL,

@@ -20,7 +20,7 @@
  * has it (`RANKWISE_NATIVE_VARIANT=baseline` forces the baseline). It loads on first use, in any thread.
  */
 import { createRequire } from 'node:module';
-import { RankwiseError, type ErrorKind } from '../main/api/errors.ts';
+import { RankwiseError, type ErrorKind } from '../main/core/errors.ts';
 
 /** Which build of the Eigen kernels runs. */
 export type NativeVariant = 'avx2' | 'baseline';

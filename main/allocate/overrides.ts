@@ -6,7 +6,7 @@
  * for such a layer replaces its ranks. So the UI can pass either the base allocation with the whole list of
  * overrides, or the latest allocation with just the newest one. Unpinning is a fresh allocateBy… call.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { rankSumCapacity } from './bytes.ts';
 import type { LayerCandidates } from './candidates.ts';
 import { toCandidates, totalWeightOf } from './candidates.ts';

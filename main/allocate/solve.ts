@@ -3,7 +3,7 @@
  * targets, for both forms. Infeasibility is decided here, once, from the two extreme choices (cheapest and
  * most accurate), so both solvers see only feasible problems and report the same thing when one is not.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import type { LayerCandidates, Picks } from './candidates.ts';
 import { cheapestPicks, costSum, mostAccuratePicks, weightedSum, withinBudget } from './candidates.ts';
 import type { DpSize } from './knapsack.ts';

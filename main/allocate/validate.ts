@@ -3,7 +3,7 @@
  * badInput (CLI exit 2) with a message naming the valid range, before any solver runs: the solvers then
  * assume finite errors, integer ranks and a non-empty grid.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import type { CacheShape, LayerProfile } from './types.ts';
 
 export function validateShape(shape: CacheShape): void {

@@ -4,17 +4,17 @@
  * in-process. Everything here is plain data (structured-clone and JSON safe); the renderer imports these
  * types and nothing else from main/.
  */
-import type { ErrorInfo } from './errors.ts';
+import type { ErrorInfo } from '../core/errors.ts';
 import type { CompressReport, KeySpaceSetting } from '../jobs/compress.ts';
 import type { ReportData } from '../export/report-types.ts';
-import type { MethodId } from '../methods/types.ts';
+import type { MethodId } from '../core/kv.ts';
 import type { ModelInfo } from '../model/types.ts';
 import type { TryRunResult, TryToken } from '../generate/try-run.ts';
 
-export type { ErrorInfo } from './errors.ts';
+export type { ErrorInfo } from '../core/errors.ts';
 export type { CompressReport } from '../jobs/compress.ts';
 export type { ReportData } from '../export/report-types.ts';
-export type { MethodId } from '../methods/types.ts';
+export type { MethodId } from '../core/kv.ts';
 export type { ModelInfo } from '../model/types.ts';
 export type {
   TryPromptResult,

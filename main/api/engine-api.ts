@@ -46,7 +46,7 @@ import type {
   TryRequest,
   TryResult,
 } from './contract.ts';
-import { badInput } from './errors.ts';
+import { badInput } from '../core/errors.ts';
 
 export interface EngineApiOptions {
   /** Where jobs and the job cache live (e.g. the app's user-data folder). */

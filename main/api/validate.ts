@@ -27,8 +27,8 @@ import type {
   TryRequest,
 } from './contract.ts';
 import type { KeySpaceSetting } from '../jobs/compress.ts';
-import { METHOD_IDS } from '../methods/types.ts';
-import { badInput, type RankwiseError } from './errors.ts';
+import { METHOD_IDS } from '../core/kv.ts';
+import { badInput, type RankwiseError } from '../core/errors.ts';
 
 /** Devices a job may ask for (runtime/engine.ts's DEVICES, which cannot be imported here: a test keeps them equal). */
 export const DEVICES = [

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

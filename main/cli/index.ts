@@ -1,4 +1,4 @@
-import { isUserError, toErrorInfo } from '../api/errors.ts';
+import { isUserError, toErrorInfo } from '../core/errors.ts';
 import { evalCommand, EVAL_USAGE } from './commands/eval.ts';
 import { inspectCommand, INSPECT_USAGE } from './commands/inspect.ts';
 import { demoCommand, DEMO_USAGE } from './commands/demo.ts';

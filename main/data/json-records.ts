@@ -3,7 +3,7 @@
  * rejection says where (line or item) and what shape was expected, since these files are often
  * hand-made or converted by a script the user can fix.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 
 const JSONL_SHAPE = 'each line must be one JSON object like {"text": "..."}';
 const JSON_SHAPES =

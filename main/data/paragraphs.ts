@@ -7,7 +7,7 @@
  * the reading that reproduces the README: the first 300 paragraphs, each encoded as `<s>` + paragraph, give
  * 29,256 predicted tokens and mean NLL 1.4353 (untrimmed lines give 29,302: some lines end in a space).
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 
 /** The first `n` paragraphs (trimmed non-empty lines) of `text`; all of them when `n` is undefined. */

@@ -6,7 +6,7 @@
 import zlib from 'node:zlib';
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
 import type { Compressors, FileMetaData } from 'hyparquet';
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 
 const TEXT_COLUMN = 'text';
 

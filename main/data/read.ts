@@ -17,7 +17,8 @@ import fs from 'node:fs';
 import type { Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
+import { formatBytes } from '../core/format.ts';
 import { fsErrorCode, isMissing, unreadable } from '../model/fs-errors.ts';
 import { jsonlRecords, jsonRecords } from './json-records.ts';
 import { parquetRecords } from './parquet.ts';
@@ -385,10 +386,4 @@ function tooLarge(file: string, size: number, maxBytes: number) {
       'use a smaller excerpt: calibration needs far less text',
     file,
   );
-}
-
-function formatBytes(n: number): string {
-  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} bytes`;
 }

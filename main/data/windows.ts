@@ -4,7 +4,7 @@
  * very start), then cut into windows of `window` tokens. This is the GPTQ / Palu / EigenAttention
  * convention, so perplexities compare across tools; every window is scored on its tokens 2…L.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import { mulberry32, randomInt } from '../model/prng.ts';
 import { readTextChunks, readTextSource } from './read.ts';

@@ -15,8 +15,8 @@ import {
   keyProjection,
   narrowLayer,
   type NarrowLayer,
-} from '../methods/fold.ts';
-import type { LayerCompression } from '../methods/types.ts';
+} from '../model/fold.ts';
+import type { LayerCompression } from '../core/kv.ts';
 import type { WeightSource } from '../runtime/runner.ts';
 
 export interface CompressedModel {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
 import type { CompressionPlan } from '../jobs/compress.ts';
 import { loadWindows } from '../data/windows.ts';
 import { CONFIG_FILE, readJsonObject } from '../model/config.ts';
@@ -18,10 +18,10 @@ import { KV_COMPRESSION_FORMAT, KV_COMPRESSION_KEY, KV_COMPRESSION_VERSION } fro
 import { openModel, type ModelHandle } from '../model/model.ts';
 import { loadTokenizer } from '../model/tokenizer.ts';
 import { Engine, type Device } from '../runtime/engine.ts';
-import { throwIfCancelled, type Progress } from '../runtime/forward.ts';
+import { throwIfCancelled, type Progress } from '../core/progress.ts';
 import { buildKvDecoder } from '../runtime/graphs/kv-decoder.ts';
 import { compressedModel, type CompressedModel } from './compressed-model.ts';
-import { effectiveCompression } from '../methods/fold.ts';
+import { effectiveCompression } from '../model/fold.ts';
 import { memoryTable, type MemoryOptions } from './memory.ts';
 import { ONNX_DATA, ONNX_DATA_FILE, ONNX_DIR, ONNX_FILE } from './onnx-files.ts';
 import { renderReportHtml } from './report-html.ts';

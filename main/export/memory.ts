@@ -3,7 +3,7 @@
  * and how many sequences fit beside the weights in a memory budget. Every quantity here is in bytes (or
  * tokens, or sequences); nothing is rounded to KiB/MiB until the report formats it.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import type { MemoryTable } from './report-types.ts';
 
 /** Context lengths the cache of one sequence is priced at, as in `inspect` (model/info.ts). */

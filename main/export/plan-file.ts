@@ -4,10 +4,10 @@
  * `layers.{i}.{keys|values}.{g}.{a|b}` (d×r each) and everything else as JSON in `__metadata__`, so
  * reading one back goes through the same validated reader as any checkpoint and nothing is unpickled.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import type { CompressionPlan } from '../jobs/compress.ts';
 import { float64Bytes, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
-import type { FactorPair, KeySpace, LayerCompression } from '../methods/types.ts';
+import type { FactorPair, KeySpace, LayerCompression } from '../core/kv.ts';
 
 export const PLAN_METADATA_KEY = 'rankwise_plan';
 const PLAN_VERSION = 1;

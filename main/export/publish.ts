@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { fsErrorCode, unwritable } from '../model/fs-errors.ts';
 
 /** Inside every temporary folder Rankwise writes; nothing without it is ever removed. */

@@ -5,7 +5,7 @@
  */
 import { paretoFront } from '../allocate/index.ts';
 import type { ProfilePoint } from '../allocate/index.ts';
-import { formatBytes } from '../cli/output.ts';
+import { formatBytes } from '../core/format.ts';
 import type { CompressReport } from '../jobs/compress.ts';
 import type { ReportData } from './report-types.ts';
 

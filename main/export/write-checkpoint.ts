@@ -3,7 +3,7 @@
  * expects, in the original's dtype; attention tensors of compressed layers come from the narrowed layer,
  * everything else is copied byte for byte. Tensors are produced one at a time as the writer reaches them.
  */
-import { RankwiseError } from '../api/errors.ts';
+import { RankwiseError } from '../core/errors.ts';
 import type { FloatTensor } from '../model/arch/common.ts';
 import { writeCheckpoint } from '../model/checkpoint.ts';
 import type { TensorToWrite } from '../model/safetensors.ts';

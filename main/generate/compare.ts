@@ -4,7 +4,7 @@
  * KL(original ‖ compressed) of the next-token distributions along the original's own continuation
  * (both models teacher-forced on it), which measures the drift even after the texts part ways.
  */
-import { RankwiseError } from '../api/errors.ts';
+import { RankwiseError } from '../core/errors.ts';
 import type { TryDecoder } from './decoder.ts';
 
 export interface Comparison {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { compressedModel } from '../export/compressed-model.ts';
 import { findOnnxModel, ONNX_DATA, ONNX_FILE } from '../export/onnx-files.ts';
 import type { CompressionPlan } from '../jobs/compress.ts';

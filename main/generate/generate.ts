@@ -4,7 +4,7 @@
  * context, or the caller's signal (Stop, Ctrl-C), and says which; the figures are measured, never
  * assumed: prefill and decode tokens/s from the wall clock, cache bytes from the tensors held.
  */
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
 import type { TryDecoder } from './decoder.ts';
 import { makeSampler, type Sampler, type SamplingSettings } from './sampling.ts';
 

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
 import { unreadable } from '../model/fs-errors.ts';
 import { readTextChunks, type ReadOptions } from '../data/read.ts';
 import { MAX_PROMPTS } from './try-run.ts';

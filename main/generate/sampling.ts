@@ -3,7 +3,7 @@
  * rely on), or temperature / top-k / top-p sampling from a seeded generator, so a sampled run can be
  * repeated exactly.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { mulberry32 } from '../model/prng.ts';
 import { argmax } from '../runtime/kv-session.ts';
 

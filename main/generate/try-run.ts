@@ -3,7 +3,7 @@
  * (usually the original). The two take turns token by token, so both streams advance together in the
  * app, and each is timed on its own work. The engine's worker and `rankwise generate` both run this.
  */
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { compareGenerations, type Comparison } from './compare.ts';
 import { openTryDecoder, type OpenDecoderOptions, type TryDecoder, type TrySource } from './decoder.ts';
 import { checkMaxNewTokens, encodePrompt, Generator, type Generation } from './generate.ts';

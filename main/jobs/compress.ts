@@ -4,7 +4,7 @@
  * the original and the compressed model. The compressed model lives in memory here; writing it to disk is
  * the export stage's work.
  */
-import { badInput, isUserError } from '../api/errors.ts';
+import { badInput, isUserError } from '../core/errors.ts';
 import {
   allocateByBudget,
   allocateByMemory,
@@ -20,11 +20,12 @@ import { loadTokenizer } from '../model/tokenizer.ts';
 import type { ModelSpec } from '../model/types.ts';
 import { eigenThresholdSweep, fitEigen } from '../methods/eigen.ts';
 import { methodById } from '../methods/index.ts';
-import type { KeySpace, LayerCompression, LayerFit, MethodId } from '../methods/types.ts';
+import type { LayerFit } from '../methods/types.ts';
+import type { KeySpace, LayerCompression, MethodId } from '../core/kv.ts';
 import { captureGrams, layerSamples } from '../runtime/capture.ts';
 import { trainStief, type StiefSettings } from '../methods/stief.ts';
 import { Engine, type Device } from '../runtime/engine.ts';
-import { progressTracker, type Progress } from '../runtime/forward.ts';
+import { progressTracker, type Progress } from '../core/progress.ts';
 import { LayerErrorMeter } from '../runtime/layer-error.ts';
 import { perplexity } from '../runtime/perplexity.ts';
 import { ModelRunner, withCompression } from '../runtime/runner.ts';

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 
-import { badInput, type RankwiseError } from '../api/errors.ts';
+import { badInput, type RankwiseError } from '../core/errors.ts';
 import { isMissing, unreadable } from '../model/fs-errors.ts';
 import type { CompressionPlan } from './compress.ts';
 import type { CompressSettings } from './compress.ts';

@@ -13,12 +13,13 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
 import type { ProfilePoint } from '../allocate/index.ts';
 import { HOST_IS_LITTLE_ENDIAN, swapBytesInPlace } from '../model/dtype.ts';
 import { isMissing } from '../model/fs-errors.ts';
 import { float64Bytes, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
-import type { FactorPair, KeySpace, LayerCompression, LayerFit } from '../methods/types.ts';
+import type { LayerFit } from '../methods/types.ts';
+import type { FactorPair, KeySpace, LayerCompression } from '../core/kv.ts';
 import { tempName } from './job-files.ts';
 
 const META_KEY = 'rankwise_layer';

@@ -19,7 +19,7 @@ import type {
   JobSummary,
   TryRunSummary,
 } from '../api/contract.ts';
-import { badInput, RankwiseError, toErrorInfo, type ErrorInfo } from '../api/errors.ts';
+import { badInput, RankwiseError, toErrorInfo, type ErrorInfo } from '../core/errors.ts';
 import { removeOwnPartials } from '../export/publish.ts';
 import type { CompressSettings } from './compress.ts';
 import {

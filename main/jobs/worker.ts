@@ -8,12 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 
-import { badInput, RankwiseError, toErrorInfo } from '../api/errors.ts';
+import { badInput, RankwiseError, toErrorInfo } from '../core/errors.ts';
 import { exportPlan } from '../export/export.ts';
 import { compressToPlan, type CompressionPlan, type CompressReport } from './compress.ts';
 import { layerFile, readPlanMeta, PLAN_META, RESULT_FILE, writeFileAtomic } from './job-files.ts';
 import { loadStoredLayer, readStoredLayer, writeStoredLayer } from './layer-store.ts';
-import type { Progress } from '../runtime/forward.ts';
+import type { Progress } from '../core/progress.ts';
 import type { CompressTask, ExportTask, FromWorker, ToWorker, TryTask, TryTaskModel } from './messages.ts';
 import type { RankOverride } from '../api/contract.ts';
 import type { TrySource } from '../generate/decoder.ts';

@@ -2,7 +2,8 @@ import { eigh } from '../../native-kernels/index.ts';
 import { sum } from './linalg.ts';
 import { orthonormalFit } from './orthonormal-fit.ts';
 import type { ModelSpec } from '../model/types.ts';
-import type { CompressionMethod, KeySpace, LayerCapture, LayerFit } from './types.ts';
+import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
+import type { KeySpace } from '../core/kv.ts';
 
 /**
  * EigenAttention's Llama path (methods.md §4): one key basis per layer from the pre-RoPE keys of all KV

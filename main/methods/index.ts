@@ -1,10 +1,11 @@
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { eigen } from './eigen.ts';
 import { ksvd } from './ksvd.ts';
 import { kqsvd } from './kqsvd.ts';
 import { thinkeys } from './thinkeys.ts';
 import { stief } from './stief.ts';
-import { METHOD_IDS, type CompressionMethod } from './types.ts';
+import { type CompressionMethod } from './types.ts';
+import { METHOD_IDS } from '../core/kv.ts';
 
 const METHODS: Record<string, CompressionMethod> = { ksvd, eigen, kqsvd, thinkeys, stief };
 

@@ -1,8 +1,9 @@
 import { cholesky, eigh, matmul, solveTriangular } from '../../native-kernels/index.ts';
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
 import type { ModelSpec } from '../model/types.ts';
 import { columnBlock, identity, leadingColumns, sum, trace, transpose } from './linalg.ts';
-import type { CompressionMethod, FactorPair, KeySpace, LayerCapture, LayerFit } from './types.ts';
+import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
+import type { FactorPair, KeySpace } from '../core/kv.ts';
 
 /** The full-rank oblique pair of a KQ-SVD fit, d×d each, columns ordered by singular value. */
 export interface KqPair {

@@ -1,6 +1,7 @@
 import { eigh } from '../../native-kernels/index.ts';
 import { orthonormalFit } from './orthonormal-fit.ts';
-import type { CompressionMethod, KeySpace, LayerFit } from './types.ts';
+import type { CompressionMethod, LayerFit } from './types.ts';
+import type { KeySpace } from '../core/kv.ts';
 
 /**
  * Plain per-head K/V SVD (methods.md §3): each KV head keeps the top-r principal directions of its own

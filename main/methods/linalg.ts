@@ -2,7 +2,7 @@
  * Small helpers on row-major float64 matrices (d×d and d×r), for the methods' closed forms. The heavy
  * factorisations are the native kernels'; these are the index shuffles and sums around them.
  */
-import type { FactorPair } from './types.ts';
+import type { FactorPair } from '../core/kv.ts';
 
 /** The first r columns of a row-major n×n matrix (eigenvectors sorted by descending eigenvalue). */
 export function leadingColumns(m: Float64Array, n: number, r: number): Float64Array {

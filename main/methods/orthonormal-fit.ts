@@ -1,5 +1,6 @@
 import { orthonormalPair } from './linalg.ts';
-import type { KeySpace, LayerFit } from './types.ts';
+import type { LayerFit } from './types.ts';
+import type { KeySpace } from '../core/kv.ts';
 
 /**
  * A layer fit from full orthonormal bases (d×d, columns ordered by importance), one per KV head for keys

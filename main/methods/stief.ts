@@ -12,18 +12,19 @@
  * which also measure it (documented in docs/methods.md).
  */
 import { matmul } from '../../native-kernels/index.ts';
-import { RankwiseError } from '../api/errors.ts';
+import { RankwiseError } from '../core/errors.ts';
 import { mulberry32 } from '../model/prng.ts';
 import type { ModelSpec } from '../model/types.ts';
 import type { HeldoutBatch } from '../runtime/capture.ts';
-import { throwIfCancelled } from '../runtime/forward.ts';
+import { throwIfCancelled } from '../core/progress.ts';
 import { LayerGradient } from '../runtime/layer-grad.ts';
 import type { LayerErrorMeter } from '../runtime/layer-error.ts';
 import type { ModelRunner } from '../runtime/runner.ts';
 import { fitEigen } from './eigen.ts';
 import { leadingColumns, orthonormalPair, transpose } from './linalg.ts';
 import { cosineLr, orthonormalityError, StiefelAdam } from './stiefel.ts';
-import type { CompressionMethod, KeySpace, LayerCapture, LayerCompression, LayerFit } from './types.ts';
+import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
+import type { KeySpace, LayerCompression } from '../core/kv.ts';
 
 export interface StiefSettings {
   /** Optimiser steps per phase (keys, then values). */

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { isMissing, unreadable } from './fs-errors.ts';
 import { findDuplicateKey, SafetensorsFile, tensorByteLength, writeSafetensors } from './safetensors.ts';
 import type { TensorInfo, TensorToWrite } from './safetensors.ts';

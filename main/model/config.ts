@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { badInput, unsupportedModel } from '../api/errors.ts';
+import { badInput, unsupportedModel } from '../core/errors.ts';
 import { ConfigFields } from './arch/common.ts';
 import { adapterFor } from './arch/registry.ts';
 import type { ArchAdapter } from './arch/registry.ts';

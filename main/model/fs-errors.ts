@@ -3,7 +3,7 @@
  * unreadable input is always a bad-input error (exit 2) that names the path and says why ("permission
  * denied", "a symbolic link loop"), never a raw EACCES (exit 1) nor a misleading "does not exist".
  */
-import { badInput, type RankwiseError } from '../api/errors.ts';
+import { badInput, type RankwiseError } from '../core/errors.ts';
 
 const REASONS: Record<string, string> = {
   ENOENT: 'it does not exist',

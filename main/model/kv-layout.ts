@@ -3,8 +3,8 @@
  * key and value widths and the key space, read from config.json's `kv_compression` block. One table of
  * shapes serves the writer, the reader's shape checks and the ONNX decoder.
  */
-import { badInput } from '../api/errors.ts';
-import type { KeySpace } from '../methods/types.ts';
+import { badInput } from '../core/errors.ts';
+import type { KeySpace } from '../core/kv.ts';
 
 export const KV_COMPRESSION_KEY = 'kv_compression';
 export const KV_COMPRESSION_FORMAT = 'rankwise';

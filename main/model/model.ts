@@ -6,14 +6,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { Checkpoint } from './checkpoint.ts';
 import { CONFIG_FILE, resolveModelSpec } from './config.ts';
 import { checkFinite } from './arch/common.ts';
 import { isMissing, unreadable } from './fs-errors.ts';
 import type { ArchAdapter } from './arch/registry.ts';
-import { expandLayer, keyProjection, narrowLayer, type NarrowLayer } from '../methods/fold.ts';
-import type { LayerCompression } from '../methods/types.ts';
+import { expandLayer, keyProjection, narrowLayer, type NarrowLayer } from './fold.ts';
+import type { LayerCompression } from '../core/kv.ts';
 import { attentionShape } from './kv-layout.ts';
 import type { EmbeddingWeights, LayerWeights, ModelSpec } from './types.ts';
 

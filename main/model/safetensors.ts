@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
-import { badInput, unsupportedModel } from '../api/errors.ts';
+import { badInput, unsupportedModel } from '../core/errors.ts';
 import {
   byteLengthOf,
   decodeToFloat32,

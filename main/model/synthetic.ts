@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { transpose } from './arch/common.ts';
 import { writeCheckpoint } from './checkpoint.ts';
 import { fnv1a, normal, randomOrthonormal, streamFor } from './prng.ts';

@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
 import { isMissing, unreadable } from './fs-errors.ts';
 
 export interface DecodeOptions {

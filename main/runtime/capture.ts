@@ -1,6 +1,7 @@
-import type { LayerGrams } from '../methods/types.ts';
+import type { LayerGrams } from '../core/kv.ts';
 import type { LayerWeights } from '../model/types.ts';
-import { checkLayerOutput, plan, progressTracker, throwIfCancelled, type Progress } from './forward.ts';
+import { checkLayerOutput, plan } from './forward.ts';
+import { progressTracker, throwIfCancelled, type Progress } from '../core/progress.ts';
 import { CAPTURE_OUTPUTS } from './graphs/decoder-layer.ts';
 import { layerWeightFeeds, type ModelRunner } from './runner.ts';
 

@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { badInput } from '../api/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { GraphBuilder } from './onnx/builder.ts';
 
 /** Where graphs run. `auto` takes the platform's GPU provider when this onnxruntime build has it. */

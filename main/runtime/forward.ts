@@ -1,20 +1,9 @@
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
+import { progressTracker, throwIfCancelled, type Progress } from '../core/progress.ts';
 import type { Checkpoint } from '../model/checkpoint.ts';
 import type { ArchAdapter } from '../model/arch/registry.ts';
 import { layerWeightFeeds, type ModelRunner, type WeightSource } from './runner.ts';
 import { compressionInputs } from './projection.ts';
-
-export interface Progress {
-  stage: string;
-  /** Layer being processed (0-based), or −1 for embedding/head work. */
-  layer: number;
-  done: number;
-  total: number;
-  /** Seconds left, from the pace so far; null before the first unit finishes. */
-  etaSeconds: number | null;
-  /** Optimiser step, for stages that train (StiefAttention). */
-  step?: number;
-}
 
 export interface ForwardOptions {
   /** Which logits to return: none (perplexity only), every position, or each sequence's last. */
@@ -45,21 +34,6 @@ export interface MicroBatch {
 }
 
 const MiB = 1024 * 1024;
-
-export function throwIfCancelled(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new RankwiseError('cancelled', 'the job was cancelled');
-}
-
-/** Progress with an ETA from the average pace of the units done so far. */
-export function progressTracker(stage: string, total: number, onProgress?: (p: Progress) => void) {
-  const start = performance.now();
-  let done = 0;
-  return (layer: number) => {
-    done += 1;
-    const elapsed = (performance.now() - start) / 1000;
-    onProgress?.({ stage, layer, done, total, etaSeconds: (elapsed / done) * (total - done) });
-  };
-}
 
 /**
  * Plans groups (bounded hidden-state memory) of micro-batches (equal-length sequences run together).

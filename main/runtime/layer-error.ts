@@ -1,4 +1,4 @@
-import type { LayerCompression } from '../methods/types.ts';
+import type { LayerCompression } from '../core/kv.ts';
 import type { LayerWeights } from '../model/types.ts';
 import { f32 } from './engine.ts';
 import { LAYER_INPUTS } from './graphs/decoder-layer.ts';

@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { RankwiseError } from '../api/errors.ts';
+import { RankwiseError } from '../core/errors.ts';
 import type { LayerWeights } from '../model/types.ts';
 import type { HeldoutBatch } from './capture.ts';
 import { f32 } from './engine.ts';

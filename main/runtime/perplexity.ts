@@ -1,4 +1,4 @@
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
 import type { ForwardOptions } from './forward.ts';
 import { forwardSequences, HEAD_TENSOR, weightsFile } from './forward.ts';
 import type { ModelRunner } from './runner.ts';

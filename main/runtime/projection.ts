@@ -1,4 +1,4 @@
-import type { FactorPair, LayerCompression } from '../methods/types.ts';
+import type { FactorPair, LayerCompression } from '../core/kv.ts';
 import type { ModelSpec } from '../model/types.ts';
 import { f32 } from './engine.ts';
 import { LAYER_INPUTS, type LayerVariant } from './graphs/decoder-layer.ts';

@@ -1,7 +1,7 @@
 import type ort from 'onnxruntime-node';
 import type { EmbeddingWeights, LayerWeights, ModelSpec } from '../model/types.ts';
-import type { LayerCompression } from '../methods/types.ts';
-import { RankwiseError } from '../api/errors.ts';
+import type { LayerCompression } from '../core/kv.ts';
+import { RankwiseError } from '../core/errors.ts';
 import { type Engine, f32, i32 } from './engine.ts';
 import {
   buildDecoderLayer,

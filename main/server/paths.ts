@@ -15,7 +15,7 @@ import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ApiMethod, DirectoryListing } from '../api/contract.ts';
-import { badInput, RankwiseError } from '../api/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
 import { pathFields } from '../api/validate.ts';
 
 /** Dangling links followed in a row before giving up (the kernel's own limit is 40). */

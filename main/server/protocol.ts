@@ -11,8 +11,8 @@
  */
 import { API_METHODS } from '../api/contract.ts';
 import type { ApiMethod, JobEvent, JobId, RequestMethod } from '../api/contract.ts';
-import { badInput, toErrorInfo } from '../api/errors.ts';
-import type { ErrorInfo } from '../api/errors.ts';
+import { badInput, toErrorInfo } from '../core/errors.ts';
+import type { ErrorInfo } from '../core/errors.ts';
 import { arity, checkCall } from '../api/validate.ts';
 
 /** Where the server answers WebSocket upgrades; the token rides in the query (`/api?token=…`). */

@@ -18,7 +18,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
 import type { JobEvent, JobId, RankwiseApi, RequestMethod, Unsubscribe } from '../api/contract.ts';
-import { badInput, RankwiseError, toErrorInfo } from '../api/errors.ts';
+import { badInput, RankwiseError, toErrorInfo } from '../core/errors.ts';
 import { PathGuard, vetPaths, type PinnedFile } from './paths.ts';
 import { API_PATH, encodeServerMessage, parseClientMessage } from './protocol.ts';
 import type { ServerMessage } from './protocol.ts';

@@ -17,7 +17,7 @@ import { useEffect, useState } from 'react';
 import type { DirectoryListing } from '../../main/api/contract.ts';
 import { useApi } from './api-context.tsx';
 import { ErrorAlert } from './ErrorAlert.tsx';
-import { formatBytes } from './format.ts';
+import { formatBytes } from '../../main/core/format.ts';
 import { FileIcon, FolderIcon } from './icons.tsx';
 import { useTask } from './use-task.ts';
 

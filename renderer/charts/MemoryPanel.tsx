@@ -10,7 +10,7 @@ import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { useTheme } from '@mui/material/styles';
 import { useMemo, useState } from 'react';
-import { formatBytes, formatPercent, formatTokens, GiB } from '../app/format.ts';
+import { formatBytes, formatPercent, formatTokens, GiB } from '../../main/core/format.ts';
 import { parseDecimal, parseWhole } from '../state/settings.ts';
 import { Legend } from './AllocationChart.tsx';
 import { memoryFigures, weightsVsCache } from './memory-data.ts';

@@ -3,7 +3,7 @@
  * head, against the head dimension (a bar at full height keeps that side uncompressed).
  */
 import { scaleBand, scaleLinear } from 'd3';
-import { formatError } from '../app/format.ts';
+import { formatError } from '../../main/core/format.ts';
 import { innerSize, type ChartBox, type Tick } from './box.ts';
 
 export interface LayerRanks {

@@ -6,7 +6,7 @@
  */
 import { line, scaleLinear, scaleLog } from 'd3';
 import type { ProfilePoint } from '../../main/api/contract.ts';
-import { formatError } from '../app/format.ts';
+import { formatError } from '../../main/core/format.ts';
 import type { LayerProfileView } from '../state/run.ts';
 import { innerSize, type ChartBox, type Tick } from './box.ts';
 

@@ -15,7 +15,7 @@ import { useState } from 'react';
 import type { CompressReport, JobSettings, MethodId } from '../../main/api/contract.ts';
 import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
-import { formatBytes, formatError, formatPercent, formatSeconds } from '../app/format.ts';
+import { formatBytes, formatError, formatPercent, formatSeconds } from '../../main/core/format.ts';
 import { useTask } from '../app/use-task.ts';
 import { keySpacesFor, methodInfo, METHODS } from '../state/methods.ts';
 import { isActive } from '../state/run.ts';

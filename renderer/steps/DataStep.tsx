@@ -10,7 +10,7 @@ import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import Typography from '@mui/material/Typography';
 import type { DataPreview } from '../../main/api/contract.ts';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
-import { formatBytes } from '../app/format.ts';
+import { formatBytes } from '../../main/core/format.ts';
 import { PathField } from '../app/PathField.tsx';
 import { dataIssues } from '../state/settings.ts';
 import type { TextSlot } from '../state/wizard.ts';

@@ -8,7 +8,7 @@ import Typography from '@mui/material/Typography';
 import type { Dispatch } from 'react';
 import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
-import { formatBytes, formatSeconds } from '../app/format.ts';
+import { formatBytes, formatSeconds } from '../../main/core/format.ts';
 import { useKeyedRequest } from '../app/use-keyed-request.ts';
 import { settingsKey, settingsOf } from '../state/settings.ts';
 import type { WizardAction, WizardState } from '../state/wizard.ts';

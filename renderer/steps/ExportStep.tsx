@@ -15,7 +15,7 @@ import { useEffect } from 'react';
 import type { ExportRequest, ReportData } from '../../main/api/contract.ts';
 import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
-import { formatBytes, formatError } from '../app/format.ts';
+import { formatBytes, formatError } from '../../main/core/format.ts';
 import { joinPath, suggestExportPath, baseName } from '../app/paths.ts';
 import { PathField } from '../app/PathField.tsx';
 import { useTask } from '../app/use-task.ts';

@@ -4,7 +4,7 @@ import Chip from '@mui/material/Chip';
 import LinearProgress from '@mui/material/LinearProgress';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
-import { formatBytes, formatSeconds } from '../app/format.ts';
+import { formatBytes, formatSeconds } from '../../main/core/format.ts';
 import { isActive, type RunView } from '../state/run.ts';
 import { isPerLayer, stageText } from './stages.ts';
 

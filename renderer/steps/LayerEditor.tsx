@@ -14,7 +14,7 @@ import Typography from '@mui/material/Typography';
 import { useEffect, useState } from 'react';
 import type { ErrorInfo, ProfilePoint } from '../../main/api/contract.ts';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
-import { formatBytes, formatError, formatPercent } from '../app/format.ts';
+import { formatBytes, formatError, formatPercent } from '../../main/core/format.ts';
 import type { LayerRanks } from '../charts/allocation-data.ts';
 
 export function distinctRanks(points: readonly ProfilePoint[], side: 'kRank' | 'vRank'): number[] {

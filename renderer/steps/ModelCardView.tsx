@@ -7,7 +7,7 @@ import TableCell from '@mui/material/TableCell';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
 import type { ModelCard } from '../../main/api/contract.ts';
-import { formatBytes, formatCount, formatTokens } from '../app/format.ts';
+import { formatBytes, formatCount, formatTokens } from '../../main/core/format.ts';
 import { dtypeBytes } from '../charts/memory-data.ts';
 
 function Row({ label, value, hint }: { label: string; value: string; hint?: string }) {

@@ -10,7 +10,7 @@ import type { Allocation, CompressReport, RankOverride } from '../../main/api/co
 import { useApi } from '../app/api-context.tsx';
 import { baseName } from '../app/paths.ts';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
-import { formatBytes, formatError, formatPercent } from '../app/format.ts';
+import { formatBytes, formatError, formatPercent } from '../../main/core/format.ts';
 import { useTask } from '../app/use-task.ts';
 import { AllocationChart } from '../charts/AllocationChart.tsx';
 import type { LayerRanks } from '../charts/allocation-data.ts';

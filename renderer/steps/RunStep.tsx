@@ -8,7 +8,7 @@ import { useMemo } from 'react';
 import type { JobSettings } from '../../main/api/contract.ts';
 import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
-import { formatSeconds } from '../app/format.ts';
+import { formatSeconds } from '../../main/core/format.ts';
 import { baseName } from '../app/paths.ts';
 import { useTask } from '../app/use-task.ts';
 import { ProfileChart } from '../charts/ProfileChart.tsx';

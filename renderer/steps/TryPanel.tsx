@@ -31,7 +31,7 @@ import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import type { ErrorContext } from '../app/errors.ts';
 import { errorInfoOf } from '../app/errors.ts';
-import { formatBytes, formatError, formatPercent, formatSeconds } from '../app/format.ts';
+import { formatBytes, formatError, formatPercent, formatSeconds } from '../../main/core/format.ts';
 import { useTask } from '../app/use-task.ts';
 import {
   columnText,

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JobId, JobSettings } from '../../main/api/contract.ts';
 import { createEngineApi } from '../../main/api/engine-api.ts';
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
 import {
   INVALID_EXPORT_FOR_STORIES,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { API_METHODS, type JobSettings } from '../../main/api/contract.ts';
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import {
   arity,
   checkCall,
@@ -20,7 +20,7 @@ import {
   DEVICES,
   pathFields,
 } from '../../main/api/validate.ts';
-import { METHOD_IDS } from '../../main/methods/types.ts';
+import { METHOD_IDS } from '../../main/core/kv.ts';
 import { DEVICES as ENGINE_DEVICES } from '../../main/runtime/engine.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
 import { invalidSettings } from './invalid-cases.ts';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import { ensureDemoModel } from '../../main/cli/commands/demo.ts';
 import { tempDir } from '../helpers/paths.ts';
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import { loadTokenizer } from '../../main/model/tokenizer.ts';
 import type { TextTokenizer } from '../../main/model/tokenizer.ts';
 import { bosPrefixedWindows, firstParagraphs, README_PARAGRAPH_JOIN } from '../../main/data/paragraphs.ts';

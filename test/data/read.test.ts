@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parquetMetadata } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import { readTextSource, SUPPORTED_EXTENSIONS } from '../../main/data/read.ts';
 import { tempDir } from '../helpers/paths.ts';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import { readTextChunks, readTextSource } from '../../main/data/read.ts';
 import { loadWindows } from '../../main/data/windows.ts';
 import { loadTokenizer, type TextTokenizer } from '../../main/model/tokenizer.ts';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import { loadTokenizer } from '../../main/model/tokenizer.ts';
 import type { TextTokenizer } from '../../main/model/tokenizer.ts';
 import { loadWindows, makeWindows, tokenizeSource } from '../../main/data/windows.ts';

@@ -10,7 +10,7 @@ vi.mock('electron', () => {
 
 import { DATA_EXTENSIONS, createDesktopPaths, type OpenDialog } from '../../electron/dialogs.ts';
 import { PathRegistry } from '../../electron/path-registry.ts';
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 
 let tmp: string;
 let model: string;

@@ -16,7 +16,7 @@ import {
   type RankwiseApi,
   type RequestMethod,
 } from '../../main/api/contract.ts';
-import { RankwiseError, badInput, unsupportedModel } from '../../main/api/errors.ts';
+import { RankwiseError, badInput, unsupportedModel } from '../../main/core/errors.ts';
 import { INVALID_EXPORT_PATCHES, invalidSettings } from '../api/invalid-cases.ts';
 
 type Listener = (event: InvokeEventLike, ...args: unknown[]) => unknown;

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import { exportPlan, REPORT_HTML, REPORT_JSON } from '../../main/export/export.ts';
 import { ONNX_FILE } from '../../main/export/onnx-files.ts';
 import { readPlanFile, writePlanFile } from '../../main/export/plan-file.ts';

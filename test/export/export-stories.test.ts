@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { METHOD_IDS, methodById } from '../../main/methods/index.ts';
-import type { KeySpace, MethodId } from '../../main/methods/types.ts';
+import type { KeySpace, MethodId } from '../../main/core/kv.ts';
 import { checkExportRoundTrip } from '../helpers/export-check.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
 

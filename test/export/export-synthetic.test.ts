@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { METHOD_IDS } from '../../main/methods/index.ts';
-import type { MethodId } from '../../main/methods/types.ts';
+import type { MethodId } from '../../main/core/kv.ts';
 import { writeSyntheticModel } from '../../main/model/synthetic.ts';
 import { checkExportRoundTrip } from '../helpers/export-check.ts';
 import { TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';

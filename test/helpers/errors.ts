@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 
 /** Runs `fn` and returns the bad-input RankwiseError it must throw. */
 export function badInputFrom(fn: () => unknown): RankwiseError {

@@ -5,8 +5,8 @@ import { mulberry32 } from '../../main/model/prng.ts';
 import { Engine } from '../../main/runtime/engine.ts';
 import { ModelRunner, layerWeightFeeds } from '../../main/runtime/runner.ts';
 import { compressionInputs } from '../../main/runtime/projection.ts';
-import { foldLayer } from '../../main/methods/fold.ts';
-import type { FactorPair, LayerCompression } from '../../main/methods/types.ts';
+import { foldLayer } from '../../main/model/fold.ts';
+import type { FactorPair, LayerCompression } from '../../main/core/kv.ts';
 import { referenceLayer } from '../reference/forward.ts';
 import { tempDir } from '../helpers/paths.ts';
 

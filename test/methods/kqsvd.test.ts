@@ -3,7 +3,7 @@ import { eigh, matmul, qr, solveTriangular, svd } from '../../native-kernels/ind
 import { kqsvdPair, logitError2, truncatePair } from '../../main/methods/kqsvd.ts';
 import { leadingColumns, orthonormalPair, transpose } from '../../main/methods/linalg.ts';
 import { mulberry32 } from '../../main/model/prng.ts';
-import type { FactorPair } from '../../main/methods/types.ts';
+import type { FactorPair } from '../../main/core/kv.ts';
 
 /** N×d Gaussian rows scaled per column, plus a shared random mixing so columns correlate. */
 function data(n: number, d: number, scales: number[], seed: number): Float64Array {

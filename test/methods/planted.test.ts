@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress } from '../../main/jobs/compress.ts';
 import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
 import { METHOD_IDS, methodById } from '../../main/methods/index.ts';
-import type { KeySpace } from '../../main/methods/types.ts';
+import type { KeySpace } from '../../main/core/kv.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { tinyGpt2, tinyLlama } from '../helpers/recipes.ts';
 import { rewriteTensors } from '../helpers/checkpoint-edit.ts';

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 
-import { RankwiseError } from '../../main/api/errors.ts';
-import type { ErrorKind } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
+import type { ErrorKind } from '../../main/core/errors.ts';
 import { Checkpoint, writeCheckpoint } from '../../main/model/checkpoint.ts';
 import type { TensorToWrite } from '../../main/model/safetensors.ts';
 import { jacobiEigen } from '../native/reference.ts';

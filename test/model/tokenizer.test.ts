@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { RankwiseError } from '../../main/api/errors.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import { createTokenizer, loadTokenizer, splitBeforeWordMarks } from '../../main/model/tokenizer.ts';
 import type { TextTokenizer } from '../../main/model/tokenizer.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';

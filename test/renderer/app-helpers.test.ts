@@ -6,7 +6,7 @@ import {
   formatError,
   formatSeconds,
   formatTokens,
-} from '../../renderer/app/format.ts';
+} from '../../main/core/format.ts';
 import { baseName, dirName, joinPath, suggestExportPath } from '../../renderer/app/paths.ts';
 import { ApiError } from '../../renderer/transport/websocket.ts';
 

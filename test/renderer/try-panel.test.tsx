@@ -9,7 +9,7 @@ import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testi
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobEvent, TryRequest, TryResult } from '../../main/api/contract.ts';
 import { App } from '../../renderer/app/App.tsx';
-import { formatBytes } from '../../renderer/app/format.ts';
+import { formatBytes } from '../../main/core/format.ts';
 import {
   columnText,
   divergenceOf,

@@ -7,7 +7,7 @@ import { ModelRunner, layerWeightFeeds } from '../../main/runtime/runner.ts';
 import { captureGrams, heldoutLayers } from '../../main/runtime/capture.ts';
 import { compressionInputs } from '../../main/runtime/projection.ts';
 import { LayerErrorMeter } from '../../main/runtime/layer-error.ts';
-import type { FactorPair, KeySpace, LayerCompression } from '../../main/methods/types.ts';
+import type { FactorPair, KeySpace, LayerCompression } from '../../main/core/kv.ts';
 import type { ModelSpec } from '../../main/model/types.ts';
 import { referenceHeads, referenceLayer, ropeVec } from '../reference/forward.ts';
 import { tempDir } from '../helpers/paths.ts';

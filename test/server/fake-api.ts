@@ -19,7 +19,7 @@ import type {
   RankwiseApi,
   ReportData,
 } from '../../main/api/contract.ts';
-import { badInput, unsupportedModel } from '../../main/api/errors.ts';
+import { badInput, unsupportedModel } from '../../main/core/errors.ts';
 
 export const PROGRESS_STEPS = 3;
 

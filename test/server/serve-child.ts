@@ -3,7 +3,7 @@
  * CLI would (main/cli/index.ts) once the command returns or fails.
  */
 import { serveCommand } from '../../main/cli/commands/serve.ts';
-import { toErrorInfo } from '../../main/api/errors.ts';
+import { toErrorInfo } from '../../main/core/errors.ts';
 import { fakeApi } from './fake-api.ts';
 
 try {

@@ -1,5 +1,5 @@
 import { toJobSettings } from '../../api/engine-api.ts';
-import { badInput, RankwiseError } from '../../api/errors.ts';
+import { badInput, RankwiseError } from '../../core/errors.ts';
 import { checkJobSettings, checkJobSettingsForModel } from '../../api/validate.ts';
 import {
   compressToPlan,
@@ -8,7 +8,7 @@ import {
   type KeySpaceSetting,
 } from '../../jobs/compress.ts';
 import { METHOD_IDS } from '../../methods/index.ts';
-import type { MethodId } from '../../methods/types.ts';
+import type { MethodId } from '../../core/kv.ts';
 import { openModel } from '../../model/model.ts';
 import { COMMON_OPTIONS, intOption, onePositional, parse } from '../args.ts';
 import { formatBytes, stderrProgress, table } from '../output.ts';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { badInput } from '../../api/errors.ts';
+import { badInput } from '../../core/errors.ts';
 import { openModel } from '../../model/model.ts';
 import { modelInfo } from '../../model/info.ts';
 import {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { badInput } from '../../api/errors.ts';
+import { badInput } from '../../core/errors.ts';
 import { kvBytesPerToken, originalKvBytesPerToken } from '../../model/info.ts';
 import { openModel } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { badInput } from '../../api/errors.ts';
+import { badInput } from '../../core/errors.ts';
 import { exportPlan, predictedExportBytes, REPORT_HTML } from '../../export/export.ts';
 import { prepareDestination, removePartial } from '../../export/publish.ts';
 import { openModel } from '../../model/model.ts';
 import { readPlanFile, writePlanFile } from '../../export/plan-file.ts';
 import type { ReportData } from '../../export/report-types.ts';
 import type { CompressionPlan } from '../../jobs/compress.ts';
-import type { Progress } from '../../runtime/forward.ts';
+import type { Progress } from '../../core/progress.ts';
 import { COMMON_OPTIONS, onePositional, parse } from '../args.ts';
 import { formatBytes, stderrProgress, table } from '../output.ts';
 import { parseDevice } from './eval.ts';

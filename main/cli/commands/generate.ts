@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-import { badInput } from '../../api/errors.ts';
+import { badInput } from '../../core/errors.ts';
 import { readPromptsFile } from '../../generate/prompts.ts';
 import type { SamplingSettings } from '../../generate/sampling.ts';
 import {

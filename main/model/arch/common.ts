@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 
-import { badInput, RankwiseError } from '../../api/errors.ts';
+import { badInput, RankwiseError } from '../../core/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
 import type { Linear, ModelSpec } from '../types.ts';
 

@@ -4,7 +4,7 @@
  * sees [out, in] linears like every other model. Checkpoints saved from GPT2Model have bare names
  * (`h.0.…`), those from GPT2LMHeadModel prefix them with `transformer.`; both are accepted.
  */
-import { badInput, unsupportedModel } from '../../api/errors.ts';
+import { badInput, unsupportedModel } from '../../core/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
 import { attentionShape } from '../kv-layout.ts';
 import type { EmbeddingWeights, LayerWeights, Linear, ModelSpec } from '../types.ts';

@@ -2,7 +2,7 @@
  * Llama-family adapter: llama, mistral and qwen2 share one graph (RMSNorm, RoPE with rotate_half, GQA,
  * SwiGLU) and one tensor naming scheme; they differ only in config defaults and which biases exist.
  */
-import { badInput, unsupportedModel } from '../../api/errors.ts';
+import { badInput, unsupportedModel } from '../../core/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
 import { attentionShape } from '../kv-layout.ts';
 import type { EmbeddingWeights, LayerWeights, Linear, ModelSpec } from '../types.ts';

@@ -2,7 +2,7 @@
  * The architecture registry: `model_type` → the adapter that knows its config keys, tensor names and
  * layouts. One table drives both "is this model supported?" and the loading code.
  */
-import { badInput, unsupportedModel } from '../../api/errors.ts';
+import { badInput, unsupportedModel } from '../../core/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
 import type { ArchFamily, EmbeddingWeights, LayerWeights, ModelSpec } from '../types.ts';
 import type { ConfigFields, ExpectedTensor, FloatTensor } from './common.ts';

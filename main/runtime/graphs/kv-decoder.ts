@@ -6,8 +6,8 @@
  * needed: RoPE reads precomputed float32 tables), loaded and run by onnxruntime 1.21 (transformers.js 3).
  */
 import fs from 'node:fs';
-import { RankwiseError } from '../../api/errors.ts';
-import type { NarrowLayer } from '../../methods/fold.ts';
+import { RankwiseError } from '../../core/errors.ts';
+import type { NarrowLayer } from '../../model/fold.ts';
 import { attentionShape } from '../../model/kv-layout.ts';
 import type { EmbeddingWeights, Linear, ModelSpec, Norm } from '../../model/types.ts';
 import { attr, GraphBuilder } from '../onnx/builder.ts';

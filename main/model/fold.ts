@@ -4,10 +4,10 @@
  * cache holds r numbers per head. The export writes these weights; tests check them against the
  * projection graphs.
  */
-import { RankwiseError } from '../api/errors.ts';
-import { attentionShape, type KvLayerLayout } from '../model/kv-layout.ts';
-import type { LayerWeights, Linear, ModelSpec } from '../model/types.ts';
-import type { FactorPair, KeySpace, LayerCompression } from './types.ts';
+import { RankwiseError } from '../core/errors.ts';
+import { attentionShape, type KvLayerLayout } from './kv-layout.ts';
+import type { LayerWeights, Linear, ModelSpec } from './types.ts';
+import type { FactorPair, KeySpace, LayerCompression } from '../core/kv.ts';
 
 /** New rows of a per-head block: for each head j, (P_jᵀ · rows of head j) — r×in from d×in. */
 function projectRows(
