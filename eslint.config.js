@@ -6,6 +6,38 @@ import { builtinModules } from 'node:module';
 // Every Node built-in, bare and with the node: prefix: the renderer may import none of them.
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
+// Which engine folders each folder of main/ may import. Lower layers never import higher ones, so
+// there are no cycles between folders.
+const LOWER = {
+  core: [],
+  contract: ['core'],
+  model: ['core', 'contract'],
+  runtime: ['core', 'contract', 'model'],
+  allocate: ['core', 'contract'],
+  data: ['core', 'contract', 'model'],
+  methods: ['core', 'contract', 'model', 'runtime', 'native-kernels'],
+  export: ['core', 'contract', 'model', 'runtime', 'methods', 'allocate', 'data'],
+  generate: ['core', 'contract', 'model', 'runtime', 'methods', 'allocate', 'data', 'export'],
+  jobs: ['core', 'contract', 'model', 'runtime', 'methods', 'allocate', 'data', 'export', 'generate'],
+  api: ['core', 'contract', 'model', 'runtime', 'methods', 'allocate', 'data', 'export', 'generate', 'jobs'],
+  server: ['core', 'contract', 'api'],
+  cli: [
+    'core',
+    'contract',
+    'model',
+    'runtime',
+    'methods',
+    'allocate',
+    'data',
+    'export',
+    'generate',
+    'jobs',
+    'api',
+    'server',
+  ],
+};
+const ENGINE_FOLDERS = [...Object.keys(LOWER), 'native-kernels'];
+
 export default tseslint.config(
   {
     ignores: [
@@ -27,17 +59,39 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
-  {
-    // The engine runs in plain Node (CLI, server, worker threads): Electron must never be pulled in.
-    files: ['main/**/*.ts'],
+  // The engine's layers, lowest first: a folder may import only the folders listed for it (and itself).
+  // core/ and contract/ import nothing of the app, so the renderer may use their values.
+  ...Object.entries(LOWER).map(([folder, allowed]) => ({
+    files: [`main/${folder}/**/*.ts`],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           paths: [
             { name: 'electron', message: 'main/ is plain Node: electron is imported only under electron/.' },
+            ...(folder === 'core' || folder === 'contract'
+              ? nodeBuiltins.map((name) => ({ name, message: `main/${folder} runs in the renderer too.` }))
+              : []),
           ],
-          patterns: [{ group: ['electron/*'], message: 'main/ is plain Node.' }],
+          patterns: [
+            { group: ['electron/*'], message: 'main/ is plain Node.' },
+            {
+              regex: `^(\\.\\./)+(${ENGINE_FOLDERS.filter((f) => f !== folder && !allowed.includes(f)).join('|')})(/|$)`,
+              message: `main/${folder} may import only ${allowed.join(', ') || 'itself'} (docs/ARCHITECTURE.md, layers).`,
+            },
+          ],
+        },
+      ],
+    },
+  })),
+  {
+    // The kernels are a library of their own: nothing of the app.
+    files: ['native-kernels/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ regex: '^\\.\\./main(/|$)', message: 'native-kernels/ imports nothing of the app.' }],
         },
       ],
     },
@@ -57,9 +111,10 @@ export default tseslint.config(
           ],
           patterns: [
             {
-              group: ['**/main/**', '../main', '../../main'],
+              regex: '(^|/)main/(?!core/|contract/)',
               allowTypeImports: true,
-              message: 'The renderer imports only types from main/.',
+              message:
+                'The renderer imports values only from main/core and main/contract; types from anywhere.',
             },
           ],
         },

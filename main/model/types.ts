@@ -10,6 +10,55 @@ export type DType = 'F32' | 'F16' | 'BF16';
 
 export type ArchFamily = 'llama' | 'gpt2';
 
+/**
+ * How one decoder block computes, as the architecture's adapter describes it from config.json. The block
+ * builder (runtime/graphs) and the float64 reference read only this, never `modelType`: a new
+ * architecture that fits these switches needs no graph code. Any config key that changes the computation
+ * and is not expressible here is refused by the adapter, by name.
+ */
+export interface BlockRecipe {
+  norm: {
+    kind: 'rms' | 'layer';
+    eps: number;
+    /** Gemma scales by (1 + w) instead of w: the stored weight is w, the gain applied is w + offset. */
+    offset: 0 | 1;
+  };
+  /** Gemma 2: the attention and MLP outputs are normalised (own weights) before each residual add. */
+  postNorms: boolean;
+  /** Qwen3: per-head RMSNorm (weight [d], same eps) on queries and keys after projection, before RoPE. */
+  qkNorm: boolean;
+  /** gated: act(x·W_gateᵀ) ⊙ (x·W_upᵀ) (SwiGLU, GeGLU); plain: act(x·W_upᵀ + b). */
+  mlp: { gated: boolean; act: 'silu' | 'gelu_tanh' | 'gelu' };
+  bias: { qkv: boolean; o: boolean; mlp: boolean };
+  rope: RopeRecipe | null;
+  /** Multiplies q·kᵀ before the softmax: 1/√d usually; Gemma 2: query_pre_attn_scalar^−½. */
+  queryScale: number;
+  /** Gemma 2: scores → cap·tanh(scores / cap) before masking; null when absent. */
+  attnSoftcap: number | null;
+  /** Gemma 2: logits → cap·tanh(logits / cap); null when absent. */
+  finalSoftcap: number | null;
+  /** Gemma: the token embedding is multiplied by this (√D, rounded to the checkpoint dtype); 1 otherwise. */
+  embedScale: number;
+  /**
+   * Per layer, the sliding window W (a query at t sees keys t−W+1 … t), or null for full causal attention.
+   * Mistral: every layer; Gemma 2: alternating layers; length numLayers.
+   */
+  slidingWindow: (number | null)[];
+}
+
+/**
+ * Rotary embedding in the rotate_half convention, fully resolved: the inverse frequency of each of the
+ * d/2 (or rotaryDim/2) pairs after any scaling (llama3, linear, yarn), and a factor on cos and sin
+ * (yarn's attention scaling; 1 otherwise). Tables are cos(t·invFreq)·attentionFactor.
+ */
+export interface RopeRecipe {
+  theta: number;
+  invFreq: number[];
+  attentionFactor: number;
+  /** The config's scaling type, for the model card ('default' when none). */
+  scaling: string;
+}
+
 export interface ModelSpec {
   /** config.json `model_type`: llama, mistral, qwen2 or gpt2. */
   modelType: string;
@@ -40,6 +89,8 @@ export interface ModelSpec {
   /** Biases in the MLP (gpt2). */
   mlpBias: boolean;
   tieWordEmbeddings: boolean;
+  /** How each decoder block computes (norms, MLP, RoPE, biases, windows). */
+  block: BlockRecipe;
   /** Dtype of the layer weights in the checkpoint. */
   dtype: DType;
   bosTokenId: number | null;

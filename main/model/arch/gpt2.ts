@@ -70,6 +70,19 @@ function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
     qkvBias: true,
     oBias: true,
     mlpBias: true,
+    block: {
+      norm: { kind: 'layer', eps: cfg.positiveNum('layer_norm_epsilon', 1e-5, MAX_NORM_EPS), offset: 0 },
+      postNorms: false,
+      qkNorm: false,
+      mlp: { gated: false, act: 'gelu_tanh' },
+      bias: { qkv: true, o: true, mlp: true },
+      rope: null,
+      queryScale: 1 / Math.sqrt(hiddenSize / numHeads),
+      attnSoftcap: null,
+      finalSoftcap: null,
+      embedScale: 1,
+      slidingWindow: new Array<number | null>(numLayers).fill(null),
+    },
     tieWordEmbeddings: cfg.bool('tie_word_embeddings', true),
   };
 }

@@ -84,6 +84,19 @@ function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
     qkvBias,
     oBias,
     mlpBias,
+    block: {
+      norm: { kind: 'rms', eps: cfg.positiveNum('rms_norm_eps', 1e-6, MAX_NORM_EPS), offset: 0 },
+      postNorms: false,
+      qkNorm: false,
+      mlp: { gated: true, act: 'silu' },
+      bias: { qkv: qkvBias, o: oBias, mlp: mlpBias },
+      rope: { theta, invFreq: defaultInvFreq(theta, headDim), attentionFactor: 1, scaling: 'default' },
+      queryScale: 1 / Math.sqrt(headDim),
+      attnSoftcap: null,
+      finalSoftcap: null,
+      embedScale: 1,
+      slidingWindow: new Array<number | null>(numLayers).fill(null),
+    },
     tieWordEmbeddings: cfg.bool('tie_word_embeddings', false),
   };
 }
@@ -115,6 +128,11 @@ function ropeTheta(cfg: ConfigFields): number {
     }
   }
   return cfg.positiveNum('rope_theta', 10000);
+}
+
+/** θ^(−2i/d) for each of the d/2 rotated pairs: plain RoPE's inverse frequencies. */
+function defaultInvFreq(theta: number, d: number): number[] {
+  return Array.from({ length: d / 2 }, (_, i) => Math.pow(theta, (-2 * i) / d));
 }
 
 function isDefaultRope(v: unknown): boolean {
