@@ -114,7 +114,7 @@ export default tseslint.config(
               regex: '(^|/)main/(?!core/|contract/)',
               allowTypeImports: true,
               message:
-                'The renderer imports values only from main/core and main/contract; types from anywhere.',
+                'The renderer imports only types from main/, values only from main/core and main/contract.',
             },
           ],
         },
