@@ -2,7 +2,8 @@
  * Seconds per stage of `compress` for every method, on stories260K and on the synthetic ~125M model, with
  * 32 calibration windows of 512 tokens. Rows for bench/run.ts.
  */
-import { compress, type CompressReport, type CompressSettings } from '../main/jobs/compress.ts';
+import { compress, type CompressSettings } from '../main/jobs/compress.ts';
+import type { CompressReport } from '../main/contract/report.ts';
 import { METHOD_IDS } from '../main/methods/index.ts';
 
 const stages = (r: CompressReport) =>
@@ -20,9 +21,9 @@ export async function benchCompress(
     const r = await compress(s);
     const ppl = `ppl ${r.perplexity.original.toFixed(3)} → ${r.perplexity.compressed.toFixed(3)}`;
     const train = r.training
-      ? `; ${r.training.steps} steps, ${(1000 * r.training.seconds_per_layer_step).toFixed(0)} ms per layer per step`
+      ? `; ${r.training.steps} steps, ${(1000 * r.training.secondsPerLayerStep).toFixed(0)} ms per layer per step`
       : '';
-    rows.push([label, `${stages(r)} s; ${(100 * r.kv_fraction).toFixed(0)} % cache, ${ppl}${train}`]);
+    rows.push([label, `${stages(r)} s; ${(100 * r.kvFraction).toFixed(0)} % cache, ${ppl}${train}`]);
     console.log(`${label.padEnd(52)} ${rows[rows.length - 1][1]}`);
   };
   // stories260K: the whole job, allocation included (64 grid points per layer and key space).

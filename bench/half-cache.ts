@@ -35,11 +35,11 @@ for (const method of METHOD_IDS) {
     calibWindows: 32,
     evalWindows: 64,
   });
-  const spaces = [...new Set(r.layers.map((l) => l.key_space))].join(', ');
+  const spaces = [...new Set(r.layers.map((l) => l.keySpace))].join(', ');
   const total = Object.values(r.seconds).reduce((a, b) => a + b, 0);
   console.log(
     `| ${method} | ${spaces} | ${r.perplexity.original.toFixed(3)} → ${r.perplexity.compressed.toFixed(3)} | ` +
-      `${r.kv_bytes_per_token.original} → ${r.kv_bytes_per_token.compressed} | ${total.toFixed(1)} | ${(r.seconds.train ?? 0).toFixed(1)} |`,
+      `${r.kvBytesPerToken.original} → ${r.kvBytesPerToken.compressed} | ${total.toFixed(1)} | ${(r.seconds.train ?? 0).toFixed(1)} |`,
   );
 }
 fs.rmSync(tmp, { recursive: true, force: true });

@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { OpenDialogOptions, OpenDialogReturnValue } from 'electron';
-import type { DirectoryListing, PathPurpose, RankwiseApi } from '../main/api/contract.ts';
+import type { DirectoryListing, HostAnswers, PathPurpose } from '../main/contract/index.ts';
 import { badInput } from '../main/core/errors.ts';
 import type { PathRegistry } from './path-registry.ts';
 
@@ -32,7 +32,8 @@ export const DIALOG_OPTIONS: Record<PathPurpose, OpenDialogOptions> = {
   },
 };
 
-export type DesktopPaths = Pick<RankwiseApi, 'choosePath' | 'browse'>;
+/** The desktop's answers to the manifest's host methods. */
+export type DesktopPaths = HostAnswers;
 
 export function createDesktopPaths(openDialog: OpenDialog, registry: PathRegistry): DesktopPaths {
   return {

@@ -1,15 +1,23 @@
 /**
- * The main-process side of the desktop bridge: one `ipcMain.handle` per request method of RankwiseApi,
- * plus subscribe/unsubscribe for job events. Every message is checked before the engine sees it: the
- * sender must be the main frame of one of our windows showing the app's own origin, the payload must
- * pass the API's one schema (main/api/validate.ts), and every path in it must be one the user chose in a
- * dialog (resolved to its real path, which is what the engine is then given).
+ * The main-process side of the desktop bridge: one `ipcMain.handle` per request method of the manifest
+ * (main/contract), plus subscribe/unsubscribe for job events. Every message is checked before the engine
+ * sees it: the sender must be the main frame of one of our windows showing the app's own origin, the
+ * payload must pass the manifest's schema (`checkCall`), and every path in it must be one the user chose
+ * in a dialog, for the access its role needs (resolved to its real path, which is what the engine is then
+ * given).
  *
  * Electron is typed structurally here (and imported as types only) so the module loads in plain Node.
  */
-import type { JobEvent, RankwiseApi, Unsubscribe } from '../main/api/contract.ts';
+import {
+  checkCall,
+  pathFields,
+  type JobEvent,
+  type JobId,
+  type RankwiseApi,
+  type RequestMethod,
+  type Unsubscribe,
+} from '../main/contract/index.ts';
 import { badInput, toErrorInfo } from '../main/core/errors.ts';
-import { checkCall, checkJobId, pathFields } from '../main/api/validate.ts';
 import {
   EVENT_CHANNEL,
   REQUEST_METHODS,
@@ -118,10 +126,10 @@ export function registerIpc(ipcMain: IpcMainLike, api: RankwiseApi, opts: IpcOpt
   };
 
   /**
-   * The call's arguments checked against the API's one schema (main/api/validate.ts), with every path in
-   * them vetted against the dialogs' picks and replaced by the real path the registry resolved.
+   * The call's arguments checked against the manifest's schema, with every path in them vetted against
+   * the dialogs' picks (for writing, an export folder) and replaced by the real path the registry resolved.
    */
-  const vet = (method: (typeof REQUEST_METHODS)[number], args: unknown[]): unknown[] => {
+  const vet = (method: RequestMethod, args: unknown[]): unknown[] => {
     const checked = checkCall(method, args);
     for (const field of pathFields(method, checked)) {
       const real = opts.paths.resolve(field.path, field.access);
@@ -199,7 +207,7 @@ export function registerIpc(ipcMain: IpcMainLike, api: RankwiseApi, opts: IpcOpt
     assertTrusted(event);
     try {
       argCount('subscribe', args, 2, 2);
-      const jobId = checkJobId(args[0], 'id');
+      const [jobId] = checkCall('subscribe', [args[0]]) as [JobId];
       const subscriptionId = args[1];
       if (typeof subscriptionId !== 'string' || !SUBSCRIPTION_ID_PATTERN.test(subscriptionId)) {
         throw badInput('subscribe: malformed subscription id');

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BrowserWindow, app, dialog, ipcMain, protocol, session, shell } from 'electron';
 import type { BrowserWindowConstructorOptions, OpenDialogOptions, WebContents } from 'electron';
-import { API_METHODS, type ApiMethod, type RankwiseApi } from '../main/api/contract.ts';
+import { API_METHODS, HOST_METHODS, type ApiMethod, type RankwiseApi } from '../main/contract/index.ts';
 import { createDesktopPaths, type DesktopPaths } from './dialogs.ts';
 import { registerIpc } from './ipc.ts';
 import { PathRegistry } from './path-registry.ts';
@@ -202,15 +202,14 @@ export function registerAppScheme(): void {
   ]);
 }
 
-/** The desktop app answers choosePath and browse itself; everything else goes to the engine. */
+/** The desktop app answers the manifest's host methods (choosePath, browse) itself; the rest go to the engine. */
 export function withDesktopPaths(engine: RankwiseApi, desktop: DesktopPaths): RankwiseApi {
   const api = {} as Record<ApiMethod, unknown>;
   for (const method of API_METHODS) {
     // bound, not spread: an engine written as a class keeps its methods on the prototype
     api[method] = (engine[method] as (...args: unknown[]) => unknown).bind(engine);
   }
-  api.choosePath = desktop.choosePath;
-  api.browse = desktop.browse;
+  for (const method of HOST_METHODS) api[method] = desktop[method];
   return api as RankwiseApi;
 }
 

@@ -9,9 +9,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PathPurpose } from '../main/api/contract.ts';
+import type { PathAccess, PathPurpose } from '../main/contract/index.ts';
 
-export type PathAccess = 'read' | 'write';
+export type { PathAccess };
 
 interface Choice {
   path: string;

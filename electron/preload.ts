@@ -1,11 +1,11 @@
 /**
- * The sandboxed preload: exposes `window.rankwise`, an object with exactly the RankwiseApi methods, and
+ * The sandboxed preload: exposes `window.rankwise`, an object with exactly the manifest's methods, and
  * nothing else (no ipcRenderer, no generic send). It is bundled into one file because a sandboxed preload
- * can require only 'electron'; from main/ it takes types alone.
+ * can require only 'electron'; from main/ it takes the manifest (main/contract, dependency-free) alone.
  */
 import { contextBridge, ipcRenderer } from 'electron';
 import type { IpcRendererEvent } from 'electron';
-import type { BridgeApi, JobEvent, JobId, RequestMethod, Unsubscribe } from '../main/api/contract.ts';
+import type { BridgeApi, JobEvent, JobId, RequestMethod, Unsubscribe } from '../main/contract/index.ts';
 import {
   EVENT_CHANNEL,
   REQUEST_METHODS,

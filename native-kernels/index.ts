@@ -20,6 +20,7 @@
  * has it (`RANKWISE_NATIVE_VARIANT=baseline` forces the baseline). It loads on first use, in any thread.
  */
 import { createRequire } from 'node:module';
+// eslint-disable-next-line @typescript-eslint/no-restricted-imports -- until the kernels throw their own error type (see docs/ARCHITECTURE.md, Layers)
 import { RankwiseError, type ErrorKind } from '../main/core/errors.ts';
 
 /** Which build of the Eigen kernels runs. */

@@ -1,6 +1,6 @@
 /** Entry: connect to the engine (desktop bridge or browser-mode WebSocket), then show the wizard. */
 import { createRoot } from 'react-dom/client';
-import type { BridgeApi } from '../main/api/contract.ts';
+import type { BridgeApi } from '../main/contract/index.ts';
 import { App } from './app/App.tsx';
 import { connectApi } from './app/connect.ts';
 import { ConnectionFailed } from './app/ConnectionFailed.tsx';

@@ -3,7 +3,11 @@
  * compressed layer caches (kRank + vRank) · H_kv elements per token; the uncompressed one 2 · H_kv · d.
  * Example (Llama-3-8B, H_kv 8, d 128, fp16): 4096 B per layer at full rank, 2048 B at kRank = vRank = 64.
  */
+import { rankSum } from '../core/pareto.ts';
 import type { CacheShape, ProfilePoint } from './types.ts';
+
+/** kRank + vRank, a point's cost in per-head rank units (main/core/pareto.ts). */
+export { rankSum };
 
 /** Bytes per token one layer caches at this point: (kRank + vRank) · H_kv · b. */
 export function pointBytes(point: Pick<ProfilePoint, 'kRank' | 'vRank'>, shape: CacheShape): number {
@@ -13,14 +17,6 @@ export function pointBytes(point: Pick<ProfilePoint, 'kRank' | 'vRank'>, shape: 
 /** Bytes per token of one uncompressed layer: 2 · H_kv · d · b. */
 export function layerFullBytes(shape: CacheShape): number {
   return 2 * shape.kvHeads * shape.headDim * shape.bytesPerElement;
-}
-
-/**
- * kRank + vRank: a point's cost in "per-head rank" units. Every layer shares H_kv and b, so comparing and
- * summing these integers is comparing bytes exactly, without floating point.
- */
-export function rankSum(point: Pick<ProfilePoint, 'kRank' | 'vRank'>): number {
-  return point.kRank + point.vRank;
 }
 
 /**

@@ -7,15 +7,9 @@
  * H_kv multiplication.
  */
 
-/** One measured point of a layer's error-rank profile. */
-export interface ProfilePoint {
-  /** Key rank per KV head, 1 ≤ kRank ≤ d. */
-  kRank: number;
-  /** Value rank per KV head, 1 ≤ vRank ≤ d. */
-  vRank: number;
-  /** Relative decoder-layer output error E(kRank, vRank) ≥ 0, measured on held-out data. */
-  error: number;
-}
+/** One measured point of a layer's error-rank profile (a wire type: it crosses to the renderer in job events). */
+import type { ProfilePoint } from '../contract/report.ts';
+export type { ProfilePoint };
 
 /**
  * A layer's error-rank profile: its measured grid, usually per-head ranks in multiples of max(1, d/8) up to

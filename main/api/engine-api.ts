@@ -1,7 +1,10 @@
 /**
  * The engine's implementation of RankwiseApi, in-process: the Electron main process, the browser-mode
- * server and the tests all call this. Long work goes to the job manager's worker threads; what answers
- * at once (inspect, previews, estimates, re-allocation) runs here on headers and stored results.
+ * server, the CLI and the tests all call this. Every call first meets the manifest's schema
+ * (main/contract, `withValidation`), so the methods below receive checked copies of their arguments and
+ * check only what needs the model (ranks within its head dimension, one weight per layer, …). Long work
+ * goes to the job manager's worker threads; what answers at once (inspect, previews, estimates,
+ * re-allocation) runs here on headers and stored results.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +13,7 @@ import path from 'node:path';
 import { allocateByBudget, allocateByMemory, applyOverrides, type LayerProfile } from '../allocate/index.ts';
 import { DEMO_EVAL_PATH, DEMO_TEXT_PATH } from '../data/builtin.ts';
 import { loadWindows } from '../data/windows.ts';
-import type { CompressReport, CompressSettings } from '../jobs/compress.ts';
+import type { CompressSettings } from '../jobs/compress.ts';
 import { estimateJob } from '../jobs/estimate.ts';
 import { JobManager } from '../jobs/manager.ts';
 import { dtypeBytes } from '../model/dtype.ts';
@@ -20,32 +23,29 @@ import { loadTokenizer } from '../model/tokenizer.ts';
 import { promptSuggestions } from '../generate/prompts.ts';
 import type { TryTaskModel } from '../jobs/messages.ts';
 import {
-  checkCall,
-  checkDataPreviewRequest,
-  checkExportRequest,
-  checkJobId,
+  check,
   checkJobSettings,
   checkJobSettingsForModel,
-  checkPath,
-  checkPurpose,
   checkRankOverridesForModel,
   checkReallocateForModel,
-  checkReallocateRequest,
-  checkTryRequest,
-} from './validate.ts';
-import type {
-  Allocation,
-  DataSource,
-  DirectoryListing,
-  ExportRequest,
-  JobSettings,
-  RankwiseApi,
-  ReallocateRequest,
-  ReportData,
-  TryModel,
-  TryRequest,
-  TryResult,
-} from './contract.ts';
+  checkTryModelForModel,
+  withValidation,
+  type Allocation,
+  type CompressReport,
+  type DataSource,
+  type DirectoryListing,
+  type ExportRequest,
+  type JobSettings,
+  type JobSummary,
+  type RankwiseApi,
+  type ReallocateRequest,
+  type ReportData,
+  type TryModel,
+  type TryRequest,
+  type TryRunResult,
+  MAX_WINDOWS,
+  s as schema,
+} from '../contract/index.ts';
 import { badInput } from '../core/errors.ts';
 
 export interface EngineApiOptions {
@@ -88,39 +88,45 @@ export function toCompressSettings(s: JobSettings): CompressSettings {
 }
 
 /**
- * The engine's settings as the API states them, so the CLI's flags go through the API's own checks.
- * Settings the API does not take (threads, the allocator, sampling, held-out windows) stay behind.
+ * Settings of a compress job that JobSettings does not carry (the CLI's --heldout-windows,
+ * --calib-sampling and --allocator). Only an in-process host passes them, through startTunedJob; the
+ * app's jobs take the engine's defaults.
  */
-export function toJobSettings(s: CompressSettings): JobSettings {
-  const { modelDir, calib, eval: evalFile, method, ranks, budget, kvFraction, keySpace } = s;
-  const { window, calibWindows, evalWindows, seed, layerWeights, stief, device } = s;
-  return {
-    model: modelDir,
-    calib: { path: calib },
-    eval: { path: evalFile },
-    ...{ method, ranks, budget, kvFraction, keySpace, window, calibWindows, evalWindows, seed },
-    layerWeights,
-    stief: stief && Object.keys(stief).length > 0 ? stief : undefined,
-    device,
-  };
+export interface JobTuning {
+  /** Calibration windows held out to measure layer errors (default a quarter of them, 1…8). */
+  heldoutWindows?: number;
+  calibSampling?: 'first' | 'random';
+  /** EigenAttention's own threshold sweep, or the knapsack. */
+  allocator?: 'knapsack' | 'sweep';
 }
+
+const jobTuning = schema.object({
+  heldoutWindows: schema.int(1, MAX_WINDOWS),
+  calibSampling: schema.enum(['first', 'random']),
+  allocator: schema.enum(['knapsack', 'sweep']),
+});
+
+/** The engine in-process: RankwiseApi, and what only an in-process host reaches. */
+export type EngineApi = RankwiseApi & {
+  close(): Promise<void>;
+  jobs: JobManager;
+  /** startJob with settings the contract does not carry (JobTuning). */
+  startTunedJob(settings: JobSettings, tuning: JobTuning): Promise<JobSummary>;
+};
 
 /** Profiles of a finished job in the allocator's form. */
 function profilesOf(r: CompressReport): LayerProfile[] | null {
   if (!r.profile) return null;
   return r.profile.map((pts, layer) => ({
     layer,
-    points: pts.map((p) => ({ kRank: p.k_rank, vRank: p.v_rank, error: p.error })),
+    points: pts.map((p) => ({ kRank: p.kRank, vRank: p.vRank, error: p.error })),
   }));
 }
 
-export function createEngineApi(
-  opts: EngineApiOptions,
-): RankwiseApi & { close(): Promise<void>; jobs: JobManager } {
+export function createEngineApi(opts: EngineApiOptions): EngineApi {
   const jobs = new JobManager({ dir: opts.dir });
 
-  const estimate = async (given: JobSettings) => {
-    const settings = checkJobSettings(given);
+  const estimate = async (settings: JobSettings) => {
     const s = toCompressSettings(settings);
     const model = await openModel(s.modelDir);
     try {
@@ -131,12 +137,29 @@ export function createEngineApi(
     }
   };
 
-  return {
+  const start = async (settings: JobSettings, tuning: JobTuning): Promise<JobSummary> => {
+    const e = await estimate(settings);
+    if (!e.fits) {
+      const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+      throw badInput(
+        `this job needs about ${gib(e.memoryBytes)} of memory and ${gib(e.availableBytes)} is available; ` +
+          'use fewer or shorter windows, or a machine with more memory',
+        settings.model,
+      );
+    }
+    // the tuning is part of the engine settings, so of the job cache's key and of what a resume reruns
+    return jobs.start('compress', settings, { ...toCompressSettings(settings), ...tuning });
+  };
+
+  // the manifest's checks in front of every method (withValidation): what follows gets checked copies
+  const impl: EngineApi = {
     jobs,
     close: () => jobs.close(),
+    // not a method of the manifest, so withValidation does not check it: its arguments are checked here
+    startTunedJob: (settings, tuning) =>
+      start(checkJobSettings(settings), check(jobTuning, tuning, 'settings')),
 
     async inspect(modelDir) {
-      checkPath(modelDir, 'modelDir');
       const model = await openModel(modelDir);
       try {
         return { dir: model.dir, ...modelInfo(model) };
@@ -146,7 +169,6 @@ export function createEngineApi(
     },
 
     async previewData(req) {
-      req = checkDataPreviewRequest(req);
       const file = resolveSource(req.source);
       const tokenizer = await loadTokenizer(path.resolve(req.model));
       const { windows, totalTokens } = await loadWindows(file, tokenizer, { window: req.window });
@@ -165,37 +187,19 @@ export function createEngineApi(
 
     estimate,
 
-    async startJob(settings) {
-      settings = checkJobSettings(settings);
-      const e = await estimate(settings);
-      if (!e.fits) {
-        const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-        throw badInput(
-          `this job needs about ${gib(e.memoryBytes)} of memory and ${gib(e.availableBytes)} is available; ` +
-            'use fewer or shorter windows, or a machine with more memory',
-          settings.model,
-        );
-      }
-      return jobs.start('compress', settings, toCompressSettings(settings));
-    },
+    startJob: (settings) => start(settings, {}),
 
-    cancelJob: async (id) => jobs.cancel(checkJobId(id, 'id')),
-    resumeJob: async (id) => jobs.resume(checkJobId(id, 'id')),
-    subscribe: (id, listener) => {
-      checkCall('subscribe', [id]);
-      if (typeof listener !== 'function') throw badInput('subscribe needs a listener function');
-      return jobs.subscribe(id, listener);
-    },
+    cancelJob: async (id) => jobs.cancel(id),
+    resumeJob: async (id) => jobs.resume(id),
+    subscribe: (id, listener) => jobs.subscribe(id, listener),
 
     async getResult(id) {
-      checkJobId(id, 'id');
       const s = await jobs.summary(id);
       if (s.kind !== 'compress') throw badInput(`job ${id} is an export; ask getExportReport`);
       return jobs.result<CompressReport>(id);
     },
 
     async reallocate(req: ReallocateRequest): Promise<Allocation> {
-      req = checkReallocateRequest(req);
       const report = await jobs.result<CompressReport>(req.jobId);
       const summary = await jobs.summary(req.jobId);
       const model = await openModel(toCompressSettings(summary.settings).modelDir);
@@ -242,7 +246,6 @@ export function createEngineApi(
     },
 
     async exportJob(req: ExportRequest) {
-      req = checkExportRequest(req);
       const source = await jobs.summary(req.jobId);
       if (source.kind !== 'compress' || source.state !== 'done') {
         throw badInput(`job ${req.jobId} is not a finished compress job; export one that is done`);
@@ -269,7 +272,6 @@ export function createEngineApi(
     },
 
     async getExportReport(id) {
-      checkJobId(id, 'id');
       const s = await jobs.summary(id);
       if (s.kind !== 'export') throw badInput(`job ${id} is not an export`);
       return jobs.result<ReportData>(id);
@@ -277,8 +279,7 @@ export function createEngineApi(
 
     listJobs: () => jobs.list(),
 
-    async startTry(req: TryRequest) {
-      const r = checkTryRequest(req);
+    async startTry(r: TryRequest) {
       let device: JobSettings['device'];
       const taskModel = async (m: TryModel, at: string): Promise<TryTaskModel> => {
         if ('dir' in m) return { dir: path.resolve(m.dir) };
@@ -287,7 +288,7 @@ export function createEngineApi(
           const model = await openModel(settings.modelDir);
           const { spec } = model;
           await model.close();
-          checkRankOverridesForModel(m.ranks, spec, `${at}.ranks`);
+          checkTryModelForModel(m, spec, at);
         }
         device ??= settings.device;
         const label = `${settings.method} compression of ${path.basename(settings.modelDir)}`;
@@ -307,20 +308,15 @@ export function createEngineApi(
     },
 
     async getTryResult(id) {
-      checkJobId(id, 'id');
       const s = await jobs.runSummary(id);
       if (s.kind !== 'try') throw badInput(`job ${id} is not a Try-it run`);
-      return jobs.result<TryResult>(id);
+      return jobs.result<TryRunResult>(id);
     },
 
     // The engine has no windows: hosts with native dialogs answer this themselves.
-    choosePath: async (purpose) => {
-      checkPurpose(purpose, 'purpose');
-      return null;
-    },
+    choosePath: async () => null,
 
     async browse(dir?: string): Promise<DirectoryListing> {
-      if (dir !== undefined) checkPath(dir, 'dir');
       const at = path.resolve(dir ?? process.cwd());
       let names: fs.Dirent[];
       try {
@@ -348,4 +344,5 @@ export function createEngineApi(
       return { dir: at, parent: parent === at ? null : parent, entries };
     },
   };
+  return withValidation(impl);
 }

@@ -1,4 +1,4 @@
-import { isUserError, toErrorInfo } from '../core/errors.ts';
+import { isUserError, RankwiseError, toErrorInfo } from '../core/errors.ts';
 import { evalCommand, EVAL_USAGE } from './commands/eval.ts';
 import { inspectCommand, INSPECT_USAGE } from './commands/inspect.ts';
 import { demoCommand, DEMO_USAGE } from './commands/demo.ts';
@@ -6,7 +6,7 @@ import { compressCommand, COMPRESS_USAGE } from './commands/compress.ts';
 import { exportCommand, EXPORT_USAGE } from './commands/export.ts';
 import { generateCommand, GENERATE_USAGE } from './commands/generate.ts';
 import { serveCommand, SERVE_USAGE } from './commands/serve.ts';
-import { createEngineApi, defaultEngineDir } from '../api/engine-api.ts';
+import { openEngine } from './engine-client.ts';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<unknown>; usage: string }> = {
   inspect: { run: inspectCommand, usage: INSPECT_USAGE },
@@ -15,7 +15,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<unknown>; usag
   export: { run: exportCommand, usage: EXPORT_USAGE },
   generate: { run: generateCommand, usage: GENERATE_USAGE },
   serve: {
-    run: (argv) => serveCommand(argv, () => createEngineApi({ dir: defaultEngineDir() })),
+    run: (argv) => serveCommand(argv, openEngine),
     usage: SERVE_USAGE,
   },
   demo: { run: demoCommand, usage: DEMO_USAGE },
@@ -29,7 +29,9 @@ ${Object.values(COMMANDS)
   .join('\n')}
 
 Every command takes --json (one JSON document on stdout; progress goes to stderr).
-Exit codes: 0 success, 2 bad input (the message names the file and the problem), 1 internal failure.`;
+Exit codes: 0 success, 2 bad input (the message names the file and the problem), 1 internal failure,
+130 stopped by Ctrl-C (a job is cancelled; rerun the command and its finished layers come from the cache).
+Jobs are kept in RANKWISE_HOME (default ~/.rankwise), beside those of \`rankwise serve\`.`;
 
 /** Runs one CLI invocation and returns its exit code; never throws. */
 export async function main(argv: string[]): Promise<number> {
@@ -59,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!isUserError(e) && e instanceof Error && e.stack && process.env.RANKWISE_DEBUG) {
       process.stderr.write(`${e.stack}\n`);
     }
-    return isUserError(e) ? 2 : 1;
+    // 130: what a shell reports for a command Ctrl-C stopped, which is what a cancelled job was
+    const cancelled = e instanceof RankwiseError && e.kind === 'cancelled';
+    return isUserError(e) ? 2 : cancelled ? 130 : 1;
   }
 }

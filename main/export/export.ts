@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { badInput, RankwiseError } from '../core/errors.ts';
-import type { CompressionPlan } from '../jobs/compress.ts';
+import type { CompressionPlan } from './plan.ts';
 import { loadWindows } from '../data/windows.ts';
 import { CONFIG_FILE, readJsonObject } from '../model/config.ts';
 import { modelInfo, originalKvBytesPerToken, kvBytesPerToken } from '../model/info.ts';
@@ -25,7 +25,7 @@ import { effectiveCompression } from '../model/fold.ts';
 import { memoryTable, type MemoryOptions } from './memory.ts';
 import { ONNX_DATA, ONNX_DATA_FILE, ONNX_DIR, ONNX_FILE } from './onnx-files.ts';
 import { renderReportHtml } from './report-html.ts';
-import { REPORT_FORMAT, REPORT_VERSION, type ExportedFile, type ReportData } from './report-types.ts';
+import { REPORT_FORMAT, REPORT_VERSION, type ExportedFile, type ReportData } from '../contract/report.ts';
 import { PARTIAL_MARKER, prepareDestination, publishPartial, removePartial } from './publish.ts';
 import { describeFailure, verifyExport } from './verify.ts';
 import { writeCompressedCheckpoint } from './write-checkpoint.ts';

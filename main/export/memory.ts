@@ -4,7 +4,11 @@
  * tokens, or sequences); nothing is rounded to KiB/MiB until the report formats it.
  */
 import { badInput } from '../core/errors.ts';
-import type { MemoryTable } from './report-types.ts';
+import { sequencesThatFit } from '../core/memory.ts';
+import type { MemoryTable } from '../contract/report.ts';
+
+/** Whole sequences that fit beside the weights: main/core/memory.ts's, the one the wizard uses too. */
+export { sequencesThatFit };
 
 /** Context lengths the cache of one sequence is priced at, as in `inspect` (model/info.ts). */
 export const DEFAULT_MEMORY_CONTEXTS: readonly number[] = [4096, 32768, 131072];
@@ -37,24 +41,6 @@ function positiveInteger(name: string, value: number): number {
     throw badInput(`memory table: ${name} must be a positive integer, got ${value}`);
   }
   return value;
-}
-
-/**
- * How many caches of `bytesPerSequence` bytes fit in `memoryBytes` once `weightsBytes` are resident:
- * ⌊(memory − weights) / bytesPerSequence⌋, and 0 when the weights alone do not fit.
- */
-export function sequencesThatFit(
-  memoryBytes: number,
-  weightsBytes: number,
-  bytesPerSequence: number,
-): number {
-  const free = memoryBytes - weightsBytes;
-  if (free <= 0) return 0;
-  // The quotient of two exact integers is rounded before the floor; settle the edge in integers instead.
-  let n = Math.floor(free / bytesPerSequence);
-  while (n > 0 && n * bytesPerSequence > free) n -= 1;
-  while ((n + 1) * bytesPerSequence <= free) n += 1;
-  return n;
 }
 
 export function memoryTable(inputs: MemoryInputs, options: MemoryOptions = {}): MemoryTable {

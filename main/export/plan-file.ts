@@ -5,7 +5,7 @@
  * reading one back goes through the same validated reader as any checkpoint and nothing is unpickled.
  */
 import { badInput } from '../core/errors.ts';
-import type { CompressionPlan } from '../jobs/compress.ts';
+import type { CompressionPlan } from './plan.ts';
 import { float64Bytes, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { FactorPair, KeySpace, LayerCompression } from '../core/kv.ts';
 

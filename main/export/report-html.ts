@@ -6,8 +6,7 @@
 import { paretoFront } from '../allocate/index.ts';
 import type { ProfilePoint } from '../allocate/index.ts';
 import { formatBytes } from '../core/format.ts';
-import type { CompressReport } from '../jobs/compress.ts';
-import type { ReportData } from './report-types.ts';
+import type { CompressReport, ReportData } from '../contract/report.ts';
 
 /** Makes any string safe as HTML text and inside a double- or single-quoted attribute. */
 export function escapeHtml(text: string): string {
@@ -124,7 +123,7 @@ function renderHeader(r: ReportData): string {
 <dl class="meta">
 <div><dt>Model</dt><dd><code>${esc(r.model.dir)}</code> (${esc(info.modelType)}, ${esc(info.layers)} layers, ${esc(info.kvHeads)} KV heads × d = ${esc(info.headDim)}, ${esc(info.dtype)})</dd></div>
 <div><dt>Method</dt><dd>${esc(c.method)}</dd></div>
-<div><dt>Key space</dt><dd>${esc(c.key_space)}</dd></div>
+<div><dt>Key space</dt><dd>${esc(c.keySpace)}</dd></div>
 <div><dt>Created</dt><dd><time datetime="${esc(r.created)}">${esc(r.created)}</time></dd></div>
 </dl>
 </header>`;
@@ -134,7 +133,7 @@ function renderSummary(r: ReportData): string {
   const c = r.compress;
   const kv = r.memory.kvBytesPerToken;
   const v = r.export.verification;
-  const kept = isNum(kv.original) && kv.original > 0 ? kv.compressed / kv.original : c.kv_fraction;
+  const kept = isNum(kv.original) && kv.original > 0 ? kv.compressed / kv.original : c.kvFraction;
   const status = v.passed ? '<span class="ok">passed</span>' : '<span class="bad">FAILED</span>';
   return section(
     'summary',
@@ -142,7 +141,7 @@ function renderSummary(r: ReportData): string {
     `<div class="cards">
 <div class="card"><h3>Perplexity</h3>
 <div class="big">${fixed(c.perplexity.original, 3)} → ${fixed(c.perplexity.compressed, 3)}</div>
-<div class="note">${formatChange(c.perplexity.original, c.perplexity.compressed)} on ${formatInt(c.eval_windows)} evaluation windows of ${formatInt(c.window)} tokens</div></div>
+<div class="note">${formatChange(c.perplexity.original, c.perplexity.compressed)} on ${formatInt(c.evalWindows)} evaluation windows of ${formatInt(c.window)} tokens</div></div>
 <div class="card"><h3>KV cache per token</h3>
 <div class="big">${bytes(kv.original)} → ${bytes(kv.compressed)}</div>
 <div class="note">${fixed(kept * 100, 1)} % kept (${formatInt(kv.original)} → ${formatInt(kv.compressed)} bytes)</div></div>
@@ -212,7 +211,7 @@ function renderAllocationChart(c: CompressReport, d: number): string {
         ? `<text x="${px(x0 + BAR_W + BAR_GAP / 2)}" y="${base + 14}" text-anchor="middle">${esc(l.layer)}</text>`
         : '';
     parts.push(
-      `<g class="layer" data-layer="${esc(l.layer)}">${bar('k', l.k_rank, x0)}${bar('v', l.v_rank, x0 + BAR_W + BAR_GAP)}${tick}</g>`,
+      `<g class="layer" data-layer="${esc(l.layer)}">${bar('k', l.kRank, x0)}${bar('v', l.vRank, x0 + BAR_W + BAR_GAP)}${tick}</g>`,
     );
   });
   parts.push(
@@ -224,7 +223,7 @@ function renderAllocationChart(c: CompressReport, d: number): string {
   );
   const alloc = c.allocation;
   const how = alloc
-    ? `Allocated by ${esc(alloc.kind)} with target ${esc(alloc.target)}: ${alloc.feasible ? 'feasible' : '<span class="bad">infeasible</span>'}${alloc.reason ? ` (${esc(alloc.reason)})` : ''}, weighted mean error ${formatError(alloc.weighted_error)}.`
+    ? `Allocated by ${esc(alloc.kind)} with target ${esc(alloc.target)}: ${alloc.feasible ? 'feasible' : '<span class="bad">infeasible</span>'}${alloc.reason ? ` (${esc(alloc.reason)})` : ''}, weighted mean error ${formatError(alloc.weightedError)}.`
     : c.profile
       ? 'Ranks chosen per layer from the measured profiles.'
       : 'Fixed ranks: every layer got the same ranks.';
@@ -299,7 +298,7 @@ function renderCurves(c: CompressReport, d: number): string {
     );
   }
   const fronts = profile.map((points) =>
-    paretoFront(points.map((p): ProfilePoint => ({ kRank: p.k_rank, vRank: p.v_rank, error: p.error }))),
+    paretoFront(points.map((p): ProfilePoint => ({ kRank: p.kRank, vRank: p.vRank, error: p.error }))),
   );
   const chosen = profile.map((points, i) => (points.length > 0 ? c.layers[i] : undefined));
   const errors = [
@@ -344,10 +343,10 @@ function renderCurves(c: CompressReport, d: number): string {
   });
   chosen.forEach((l, i) => {
     if (!l) return;
-    const cost = l.k_rank + l.v_rank;
-    const label = `layer ${l.layer}: chosen K ${l.k_rank} + V ${l.v_rank} = ${cost} elements, error ${formatError(l.error)}`;
+    const cost = l.kRank + l.vRank;
+    const label = `layer ${l.layer}: chosen K ${l.kRank} + V ${l.vRank} = ${cost} elements, error ${formatError(l.error)}`;
     parts.push(
-      `<circle class="chosen" data-layer="${esc(l.layer)}" data-k-rank="${esc(l.k_rank)}" data-v-rank="${esc(l.v_rank)}" cx="${px(xOf(cost))}" cy="${px(y.map(l.error))}" r="4" fill="${layerColour(i, count)}"><title>${esc(label)}</title></circle>`,
+      `<circle class="chosen" data-layer="${esc(l.layer)}" data-k-rank="${esc(l.kRank)}" data-v-rank="${esc(l.vRank)}" cx="${px(xOf(cost))}" cy="${px(y.map(l.error))}" r="4" fill="${layerColour(i, count)}"><title>${esc(label)}</title></circle>`,
     );
   });
   parts.push(
@@ -408,7 +407,7 @@ ${rows.join('\n')}
 function renderLayers(c: CompressReport): string {
   const rows = c.layers.map(
     (l) =>
-      `<tr><td class="num">${esc(l.layer)}</td><td>${esc(l.key_space)}</td><td class="num">${esc(l.k_rank)}</td><td class="num">${esc(l.v_rank)}</td><td class="num">${formatError(l.error)}</td></tr>`,
+      `<tr><td class="num">${esc(l.layer)}</td><td>${esc(l.keySpace)}</td><td class="num">${esc(l.kRank)}</td><td class="num">${esc(l.vRank)}</td><td class="num">${formatError(l.error)}</td></tr>`,
   );
   return section(
     'layers',
@@ -434,17 +433,14 @@ function renderSettings(r: ReportData): string {
   const c = r.compress;
   const items: [string, string][] = [
     ['Window', `${formatInt(c.window)} tokens`],
-    [
-      'Calibration windows (fit / held out)',
-      `${formatInt(c.calib_windows)} / ${formatInt(c.heldout_windows)}`,
-    ],
-    ['Evaluation windows', formatInt(c.eval_windows)],
+    ['Calibration windows (fit / held out)', `${formatInt(c.calibWindows)} / ${formatInt(c.heldoutWindows)}`],
+    ['Evaluation windows', formatInt(c.evalWindows)],
     ['Device', esc(c.device)],
   ];
   if (c.training) {
     items.push([
       'Training',
-      `${formatInt(c.training.steps)} steps in ${fixed(c.training.seconds, 1)} s (${fixed(c.training.seconds_per_layer_step * 1000, 1)} ms per layer step)`,
+      `${formatInt(c.training.steps)} steps in ${fixed(c.training.seconds, 1)} s (${fixed(c.training.secondsPerLayerStep * 1000, 1)} ms per layer step)`,
     ]);
   }
   const settings = items.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`).join('\n');

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 
-import type { CompressionPlan } from '../jobs/compress.ts';
+import type { CompressionPlan } from './plan.ts';
 import { kvElementsPerToken } from '../model/kv-layout.ts';
 import { openModel } from '../model/model.ts';
 import type { Engine } from '../runtime/engine.ts';
@@ -14,7 +14,7 @@ import { throwIfCancelled, type Progress } from '../core/progress.ts';
 import { KvDecoderSession } from '../runtime/kv-session.ts';
 import { ModelRunner, withCompression, type WeightSource } from '../runtime/runner.ts';
 import { expandedSource, type CompressedModel } from './compressed-model.ts';
-import type { VerificationReport } from './report-types.ts';
+import type { VerificationReport } from '../contract/report.ts';
 
 export const VERIFY_TOLERANCE = 1e-4;
 

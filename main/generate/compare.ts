@@ -6,16 +6,7 @@
  */
 import { RankwiseError } from '../core/errors.ts';
 import type { TryDecoder } from './decoder.ts';
-
-export interface Comparison {
-  /** Index of the first generated token where the two differ (null when identical). */
-  firstDivergence: number | null;
-  /** Positions of the original's continuation where the compressed model chose the same token. */
-  identicalShare: number;
-  /** Mean KL(original ‖ compressed) in nats over `klPositions` next-token distributions. */
-  meanKl: number;
-  klPositions: number;
-}
+import type { Comparison } from '../contract/try.ts';
 
 export function firstDivergence(a: readonly number[], b: readonly number[]): number | null {
   const n = Math.min(a.length, b.length);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { badInput } from '../core/errors.ts';
 import { compressedModel } from '../export/compressed-model.ts';
 import { findOnnxModel, ONNX_DATA, ONNX_FILE } from '../export/onnx-files.ts';
-import type { CompressionPlan } from '../jobs/compress.ts';
+import type { CompressionPlan } from '../export/plan.ts';
 import { modelInfo } from '../model/info.ts';
 import { openModel, type ModelHandle } from '../model/model.ts';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.ts';

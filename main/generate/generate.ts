@@ -7,8 +7,7 @@
 import { badInput, RankwiseError } from '../core/errors.ts';
 import type { TryDecoder } from './decoder.ts';
 import { makeSampler, type Sampler, type SamplingSettings } from './sampling.ts';
-
-export type StopReason = 'eos' | 'limit' | 'context' | 'stopped';
+import type { Generation, StopReason } from '../contract/try.ts';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -16,23 +15,6 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Each new token with the text it adds (possibly empty while a multi-byte character is incomplete). */
   onToken?: (token: { index: number; id: number; text: string; elapsedSeconds: number }) => void;
-}
-
-export interface Generation {
-  promptTokens: number;
-  /** The generated ids (the end-of-sequence token included when one ended it). */
-  ids: number[];
-  text: string;
-  stopReason: StopReason;
-  prefillSeconds: number;
-  decodeSeconds: number;
-  prefillTokensPerSecond: number;
-  /** Tokens after the first per second of decoding (null when fewer than two were generated). */
-  decodeTokensPerSecond: number | null;
-  /** Bytes of the cache tensors held at the end, and per cached token. */
-  kvCacheBytes: number;
-  kvBytesPerToken: number;
-  device: string;
 }
 
 /** The prompt's ids as the model sees them; refuses what cannot be generated from. */

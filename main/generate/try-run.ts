@@ -4,12 +4,11 @@
  * app, and each is timed on its own work. The engine's worker and `rankwise generate` both run this.
  */
 import { badInput } from '../core/errors.ts';
-import { compareGenerations, type Comparison } from './compare.ts';
+import { compareGenerations } from './compare.ts';
 import { openTryDecoder, type OpenDecoderOptions, type TryDecoder, type TrySource } from './decoder.ts';
-import { checkMaxNewTokens, encodePrompt, Generator, type Generation } from './generate.ts';
+import { checkMaxNewTokens, encodePrompt, Generator } from './generate.ts';
 import { checkSampling, isGreedy, type SamplingSettings } from './sampling.ts';
-
-export type TrySide = 'model' | 'compare';
+import type { TryPromptResult, TryRunResult, TrySide, TryToken } from '../contract/try.ts';
 
 export interface TryRunRequest {
   model: TrySource;
@@ -18,46 +17,6 @@ export interface TryRunRequest {
   prompts: string[];
   maxNewTokens: number;
   sampling?: SamplingSettings;
-}
-
-/** One generated token, as it streams. */
-export interface TryToken {
-  prompt: number;
-  side: TrySide;
-  index: number;
-  id: number;
-  /** The text this token adds (empty while a multi-byte character is incomplete). */
-  text: string;
-  /** Tokens per second of this side so far (prefill included). */
-  tokensPerSecond: number;
-  /** Bytes of this side's KV cache now. */
-  kvCacheBytes: number;
-}
-
-export interface TrySideResult extends Generation {
-  label: string;
-  /** The export's own ONNX file (true) or a decoder built in memory from the checkpoint or the plan. */
-  exported: boolean;
-}
-
-export interface TryPromptResult {
-  prompt: string;
-  model: TrySideResult;
-  compare?: TrySideResult;
-  /** With `compare` and greedy decoding: how the model's text departs from the reference's. */
-  comparison?: Comparison;
-}
-
-export interface TryRunResult {
-  prompts: TryPromptResult[];
-  /** Over every prompt, with `compare` and greedy decoding. */
-  summary?: {
-    meanIdenticalShare: number;
-    /** KL averaged over every teacher-forced position of every prompt. */
-    meanKl: number;
-    firstDivergences: (number | null)[];
-    identicalPrompts: number;
-  };
 }
 
 export interface TryRunOptions extends OpenDecoderOptions {

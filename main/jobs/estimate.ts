@@ -6,9 +6,10 @@
  */
 import os from 'node:os';
 
-import type { JobEstimate } from '../api/contract.ts';
+import type { JobEstimate } from '../contract/api.ts';
+import { methodById } from '../methods/index.ts';
 import type { ModelSpec } from '../model/types.ts';
-import type { CompressSettings } from './compress.ts';
+import type { CompressSettings } from './settings.ts';
 
 const MiB = 2 ** 20;
 /** Node, onnxruntime's arenas and the native addon: measured resident size of an idle engine, rounded up. */
@@ -50,10 +51,10 @@ export function estimateJob(
   const heldTokens = 8 * T;
   const passes = (calib + 2 * evalWindows) * T + gridPoints * heldTokens;
   let flops = 2 * layerMacs(spec) * spec.numLayers * passes;
-  if (s.method === 'stief') {
-    const steps = s.stief?.steps ?? 150;
-    // forward + backward ≈ 3 forwards per step, keys and values trained separately
-    flops += 2 * 3 * 2 * steps * 2 * layerMacs(spec) * spec.numLayers * (s.stief?.trainWindows ?? 4) * T;
+  const training = methodById(s.method).cost(s).training;
+  if (training) {
+    const { forwardsPerStep, steps, windows } = training;
+    flops += forwardsPerStep * steps * 2 * layerMacs(spec) * spec.numLayers * windows * T;
   }
   return {
     memoryBytes,

@@ -3,15 +3,18 @@
  * job file is written whole or not at all (a unique temporary name, then a rename), and read back with an
  * error that names the file when it is damaged.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { threadId } from 'node:worker_threads';
 
 import { badInput, type RankwiseError } from '../core/errors.ts';
 import { isMissing, unreadable } from '../model/fs-errors.ts';
+import { methodById } from '../methods/index.ts';
 import type { CompressionPlan } from './compress.ts';
-import type { CompressSettings } from './compress.ts';
+import type { CompressSettings } from './settings.ts';
+import { tempName } from './temp-files.ts';
+
+export { tempName, tempWriter } from './temp-files.ts';
 
 export const JOB_FILE = 'job.json';
 /**
@@ -33,22 +36,6 @@ export async function readPlanMeta(jobDir: string): Promise<PlanMeta> {
     badInput('the job has no finished result to export', jobDir),
   );
   return meta as PlanMeta;
-}
-
-/**
- * A temporary name beside `file` that no other writer uses: this process and thread, and a random part.
- * It ends in `.partial`, like every unfinished file of Rankwise.
- */
-export function tempName(file: string): string {
-  return `${file}.${process.pid}-${threadId}-${randomBytes(6).toString('hex')}.partial`;
-}
-
-const TEMP_RE = /\.(\d+)-\d+-[0-9a-f]+\.partial$/;
-
-/** The process that writes a temporary file named by tempName (null for another name). */
-export function tempWriter(name: string): number | null {
-  const m = TEMP_RE.exec(name);
-  return m ? Number(m[1]) : null;
 }
 
 /**
@@ -117,20 +104,21 @@ async function fileStamp(p: string): Promise<string> {
  */
 export async function cacheKey(s: CompressSettings): Promise<string> {
   // Budgets, memory targets and layer weights only steer the allocation, which runs after the layer loop;
-  // only EigenAttention's own sweep picks ranks inside it, so only then does the budget change a layer.
+  // a method that picks ranks inside it names what of them its layers depend on (its cacheKey hook).
   const {
     device: _device,
     threads: _threads,
     evalWindows: _evalWindows,
-    budget,
+    budget: _budget,
     kvFraction: _kvFraction,
     layerWeights: _layerWeights,
-    allocator,
+    allocator: _allocator,
     ...fitting
   } = s;
-  const sweep = s.method === 'eigen' && budget !== undefined && (allocator ?? 'sweep') === 'sweep';
+  const own = methodById(s.method).cacheKey(s);
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ ...fitting, allocating: !s.ranks, sweepBudget: sweep ? budget : null }));
+  // sweepBudget: null where the method adds nothing keeps the keys of the caches already on disk
+  hash.update(JSON.stringify({ ...fitting, allocating: !s.ranks, sweepBudget: null, ...own }));
   hash.update(await fileStamp(s.modelDir));
   hash.update(await fileStamp(s.calib));
   hash.update(await fileStamp(s.eval));

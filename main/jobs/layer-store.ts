@@ -20,7 +20,7 @@ import { isMissing } from '../model/fs-errors.ts';
 import { float64Bytes, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { LayerFit } from '../methods/types.ts';
 import type { FactorPair, KeySpace, LayerCompression } from '../core/kv.ts';
-import { tempName } from './job-files.ts';
+import { tempName } from './temp-files.ts';
 
 const META_KEY = 'rankwise_layer';
 const SUM_KEY = 'rankwise_layer_sha256';

@@ -18,7 +18,7 @@ import type {
   JobState,
   JobSummary,
   TryRunSummary,
-} from '../api/contract.ts';
+} from '../contract/api.ts';
 import { badInput, RankwiseError, toErrorInfo, type ErrorInfo } from '../core/errors.ts';
 import { removeOwnPartials } from '../export/publish.ts';
 import type { CompressSettings } from './compress.ts';
@@ -43,6 +43,8 @@ interface Job {
   settings: CompressSettings;
   cacheKey: string;
   request?: ExportRequest;
+  /** A compress job's last run: layers taken from the job cache and layers fitted anew. */
+  cacheUse?: CacheUse;
   /** A Try-it run's task; such a job is kept in memory only, and its result with it. */
   tryTask?: TryTask;
   result?: unknown;
@@ -54,6 +56,18 @@ interface Job {
   /** Whether the last run (or its absence) has finished: resolves at done/failed/cancelled. */
   settled: Promise<void>;
   settle: () => void;
+}
+
+/**
+ * How a compress job's last run used the job cache, counted from its profile events and kept in job.json,
+ * so a caller that did not follow the run (a later process, a test) can still tell a rerun was served
+ * from the cache.
+ */
+export interface CacheUse {
+  /** Layers loaded from the job cache. */
+  reused: number;
+  /** Layers fitted in this run (and saved to the cache). */
+  fitted: number;
 }
 
 export interface JobManagerOptions {
@@ -141,7 +155,11 @@ export class JobManager {
     if (saved.summary.state === 'running' || saved.summary.state === 'queued') {
       saved.summary.state = 'cancelled';
     }
-    this.jobs.set(id, this.newJob(saved.summary, saved.settings, saved.cacheKey, saved.request));
+    const job = this.newJob(saved.summary, saved.settings, saved.cacheKey, saved.request);
+    const use = saved.cacheUse;
+    // an informational count: a malformed one is dropped, never a reason to leave the job out
+    if (use && Number.isInteger(use.reused) && Number.isInteger(use.fitted)) job.cacheUse = use;
+    this.jobs.set(id, job);
   }
 
   private newJob(
@@ -177,6 +195,7 @@ export class JobManager {
       settings: job.settings,
       cacheKey: job.cacheKey,
       request: job.request,
+      cacheUse: job.cacheUse,
     } satisfies SavedJob);
     job.saving = job.saving
       .catch(() => undefined)
@@ -316,6 +335,8 @@ export class JobManager {
   }
 
   private run(job: Job): void {
+    // counted afresh each run: a resumed job's count says what its last run took from the cache
+    if (job.summary.kind === 'compress') job.cacheUse = { reused: 0, fitted: 0 };
     this.setState(job, 'running');
     const worker = new Worker(WORKER_ENTRY);
     job.worker = worker;
@@ -342,6 +363,7 @@ export class JobManager {
       })();
     };
     worker.on('message', (m: FromWorker) => {
+      if (m.type === 'profile' && job.cacheUse) job.cacheUse[m.cached ? 'reused' : 'fitted'] += 1;
       if (m.type === 'progress') this.emit(job, { ...m });
       else if (m.type === 'profile') this.emit(job, { ...m });
       else if (m.type === 'token') this.emit(job, { ...m });
@@ -465,6 +487,13 @@ export class JobManager {
     return { dir: this.jobDir(id), cacheDir: this.cacheDir(job.cacheKey), settings: job.settings };
   }
 
+  /** How a compress job's last run used the job cache; null before it ran (and for other kinds). */
+  async cacheUse(id: JobId): Promise<CacheUse | null> {
+    await this.load();
+    const use = this.get(id).cacheUse;
+    return use ? { ...use } : null;
+  }
+
   async runSummary(id: JobId): Promise<JobSummary | TryRunSummary> {
     await this.load();
     return { ...this.get(id).summary };
@@ -514,6 +543,7 @@ interface SavedJob {
   settings: CompressSettings;
   cacheKey: string;
   request?: ExportRequest;
+  cacheUse?: CacheUse;
 }
 
 const JOB_STATES: readonly string[] = ['queued', 'running', 'done', 'failed', 'cancelled'];

@@ -2,7 +2,7 @@
  * What the job manager and a job's worker thread say to each other (structured-clone data only).
  */
 import type { ErrorInfo } from '../core/errors.ts';
-import type { ExportRequest, JobEvent, RankOverride } from '../api/contract.ts';
+import type { ExportRequest, JobEvent, RankOverride } from '../contract/api.ts';
 import type { TryRunRequest } from '../generate/try-run.ts';
 import type { TrySource } from '../generate/decoder.ts';
 import type { CompressSettings } from './compress.ts';

@@ -10,12 +10,13 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 
 import { badInput, RankwiseError, toErrorInfo } from '../core/errors.ts';
 import { exportPlan } from '../export/export.ts';
-import { compressToPlan, type CompressionPlan, type CompressReport } from './compress.ts';
+import { compressToPlan, type CompressionPlan } from './compress.ts';
+import type { CompressReport } from '../contract/report.ts';
 import { layerFile, readPlanMeta, PLAN_META, RESULT_FILE, writeFileAtomic } from './job-files.ts';
 import { loadStoredLayer, readStoredLayer, writeStoredLayer } from './layer-store.ts';
 import type { Progress } from '../core/progress.ts';
 import type { CompressTask, ExportTask, FromWorker, ToWorker, TryTask, TryTaskModel } from './messages.ts';
-import type { RankOverride } from '../api/contract.ts';
+import type { RankOverride } from '../contract/api.ts';
 import type { TrySource } from '../generate/decoder.ts';
 import { runTry } from '../generate/try-run.ts';
 
@@ -71,7 +72,7 @@ async function planOf(
 ): Promise<CompressionPlan> {
   const meta = await readPlanMeta(sourceDir);
   const report: CompressReport = meta.report;
-  const ranks = new Map(report.layers.map((l) => [l.layer, { k: l.k_rank, v: l.v_rank }]));
+  const ranks = new Map(report.layers.map((l) => [l.layer, { k: l.kRank, v: l.vRank }]));
   for (const o of overrides) ranks.set(o.layer, { k: o.kRank, v: o.vRank });
   const layers = [];
   for (let i = 0; i < report.layers.length; i++) {

@@ -1,9 +1,11 @@
 import { eigh } from '../../native-kernels/index.ts';
 import { sum } from './linalg.ts';
+import { closedFormHooks, standardRankPlan } from './hooks.ts';
 import { orthonormalFit } from './orthonormal-fit.ts';
 import type { ModelSpec } from '../model/types.ts';
-import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
+import type { CompressionMethod, LayerCapture, LayerFit, MethodSettings, RankPlan } from './types.ts';
 import type { KeySpace } from '../core/kv.ts';
+import { methodCard, methodKeySpaces } from '../core/methods.ts';
 
 /**
  * EigenAttention's Llama path (methods.md §4): one key basis per layer from the pre-RoPE keys of all KV
@@ -32,13 +34,39 @@ export function fitEigen(capture: LayerCapture, spec: ModelSpec, keySpace: KeySp
 
 export const eigen: CompressionMethod = {
   id: 'eigen',
-  summary:
-    'EigenAttention: one key basis shared by all heads of a layer, from the principal directions of the ' +
-    'pre-RoPE keys, and a value basis per head. Keys are rebuilt before the rotation, so it is exact at full ' +
-    'rank; the shared basis needs more rank than per-head bases when heads look at different directions.',
-  keySpaces: (spec) => (spec.rope ? ['pre-rope'] : ['folded']),
+  summary: methodCard('eigen').summary,
+  keySpaces: (spec) => methodKeySpaces('eigen', Boolean(spec.rope)),
   fit: fitEigen,
+  ...closedFormHooks(fitEigen),
+  rankPlan: eigenRankPlan,
+  // The sweep picks ranks inside the layer loop, so its budget is part of what a cached layer holds.
+  cacheKey: (s) => (sweeps(s) ? { sweepBudget: s.budget } : {}),
 };
+
+/** With a budget, EigenAttention picks its ranks by its own sweep unless the knapsack is asked for. */
+function sweeps(s: MethodSettings): s is MethodSettings & { budget: number } {
+  return s.budget !== undefined && (s.allocator ?? 'sweep') === 'sweep';
+}
+
+/**
+ * The standard plan, but under a budget each layer's ranks come from the threshold sweep on the spectra of
+ * a fit in the key space the profile chose, measured on the same held-out windows.
+ */
+function eigenRankPlan(spec: ModelSpec, s: MethodSettings): RankPlan {
+  const plan = standardRankPlan(spec.headDim, s);
+  if (!sweeps(s)) return plan;
+  const budget = s.budget;
+  return {
+    ...plan,
+    choose: async ({ capture, fit, meter }) => {
+      const eigenFit = fitEigen(capture, spec, fit.keySpace);
+      const r = await eigenThresholdSweep(eigenFit, spec.headDim, budget, (k, v) =>
+        meter.error(eigenFit.at(k, v)),
+      );
+      return { kRank: r.kRank, vRank: r.vRank, error: r.error };
+    },
+  };
+}
 
 /** EigenAttention's spectrum: singular values normalised to sum to one, s/Σs (not squared). */
 export function singularShares(eigenvalues: Float64Array): Float64Array {

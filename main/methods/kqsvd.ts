@@ -1,9 +1,11 @@
 import { cholesky, eigh, matmul, solveTriangular } from '../../native-kernels/index.ts';
 import { badInput, RankwiseError } from '../core/errors.ts';
 import type { ModelSpec } from '../model/types.ts';
+import { closedFormHooks } from './hooks.ts';
 import { columnBlock, identity, leadingColumns, sum, trace, transpose } from './linalg.ts';
 import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
 import type { FactorPair, KeySpace } from '../core/kv.ts';
+import { methodCard, methodKeySpaces } from '../core/methods.ts';
 
 /** The full-rank oblique pair of a KQ-SVD fit, d×d each, columns ordered by singular value. */
 export interface KqPair {
@@ -115,10 +117,8 @@ export function logitError2(cK: Float64Array, cQ: Float64Array, pair: FactorPair
 
 export const kqsvd: CompressionMethod = {
   id: 'kqsvd',
-  summary:
-    'KQ-SVD: the optimal low-rank approximation of the attention scores themselves (queries times keys), ' +
-    'not of the keys alone, so rank goes to the key directions that queries read. Values get the analogous ' +
-    'fit of values times the output projection. Post-RoPE fitting follows the paper; pre-RoPE is often better.',
-  keySpaces: (spec) => (spec.rope ? ['post-rope', 'pre-rope'] : ['folded']),
+  summary: methodCard('kqsvd').summary,
+  keySpaces: (spec) => methodKeySpaces('kqsvd', Boolean(spec.rope)),
   fit: fitKqsvd,
+  ...closedFormHooks(fitKqsvd),
 };

@@ -1,7 +1,18 @@
 import { eigh } from '../../native-kernels/index.ts';
+import { closedFormHooks } from './hooks.ts';
 import { orthonormalFit } from './orthonormal-fit.ts';
-import type { CompressionMethod, LayerFit } from './types.ts';
+import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
 import type { KeySpace } from '../core/kv.ts';
+import { methodCard, methodKeySpaces } from '../core/methods.ts';
+import type { ModelSpec } from '../model/types.ts';
+
+function fitKsvd(capture: LayerCapture, spec: ModelSpec, keySpace: KeySpace): LayerFit {
+  const d = spec.headDim;
+  const keyGrams = keySpace === 'post-rope' ? capture.grams.kPost : capture.grams.kPre;
+  const keyBases = keyGrams.map((c) => eigh(c, d).vectors);
+  const valueBases = capture.grams.v.map((c) => eigh(c, d).vectors);
+  return orthonormalFit(keySpace, d, keyBases, valueBases);
+}
 
 /**
  * Plain per-head K/V SVD (methods.md §3): each KV head keeps the top-r principal directions of its own
@@ -10,17 +21,10 @@ import type { KeySpace } from '../core/kv.ts';
  */
 export const ksvd: CompressionMethod = {
   id: 'ksvd',
-  summary:
-    'Per-head PCA of the cache: every key and value head keeps the directions where its vectors carry the ' +
-    'most energy. Fast and simple, but blind to which key directions the queries actually read.',
-  keySpaces: (spec) => (spec.rope ? ['pre-rope', 'post-rope'] : ['folded']),
-  fit(capture, spec, keySpace: KeySpace): LayerFit {
-    const d = spec.headDim;
-    const keyGrams = keySpace === 'post-rope' ? capture.grams.kPost : capture.grams.kPre;
-    const keyBases = keyGrams.map((c) => eigh(c, d).vectors);
-    const valueBases = capture.grams.v.map((c) => eigh(c, d).vectors);
-    return orthonormalFit(keySpace, d, keyBases, valueBases);
-  },
+  summary: methodCard('ksvd').summary,
+  keySpaces: (spec) => methodKeySpaces('ksvd', Boolean(spec.rope)),
+  fit: fitKsvd,
+  ...closedFormHooks(fitKsvd),
 };
 
 /** The per-head value bases every method can fall back on (thin keys with --v-rank < d). */

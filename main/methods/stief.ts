@@ -22,28 +22,19 @@ import type { LayerErrorMeter } from '../runtime/layer-error.ts';
 import type { ModelRunner } from '../runtime/runner.ts';
 import { fitEigen } from './eigen.ts';
 import { leadingColumns, orthonormalPair, transpose } from './linalg.ts';
+import { standardRankPlan } from './hooks.ts';
 import { cosineLr, orthonormalityError, StiefelAdam } from './stiefel.ts';
-import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
+import { DEFAULT_TRAIN_WINDOWS, STIEF_DEFAULTS, type StiefSettings } from './stief-settings.ts';
+import type {
+  CompressionMethod,
+  LayerCapture,
+  LayerFit,
+  MethodSettings,
+  TrainContext,
+  TrainedLayer,
+} from './types.ts';
 import type { KeySpace, LayerCompression } from '../core/kv.ts';
-
-export interface StiefSettings {
-  /** Optimiser steps per phase (keys, then values). */
-  steps: number;
-  /** Adam learning rate on the manifold, decayed by a cosine schedule. */
-  lr: number;
-  /** Held-out evaluation every this many steps (early stopping and per-rank selection). */
-  evalEvery: number;
-  /** Stop a phase after this many evaluations without improvement at any rank. */
-  patience: number;
-  seed: number;
-}
-
-/**
- * Defaults measured on stories260K and synthetic layers: a learning rate of 0.1–0.3 on the manifold crosses
- * the barrier between EigenAttention's variance-ordered basis and output-relevant directions; smaller ones
- * stay at the start (selection then keeps EigenAttention's bases).
- */
-export const STIEF_DEFAULTS: StiefSettings = { steps: 150, lr: 0.2, evalEvery: 10, patience: 5, seed: 0 };
+import { methodCard, methodKeySpaces } from '../core/methods.ts';
 
 export interface StiefProgress {
   layer: number;
@@ -223,15 +214,47 @@ export async function trainStief(ctx: StiefContext): Promise<StiefFit> {
   };
 }
 
+/** The job's hook: trains on the kept windows for every rank the job serves (full rank included). */
+async function trainLayer(ctx: TrainContext): Promise<TrainedLayer> {
+  const d = ctx.spec.headDim;
+  const trained = await trainStief({
+    capture: ctx.capture,
+    spec: ctx.spec,
+    keySpace: ctx.keySpace,
+    runner: ctx.runner,
+    train: ctx.trainBatches,
+    meter: ctx.meter,
+    grid: [...new Set([...ctx.plan.ranks, d])].sort((a, b) => a - b),
+    settings: ctx.settings.stief,
+    signal: ctx.signal,
+    onStep: ctx.onStep,
+  });
+  const { keySteps, valueSteps, seconds } = trained.training;
+  return {
+    fit: trained,
+    knownError: trained.knownError,
+    training: { steps: keySteps + valueSteps, seconds },
+  };
+}
+
 export const stief: CompressionMethod = {
   id: 'stief',
-  summary:
-    'StiefAttention: orthonormal bases learned by gradient descent on the manifold of orthonormal matrices, ' +
-    'minimising the error of the whole decoder layer’s output rather than of the keys or values, starting from ' +
-    'EigenAttention’s bases. The slowest method (it trains), and never worse than EigenAttention on held-out data.',
-  keySpaces: (spec) => (spec.rope ? ['pre-rope'] : ['folded']),
-  fit(capture, spec, keySpace) {
-    // Without training data the best available bases are the starting point.
-    return fitEigen(capture, spec, keySpace);
-  },
+  summary: methodCard('stief').summary,
+  keySpaces: (spec) => methodKeySpaces('stief', Boolean(spec.rope)),
+  // Without training data the best available bases are the starting point.
+  fit: fitEigen,
+  train: trainLayer,
+  rankPlan: (spec, s) => standardRankPlan(spec.headDim, s),
+  cost: (s: MethodSettings) => ({
+    training: {
+      windows: Math.max(1, s.stief?.trainWindows ?? DEFAULT_TRAIN_WINDOWS),
+      // keys, then values
+      steps: 2 * (s.stief?.steps ?? STIEF_DEFAULTS.steps),
+      // forward + backward ≈ 3 forwards per window; the held-out scoring every evalEvery steps and the final
+      // selection against EigenAttention are budgeted as much again
+      forwardsPerStep: 2 * 3,
+    },
+  }),
+  // The training settings are job settings, which the cache key holds whole.
+  cacheKey: () => ({}),
 };

@@ -1,8 +1,27 @@
 import { eigh, matmul } from '../../native-kernels/index.ts';
 import { rowBlock, transpose } from './linalg.ts';
+import { closedFormHooks } from './hooks.ts';
 import { orthonormalFit } from './orthonormal-fit.ts';
 import { valueBases } from './ksvd.ts';
-import type { CompressionMethod, LayerFit } from './types.ts';
+import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
+import type { KeySpace } from '../core/kv.ts';
+import { methodCard, methodKeySpaces } from '../core/methods.ts';
+import type { ModelSpec } from '../model/types.ts';
+
+function fitThinKeys(capture: LayerCapture, spec: ModelSpec, keySpace: KeySpace): LayerFit {
+  const d = spec.headDim;
+  const D = spec.hiddenSize;
+  // k_proj.weight rows g·d…(g+1)·d are W_K,gᵀ (d×D); its Gram W_K,gᵀW_K,g has the right singular vectors.
+  const keyBases = capture.grams.kPre.map((_, g) => {
+    const block = rowBlock(capture.weights.k.weight, D, g * d, d);
+    return eigh(matmul(block, d, D, transpose(block, d, D), d), d).vectors;
+  });
+  const values = valueBases(capture.grams.v, d);
+  const withValues = orthonormalFit(keySpace, d, keyBases, values);
+  const keysOnly = orthonormalFit(keySpace, d, keyBases, null);
+  // Values stay untouched at full rank; below it they fall back to per-head PCA.
+  return { keySpace, at: (kRank, vRank) => (vRank < d ? withValues : keysOnly).at(kRank, vRank) };
+}
 
 /**
  * Thin keys (methods.md §7): per KV head, the truncated SVD of the key weights W_K,g = U Σ Vᵀ; the cache
@@ -12,22 +31,8 @@ import type { CompressionMethod, LayerFit } from './types.ts';
  */
 export const thinkeys: CompressionMethod = {
   id: 'thinkeys',
-  summary:
-    'Thin keys: a truncated SVD of each head’s key weights, with the expansion absorbed into the queries. It ' +
-    'needs no calibration data and saves key cache only (values use per-head PCA if you also shrink them).',
-  keySpaces: (spec) => (spec.rope ? ['pre-rope'] : ['folded']),
-  fit(capture, spec, keySpace): LayerFit {
-    const d = spec.headDim;
-    const D = spec.hiddenSize;
-    // k_proj.weight rows g·d…(g+1)·d are W_K,gᵀ (d×D); its Gram W_K,gᵀW_K,g has the right singular vectors.
-    const keyBases = capture.grams.kPre.map((_, g) => {
-      const block = rowBlock(capture.weights.k.weight, D, g * d, d);
-      return eigh(matmul(block, d, D, transpose(block, d, D), d), d).vectors;
-    });
-    const values = valueBases(capture.grams.v, d);
-    const withValues = orthonormalFit(keySpace, d, keyBases, values);
-    const keysOnly = orthonormalFit(keySpace, d, keyBases, null);
-    // Values stay untouched at full rank; below it they fall back to per-head PCA.
-    return { keySpace, at: (kRank, vRank) => (vRank < d ? withValues : keysOnly).at(kRank, vRank) };
-  },
+  summary: methodCard('thinkeys').summary,
+  keySpaces: (spec) => methodKeySpaces('thinkeys', Boolean(spec.rope)),
+  fit: fitThinKeys,
+  ...closedFormHooks(fitThinKeys),
 };

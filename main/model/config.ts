@@ -11,8 +11,9 @@ import { ConfigFields } from './arch/common.ts';
 import { adapterFor } from './arch/registry.ts';
 import type { ArchAdapter } from './arch/registry.ts';
 import { Checkpoint, hasWeights } from './checkpoint.ts';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './dtype.ts';
 import { isMissing, unreadable } from './fs-errors.ts';
-import { KV_COMPRESSION_KEY, parseKvCompression } from './kv-layout.ts';
+import { attentionShape, KV_COMPRESSION_KEY, parseKvCompression } from './kv-layout.ts';
 import type { DType, ModelSpec } from './types.ts';
 
 export const CONFIG_FILE = 'config.json';
@@ -48,10 +49,14 @@ export async function readJsonObject(file: string): Promise<Record<string, unkno
   return json as Record<string, unknown>;
 }
 
-/** Parses a config object into a spec, without looking at any weights. */
+/**
+ * Parses a config object into a spec, without looking at any weights. `dtype` overrides the config's
+ * (readModelSpec passes the tensors'), since the recipe depends on it.
+ */
 export function specFromConfig(
   raw: Record<string, unknown>,
   file: string,
+  dtype?: DType,
 ): { spec: ModelSpec; adapter: ArchAdapter } {
   const adapter = adapterFor(raw.model_type, file);
   const cfg = new ConfigFields(raw, file);
@@ -59,9 +64,13 @@ export function specFromConfig(
   if (arch.headDim <= 0 || arch.numKvHeads > arch.numHeads) {
     throw badInput(`inconsistent attention shape: ${arch.numHeads} heads, ${arch.numKvHeads} KV heads`, file);
   }
+  const dt = dtype ?? configDtype(cfg);
   const spec: ModelSpec = {
     ...arch,
-    dtype: configDtype(cfg),
+    // transformers multiplies by torch.tensor(scale, dtype=<the model's dtype>): Gemma's √D is rounded
+    // to that dtype first (√3072 = 55.4256 becomes 55.5 in bfloat16)
+    block: { ...arch.block, embedScale: roundToDtype(arch.block.embedScale, dt) },
+    dtype: dt,
     bosTokenId: tokenId(raw.bos_token_id),
     eosTokenId: tokenId(raw.eos_token_id),
   };
@@ -71,8 +80,26 @@ export function specFromConfig(
       { numLayers: spec.numLayers, headDim: spec.headDim, hasRope: spec.rope !== null },
       file,
     );
+    if (spec.block.qkNorm) checkWholeHeads(spec, file);
   }
   return { spec, adapter };
+}
+
+/**
+ * A per-head q/k norm (Qwen3) normalises whole heads: a compressed layer whose stored q_proj or k_proj is
+ * narrowed (pre-RoPE or folded keys) leaves it nothing to apply to. Only post-RoPE keys keep the heads.
+ */
+function checkWholeHeads(spec: ModelSpec, file: string): void {
+  spec.kvCompression!.forEach((layout, i) => {
+    const s = attentionShape(layout, spec.headDim);
+    if (s.qWidth !== spec.headDim || s.kWidth !== spec.headDim) {
+      throw unsupportedModel(
+        `kv_compression layer ${i} stores ${layout.keySpace} keys of rank ${layout.kRank}, which the ` +
+          `per-head q/k norms of ${spec.modelType} cannot follow (only post-rope keys can)`,
+        file,
+      );
+    }
+  });
 }
 
 /**
@@ -89,7 +116,8 @@ export async function resolveModelSpec(
   checkpoint?: Checkpoint,
 ): Promise<{ spec: ModelSpec; adapter: ArchAdapter }> {
   const file = path.join(dir, CONFIG_FILE);
-  const { spec, adapter } = specFromConfig(await readJsonObject(file), file);
+  const raw = await readJsonObject(file);
+  const { spec, adapter } = specFromConfig(raw, file);
   if (spec.bosTokenId === null || spec.eosTokenId === null) await fillFromGenerationConfig(dir, spec);
 
   let ckpt = checkpoint;
@@ -101,7 +129,11 @@ export async function resolveModelSpec(
   }
   if (ckpt) {
     try {
-      spec.dtype = tensorDtype(ckpt, adapter);
+      const dtype = tensorDtype(ckpt, adapter, spec);
+      if (dtype !== spec.dtype) {
+        spec.dtype = dtype;
+        spec.block = specFromConfig(raw, file, dtype).spec.block;
+      }
     } finally {
       if (opened) await ckpt.close();
     }
@@ -116,8 +148,16 @@ function configDtype(cfg: ConfigFields): DType {
   return 'F32';
 }
 
-function tensorDtype(ckpt: Checkpoint, adapter: ArchAdapter): DType {
-  const probe = adapter.dtypeProbe(ckpt);
+/** A value as a tensor of `dtype` holds it (round to nearest, ties to even). */
+function roundToDtype(x: number, dtype: DType): number {
+  const f = Float32Array.of(x);
+  if (dtype === 'F16') return f16ToF32(f32ToF16(f))[0];
+  if (dtype === 'BF16') return bf16ToF32(f32ToBf16(f))[0];
+  return f[0];
+}
+
+function tensorDtype(ckpt: Checkpoint, adapter: ArchAdapter, spec: ModelSpec): DType {
+  const probe = adapter.dtypeProbe(ckpt, spec);
   if (!ckpt.has(probe)) throw badInput(`missing tensor "${probe}"`, ckpt.listing);
   const info = ckpt.info(probe);
   if (info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16') return info.dtype;

@@ -72,10 +72,8 @@ export function dtypeAlignment(dtype: SafetensorsDType): number {
   return Math.max(1, SAFETENSORS_DTYPE_BITS[dtype] / 8) | 0;
 }
 
-/** Bytes per element, for the dtypes the engine computes with (KV-cache and memory maths). */
-export function dtypeBytes(dtype: 'F32' | 'F16' | 'BF16'): number {
-  return dtype === 'F32' ? 4 : 2;
-}
+/** Bytes per element, for the dtypes the engine computes with: main/core/memory.ts's (the wizard's too). */
+export { dtypeBytes } from '../core/memory.ts';
 
 /**
  * Bytes that `numel` elements of `dtype` occupy, or null when the bit count is not a whole number of

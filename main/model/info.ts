@@ -4,7 +4,8 @@
 import { dtypeBytes } from './dtype.ts';
 import { kvElementsPerToken } from './kv-layout.ts';
 import type { ModelHandle } from './model.ts';
-import type { ModelInfo, ModelSpec } from './types.ts';
+import type { ModelInfo } from '../contract/model.ts';
+import type { ModelSpec } from './types.ts';
 
 /** Context lengths the summary prices the cache at. */
 export const KV_REPORT_CONTEXTS = [4096, 32768, 131072] as const;

@@ -5,17 +5,14 @@
  */
 import { badInput } from '../core/errors.ts';
 import type { KeySpace } from '../core/kv.ts';
+import type { KvLayerLayout } from '../contract/model.ts';
 
 export const KV_COMPRESSION_KEY = 'kv_compression';
 export const KV_COMPRESSION_FORMAT = 'rankwise';
 export const KV_COMPRESSION_VERSION = 1;
 
-/** One layer of the block. A rank equal to the head dimension means that side is left uncompressed. */
-export interface KvLayerLayout {
-  kRank: number;
-  vRank: number;
-  keySpace: KeySpace;
-}
+/** One layer of the block (main/contract/model.ts: the model card carries it). */
+export type { KvLayerLayout };
 
 /** What the attention projections of layer i look like on disk (per-head widths and the bases). */
 export interface AttentionShape {

@@ -4,25 +4,35 @@
  *
  * Weights are random but scaled so a forward pass stays well conditioned over many layers: every linear
  * reading a normalised input has std 1/√fan_in (outputs O(1)); the two projections writing into the
- * residual stream (o, down) are scaled by half the embedding std, so each layer nudges the stream rather
- * than swamping it; norm gains are 1 with small noise; token embeddings have std 2/√D so tied logits
- * have std ≈ 2 (peaked enough to be interesting, far from saturating). Optionally each KV head's W_K and
- * W_V get a geometrically decaying spectrum, so low-rank KV compression has real structure to find.
+ * residual stream (o, down; post-norm gains, where a block has them) are scaled by half the stream's std
+ * (the embedding's, times any embedding scale), so each layer nudges the stream rather than swamping
+ * it; norm gains are 1 with small noise; token embeddings have std 2/√D so tied logits have std ≈ 2
+ * (peaked enough to be interesting, far from saturating). Optionally each KV head's W_K and W_V get a
+ * geometrically decaying spectrum, so low-rank KV compression has real structure to find.
+ *
+ * Nothing here is family-specific: the family's adapter writes its config.json keys, the config is parsed
+ * like any other, and the adapter's codec names, fuses and lays out each normalised array the recipe
+ * generates. A family whose adapter has `synthetic` support can be generated.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { badInput } from '../core/errors.ts';
-import { transpose } from './arch/common.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
+import type { SyntheticShape, SyntheticSupport } from './arch/adapter.ts';
+import { encodeTensor } from './arch/codec.ts';
+import type { Slot } from './arch/codec.ts';
+import { adapterFor, SYNTHETIC_MODEL_TYPES } from './arch/registry.ts';
 import { writeCheckpoint } from './checkpoint.ts';
+import { specFromConfig } from './config.ts';
 import { fnv1a, normal, randomOrthonormal, streamFor } from './prng.ts';
 import type { TensorToWrite } from './safetensors.ts';
 import { gpt2Tokenizer, llamaTokenizer } from './synthetic-tokenizer.ts';
 import type { SyntheticTokenizer } from './synthetic-tokenizer.ts';
-import type { DType } from './types.ts';
+import type { DType, ModelSpec } from './types.ts';
 
-export type SyntheticModelType = 'llama' | 'mistral' | 'qwen2' | 'gpt2';
+/** A `model_type` whose adapter can write synthetic checkpoints (SYNTHETIC_MODEL_TYPES). */
+export type SyntheticModelType = string;
 
 export interface SyntheticRecipe {
   modelType: SyntheticModelType;
@@ -39,13 +49,21 @@ export interface SyntheticRecipe {
   dtype: DType;
   /** Tie the LM head to the token embedding. */
   tie: boolean;
-  /** q/k/v biases. Default: true for qwen2 and gpt2 (they always have them), false for llama and mistral. */
+  /**
+   * q/k/v biases. Default: the family's usual choice (true for qwen2 and gpt2, which always have them;
+   * false for the others, where it sets attention_bias).
+   */
   qkvBias?: boolean;
   seed: number;
   /** When set, singular values of every KV head's W_K and W_V block are ∝ decay^i (0 < decay ≤ 1). */
   kvSpectrumDecay?: number;
   /** Shard the weights so no file holds more than this many bytes of tensor data. */
   shardBytes?: number;
+  /**
+   * More config.json keys, over the family's own (rope_scaling, sliding_window, mlp_bias, hidden_act,
+   * soft-capping …). The weights follow the config they make: a config with mlp_bias gets MLP biases.
+   */
+  config?: Record<string, unknown>;
 }
 
 /** The demo model's recipe, shipped with the app. */
@@ -63,13 +81,14 @@ export interface SyntheticModelSummary {
   files: string[];
 }
 
-const MODEL_TYPES: readonly SyntheticModelType[] = ['llama', 'mistral', 'qwen2', 'gpt2'];
 const DTYPES: readonly DType[] = ['F32', 'F16', 'BF16'];
 const TORCH_DTYPE: Record<DType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
 /** A recipe with every default filled in. */
-type FullRecipe = Required<Omit<SyntheticRecipe, 'kvSpectrumDecay' | 'shardBytes' | 'vocabSize'>> &
-  Pick<SyntheticRecipe, 'kvSpectrumDecay' | 'shardBytes'> & { vocabSize: number | undefined };
+type FullRecipe = Required<
+  Omit<SyntheticRecipe, 'kvSpectrumDecay' | 'shardBytes' | 'vocabSize' | 'qkvBias'>
+> &
+  Pick<SyntheticRecipe, 'kvSpectrumDecay' | 'shardBytes' | 'qkvBias'> & { vocabSize: number | undefined };
 
 /** Reads and validates a recipe JSON file. */
 export async function readRecipe(file: string): Promise<SyntheticRecipe> {
@@ -100,8 +119,8 @@ export function validateRecipe(raw: unknown, file?: string): SyntheticRecipe {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
       fail(`"${k}" must be a positive integer`);
   };
-  if (!MODEL_TYPES.includes(r.modelType as SyntheticModelType))
-    fail(`"modelType" must be one of ${MODEL_TYPES.join(', ')}`);
+  if (typeof r.modelType !== 'string' || !SYNTHETIC_MODEL_TYPES.includes(r.modelType))
+    fail(`"modelType" must be one of ${SYNTHETIC_MODEL_TYPES.join(', ')}`);
   for (const k of ['hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'intermediateSize', 'maxPositions'])
     posInt(k);
   for (const k of ['headDim', 'vocabSize', 'shardBytes']) posInt(k, true);
@@ -115,35 +134,66 @@ export function validateRecipe(raw: unknown, file?: string): SyntheticRecipe {
   if (decay !== undefined && (typeof decay !== 'number' || !(decay > 0 && decay <= 1))) {
     fail('"kvSpectrumDecay" must be in (0, 1]');
   }
+  const extra = r.config;
+  if (extra !== undefined && (typeof extra !== 'object' || extra === null || Array.isArray(extra))) {
+    fail('"config" must be an object of config.json keys');
+  }
   const recipe = r as unknown as SyntheticRecipe;
   complete(recipe, file); // consistency checks
   return recipe;
 }
 
+function supportOf(modelType: string): SyntheticSupport {
+  const s = adapterFor(modelType).synthetic;
+  if (!s) throw new RankwiseError('internal', `${modelType} has no synthetic writer`);
+  return s;
+}
+
+/**
+ * Fills the defaults and checks the recipe against its family: the config it makes must parse, and
+ * describe the shape the recipe asks for.
+ */
 function complete(r: SyntheticRecipe, file?: string): FullRecipe {
   const fail = (msg: string): never => {
     throw badInput(`recipe: ${msg}`, file);
   };
-  const gpt2 = r.modelType === 'gpt2';
   if (r.headDim === undefined && r.hiddenSize % r.numHeads !== 0)
     fail('hiddenSize must be divisible by numHeads');
   const headDim = r.headDim ?? r.hiddenSize / r.numHeads;
   if (r.numHeads % r.numKvHeads !== 0) fail('numHeads must be a multiple of numKvHeads');
-  if (gpt2 && r.numKvHeads !== r.numHeads)
-    fail('gpt2 has no grouped-query attention: numKvHeads must equal numHeads');
-  if (gpt2 && headDim * r.numHeads !== r.hiddenSize) fail('gpt2 needs headDim = hiddenSize / numHeads');
-  if (!gpt2 && headDim % 2 !== 0) fail('headDim must be even for rotary embeddings');
-  const alwaysBias = r.modelType === 'qwen2' || gpt2;
-  const qkvBias = r.qkvBias ?? alwaysBias;
-  if (alwaysBias && !qkvBias) fail(`${r.modelType} always has q/k/v biases (qkvBias must be true)`);
-  if (r.modelType === 'mistral' && qkvBias) fail('mistral has no attention biases (qkvBias must be false)');
+  const support = supportOf(r.modelType);
   // gpt2: 256 byte symbols + <|endoftext|>; llama: 3 specials + 256 byte pieces + ▁, without which the
   // decoder could not turn byte-fallback spaces back into spaces
-  const minVocab = gpt2 ? 257 : 260;
+  const minVocab = support.tokenizer === 'gpt2' ? 257 : 260;
   if (r.vocabSize !== undefined && r.vocabSize < minVocab) {
     fail(`vocabSize must be at least ${minVocab} (the tokenizer's fixed symbols)`);
   }
-  return { ...r, headDim, qkvBias, vocabSize: r.vocabSize };
+  const full: FullRecipe = { ...r, headDim, vocabSize: r.vocabSize, config: r.config ?? {} };
+  const vocab = r.vocabSize ?? minVocab;
+  const config = configJson(full, support, vocab, { bosTokenId: 1, eosTokenId: 2 }, fail);
+  let spec: ModelSpec;
+  try {
+    spec = specFromConfig(config, 'config.json').spec;
+  } catch (e) {
+    if (!(e instanceof RankwiseError)) throw e;
+    return fail(`the ${r.modelType} config it makes is refused: ${e.message}`);
+  }
+  const want: [keyof ModelSpec, unknown][] = [
+    ['hiddenSize', r.hiddenSize],
+    ['numLayers', r.numLayers],
+    ['numHeads', r.numHeads],
+    ['numKvHeads', r.numKvHeads],
+    ['headDim', headDim],
+    ['intermediateSize', r.intermediateSize],
+    ['maxPositions', r.maxPositions],
+    ['vocabSize', vocab],
+    ['tieWordEmbeddings', r.tie],
+    ['dtype', r.dtype],
+  ];
+  for (const [k, v] of want) {
+    if (spec[k] !== v) fail(`"config" gives ${k} ${String(spec[k])} where the recipe says ${String(v)}`);
+  }
+  return full;
 }
 
 /**
@@ -156,12 +206,26 @@ export async function writeSyntheticModel(
 ): Promise<SyntheticModelSummary> {
   const r = complete(validateRecipe(recipe));
   const absDir = path.resolve(dir);
-  const gpt2 = r.modelType === 'gpt2';
+  const adapter = adapterFor(r.modelType);
+  const support = supportOf(r.modelType);
   const tokLimit = r.vocabSize ?? Infinity;
-  const tok = gpt2 ? gpt2Tokenizer(tokLimit, r.maxPositions) : llamaTokenizer(tokLimit, r.maxPositions);
+  const tok =
+    support.tokenizer === 'gpt2'
+      ? gpt2Tokenizer(tokLimit, r.maxPositions)
+      : llamaTokenizer(tokLimit, r.maxPositions);
   const vocabSize = r.vocabSize ?? tok.size;
 
-  const tensors = gpt2 ? gpt2Tensors(r, vocabSize) : llamaTensors(r, vocabSize);
+  const config = configJson(r, support, vocabSize, tok, (msg) => {
+    throw badInput(`recipe: ${msg}`);
+  });
+  const { spec } = specFromConfig(config, path.join(absDir, 'config.json'));
+  // the adapter's codec names and lays out every tensor; the values depend only on (seed, field)
+  const tensors: TensorToWrite[] = adapter.plans(spec).map((plan) => ({
+    name: plan.name,
+    dtype: r.dtype,
+    shape: plan.shape,
+    data: () => encodeTensor(plan, (slot) => weights(r, spec, slot)),
+  }));
   const files = await writeCheckpoint(absDir, tensors, {
     maxShardBytes: r.shardBytes,
     metadata: { format: 'pt', rankwise_synthetic_seed: String(r.seed) },
@@ -171,7 +235,7 @@ export async function writeSyntheticModel(
     files.push(p);
     return fs.promises.writeFile(p, JSON.stringify(value, null, 2) + '\n');
   };
-  await json('config.json', configJson(r, vocabSize, tok));
+  await json('config.json', config);
   await json('tokenizer.json', tok.json);
   await json('tokenizer_config.json', tok.config);
   await json('generation_config.json', {
@@ -192,8 +256,29 @@ export async function writeSyntheticModel(
 // ---------------------------------------------------------------------------------------------------
 // config.json
 
-function configJson(r: FullRecipe, vocabSize: number, tok: SyntheticTokenizer): Record<string, unknown> {
-  const common = {
+/** The family's keys (from its adapter), the ones every model has, then the recipe's own. */
+function configJson(
+  r: FullRecipe,
+  support: SyntheticSupport,
+  vocabSize: number,
+  tok: Pick<SyntheticTokenizer, 'bosTokenId' | 'eosTokenId'>,
+  fail: (msg: string) => never,
+): Record<string, unknown> {
+  const shape: SyntheticShape = {
+    hiddenSize: r.hiddenSize,
+    numLayers: r.numLayers,
+    numHeads: r.numHeads,
+    numKvHeads: r.numKvHeads,
+    headDim: r.headDim,
+    intermediateSize: r.intermediateSize,
+    maxPositions: r.maxPositions,
+    qkvBias: r.qkvBias,
+  };
+  const family = support.config(shape, r.modelType, fail);
+  return {
+    architectures: family.architectures,
+    model_type: r.modelType,
+    ...family,
     vocab_size: vocabSize,
     tie_word_embeddings: r.tie,
     bos_token_id: tok.bosTokenId,
@@ -201,69 +286,7 @@ function configJson(r: FullRecipe, vocabSize: number, tok: SyntheticTokenizer): 
     torch_dtype: TORCH_DTYPE[r.dtype],
     initializer_range: 0.02,
     use_cache: true,
-  };
-  if (r.modelType === 'gpt2') {
-    return {
-      architectures: ['GPT2LMHeadModel'],
-      model_type: 'gpt2',
-      n_embd: r.hiddenSize,
-      n_layer: r.numLayers,
-      n_head: r.numHeads,
-      n_positions: r.maxPositions,
-      n_ctx: r.maxPositions,
-      n_inner: r.intermediateSize === 4 * r.hiddenSize ? null : r.intermediateSize,
-      activation_function: 'gelu_new',
-      layer_norm_epsilon: 1e-5,
-      scale_attn_weights: true,
-      attn_pdrop: 0,
-      embd_pdrop: 0,
-      resid_pdrop: 0,
-      ...common,
-    };
-  }
-  const llama = {
-    hidden_size: r.hiddenSize,
-    intermediate_size: r.intermediateSize,
-    num_hidden_layers: r.numLayers,
-    num_attention_heads: r.numHeads,
-    num_key_value_heads: r.numKvHeads,
-    head_dim: r.headDim,
-    max_position_embeddings: r.maxPositions,
-    rms_norm_eps: 1e-5,
-    hidden_act: 'silu',
-    rope_scaling: null,
-    attention_dropout: 0,
-  };
-  if (r.modelType === 'llama') {
-    return {
-      architectures: ['LlamaForCausalLM'],
-      model_type: 'llama',
-      ...llama,
-      rope_theta: 10000,
-      attention_bias: r.qkvBias,
-      mlp_bias: false,
-      ...common,
-    };
-  }
-  if (r.modelType === 'mistral') {
-    return {
-      architectures: ['MistralForCausalLM'],
-      model_type: 'mistral',
-      ...llama,
-      rope_theta: 1000000,
-      sliding_window: null,
-      ...common,
-    };
-  }
-  return {
-    architectures: ['Qwen2ForCausalLM'],
-    model_type: 'qwen2',
-    ...llama,
-    rope_theta: 1000000,
-    use_sliding_window: false,
-    sliding_window: null,
-    max_window_layers: r.numLayers,
-    ...common,
+    ...r.config,
   };
 }
 
@@ -275,20 +298,21 @@ function configJson(r: FullRecipe, vocabSize: number, tok: SyntheticTokenizer): 
  */
 const FINAL_NORM_GAIN = 0.1;
 
-// Weights. Every logical tensor (named in the normalised [out, in] layout, the same for all families)
-// has its own seeded stream, so a tensor's values depend only on (seed, name).
+// Weights. Every normalised array (a LayerWeights or EmbeddingWeights field, [out, in]) has its own
+// seeded stream, so its values depend only on (seed, field) and not on how a family stores or fuses it.
 
 interface Scales {
   emb: number;
-  /** std of the residual-writing projections, before the 1/√fan_in factor. */
+  /** std of the residual-writing projections (and gain of post-norms), before any 1/√fan_in factor. */
   residual: number;
   /** std of small biases and norm noise. */
   noise: number;
 }
 
-function scalesFor(r: FullRecipe): Scales {
+/** Relative to the residual stream, which a scaled embedding (Gemma: ×√D) makes larger. */
+function scalesFor(r: FullRecipe, spec: ModelSpec): Scales {
   const emb = 2 / Math.sqrt(r.hiddenSize);
-  return { emb, residual: 0.5 * emb, noise: 0.02 };
+  return { emb, residual: 0.5 * emb * spec.block.embedScale, noise: 0.02 };
 }
 
 function gaussian(r: FullRecipe, key: string, n: number, std: number, mean = 0): Float32Array {
@@ -329,149 +353,57 @@ function kvWeight(r: FullRecipe, key: string): Float32Array {
   return out;
 }
 
-/** The per-layer weights in [out, in] layout, generated on demand. */
-function layerLogical(r: FullRecipe, i: number) {
-  const s = scalesFor(r);
-  const D = r.hiddenSize;
-  const q = r.numHeads * r.headDim;
-  const kv = r.numKvHeads * r.headDim;
-  const I = r.intermediateSize;
-  const k = (name: string) => `layers.${i}.${name}`;
-  return {
-    attnNormW: () => gaussian(r, k('attn_norm.weight'), D, s.noise, 1),
-    attnNormB: () => gaussian(r, k('attn_norm.bias'), D, s.noise),
-    qW: () => gaussian(r, k('q.weight'), q * D, 1 / Math.sqrt(D)),
-    kW: () => kvWeight(r, k('k.weight')),
-    vW: () => kvWeight(r, k('v.weight')),
-    qB: () => gaussian(r, k('q.bias'), q, s.noise),
-    kB: () => gaussian(r, k('k.bias'), kv, s.noise),
-    vB: () => gaussian(r, k('v.bias'), kv, s.noise),
-    oW: () => gaussian(r, k('o.weight'), D * q, s.residual / Math.sqrt(q)),
-    oB: () => gaussian(r, k('o.bias'), D, s.noise * s.residual),
-    mlpNormW: () => gaussian(r, k('mlp_norm.weight'), D, s.noise, 1),
-    mlpNormB: () => gaussian(r, k('mlp_norm.bias'), D, s.noise),
-    gateW: () => gaussian(r, k('gate.weight'), I * D, 1 / Math.sqrt(D)),
-    upW: () => gaussian(r, k('up.weight'), I * D, 1 / Math.sqrt(D)),
-    upB: () => gaussian(r, k('up.bias'), I, s.noise),
-    downW: () => gaussian(r, k('down.weight'), D * I, s.residual / Math.sqrt(I)),
-    downB: () => gaussian(r, k('down.bias'), D, s.noise * s.residual),
-  };
-}
+/** Stream names of the layer fields (kept from the first synthetic models, so their bytes stay put). */
+const STREAM: Readonly<Record<string, string>> = {
+  attnNorm: 'attn_norm',
+  mlpNorm: 'mlp_norm',
+  qNorm: 'q_norm',
+  kNorm: 'k_norm',
+  postAttnNorm: 'post_attn_norm',
+  postMlpNorm: 'post_mlp_norm',
+};
 
-function llamaTensors(r: FullRecipe, V: number): TensorToWrite[] {
-  const s = scalesFor(r);
-  const D = r.hiddenSize;
-  const q = r.numHeads * r.headDim;
-  const kv = r.numKvHeads * r.headDim;
-  const I = r.intermediateSize;
-  const dtype = r.dtype;
-  const t = (name: string, shape: number[], data: () => Float32Array): TensorToWrite => ({
-    name,
-    dtype,
-    shape,
-    data,
-  });
-  const out: TensorToWrite[] = [
-    t('model.embed_tokens.weight', [V, D], () => gaussian(r, 'embed.tokens', V * D, s.emb)),
-  ];
-  for (let i = 0; i < r.numLayers; i++) {
-    const L = layerLogical(r, i);
-    const p = `model.layers.${i}.`;
-    out.push(
-      t(`${p}input_layernorm.weight`, [D], L.attnNormW),
-      t(`${p}self_attn.q_proj.weight`, [q, D], L.qW),
-      t(`${p}self_attn.k_proj.weight`, [kv, D], L.kW),
-      t(`${p}self_attn.v_proj.weight`, [kv, D], L.vW),
-    );
-    if (r.qkvBias) {
-      out.push(
-        t(`${p}self_attn.q_proj.bias`, [q], L.qB),
-        t(`${p}self_attn.k_proj.bias`, [kv], L.kB),
-        t(`${p}self_attn.v_proj.bias`, [kv], L.vB),
-      );
-    }
-    out.push(t(`${p}self_attn.o_proj.weight`, [D, q], L.oW));
-    // llama's attention_bias covers o_proj too; qwen2's q/k/v biases do not
-    if (r.qkvBias && r.modelType === 'llama') out.push(t(`${p}self_attn.o_proj.bias`, [D], L.oB));
-    out.push(
-      t(`${p}post_attention_layernorm.weight`, [D], L.mlpNormW),
-      t(`${p}mlp.gate_proj.weight`, [I, D], L.gateW),
-      t(`${p}mlp.up_proj.weight`, [I, D], L.upW),
-      t(`${p}mlp.down_proj.weight`, [D, I], L.downW),
-    );
-  }
-  out.push(t('model.norm.weight', [D], () => gaussian(r, 'final_norm.weight', D, s.noise, FINAL_NORM_GAIN)));
-  if (!r.tie) out.push(t('lm_head.weight', [V, D], () => gaussian(r, 'lm_head.weight', V * D, s.emb)));
-  return out;
-}
-
-/** q, k, v [D, D] in [out, in] → GPT-2's Conv1D c_attn [D, 3D] in [in, out] (columns q | k | v). */
-export function fuseQkvConv1d(q: Float32Array, k: Float32Array, v: Float32Array, D: number): Float32Array {
-  const w = new Float32Array(D * 3 * D);
-  const stride = 3 * D;
-  for (let o = 0; o < D; o++) {
-    for (let i = 0; i < D; i++) {
-      const src = o * D + i;
-      w[i * stride + o] = q[src];
-      w[i * stride + D + o] = k[src];
-      w[i * stride + 2 * D + o] = v[src];
+/** The values of one normalised array. */
+function weights(r: FullRecipe, spec: ModelSpec, slot: Slot): Float32Array {
+  const s = scalesFor(r, spec);
+  const n = slot.rows * (slot.cols ?? 1);
+  const offset = spec.block.norm.offset; // a (1 + w) norm stores its gain minus one
+  if (slot.layer === null) {
+    switch (slot.field) {
+      case 'tokens':
+        return gaussian(r, 'embed.tokens', n, s.emb);
+      case 'positions':
+        return gaussian(r, 'embed.positions', n, 0.5 * s.emb);
+      case 'lmHead':
+        return gaussian(r, 'lm_head.weight', n, s.emb);
+      default:
+        return slot.kind === 'weight'
+          ? gaussian(r, 'final_norm.weight', n, s.noise, FINAL_NORM_GAIN - offset)
+          : gaussian(r, 'final_norm.bias', n, s.noise);
     }
   }
-  return w;
-}
-
-function gpt2Tensors(r: FullRecipe, V: number): TensorToWrite[] {
-  const s = scalesFor(r);
-  const D = r.hiddenSize;
-  const I = r.intermediateSize;
-  const dtype = r.dtype;
-  const t = (name: string, shape: number[], data: () => Float32Array): TensorToWrite => ({
-    name,
-    dtype,
-    shape,
-    data,
-  });
-  const pre = 'transformer.';
-  const out: TensorToWrite[] = [
-    t(`${pre}wte.weight`, [V, D], () => gaussian(r, 'embed.tokens', V * D, s.emb)),
-    t(`${pre}wpe.weight`, [r.maxPositions, D], () =>
-      gaussian(r, 'embed.positions', r.maxPositions * D, 0.5 * s.emb),
-    ),
-  ];
-  for (let i = 0; i < r.numLayers; i++) {
-    const L = layerLogical(r, i);
-    const p = `${pre}h.${i}.`;
-    out.push(
-      t(`${p}ln_1.weight`, [D], L.attnNormW),
-      t(`${p}ln_1.bias`, [D], L.attnNormB),
-      t(`${p}attn.c_attn.weight`, [D, 3 * D], () => fuseQkvConv1d(L.qW(), L.kW(), L.vW(), D)),
-      t(`${p}attn.c_attn.bias`, [3 * D], () => concat(L.qB(), L.kB(), L.vB())),
-      t(`${p}attn.c_proj.weight`, [D, D], () => transpose(L.oW(), D, D)),
-      t(`${p}attn.c_proj.bias`, [D], L.oB),
-      t(`${p}ln_2.weight`, [D], L.mlpNormW),
-      t(`${p}ln_2.bias`, [D], L.mlpNormB),
-      t(`${p}mlp.c_fc.weight`, [D, I], () => transpose(L.upW(), I, D)),
-      t(`${p}mlp.c_fc.bias`, [I], L.upB),
-      t(`${p}mlp.c_proj.weight`, [I, D], () => transpose(L.downW(), D, I)),
-      t(`${p}mlp.c_proj.bias`, [D], L.downB),
-    );
+  const key = `layers.${slot.layer}.${STREAM[slot.field] ?? slot.field}.${slot.kind}`;
+  const residual = slot.field === 'o' || slot.field === 'down';
+  switch (slot.field) {
+    case 'attnNorm':
+    case 'mlpNorm':
+    case 'qNorm':
+    case 'kNorm':
+      return slot.kind === 'weight' ? gaussian(r, key, n, s.noise, 1 - offset) : gaussian(r, key, n, s.noise);
+    case 'postAttnNorm':
+    case 'postMlpNorm':
+      // a post-norm sets the size of what its branch adds to the stream
+      return slot.kind === 'weight'
+        ? gaussian(r, key, n, s.noise, s.residual - offset)
+        : gaussian(r, key, n, s.noise);
+    case 'k':
+    case 'v':
+      if (slot.kind === 'weight') return kvWeight(r, key);
+      break;
   }
-  out.push(
-    t(`${pre}ln_f.weight`, [D], () => gaussian(r, 'final_norm.weight', D, s.noise, FINAL_NORM_GAIN)),
-    t(`${pre}ln_f.bias`, [D], () => gaussian(r, 'final_norm.bias', D, s.noise)),
-  );
-  if (!r.tie) out.push(t('lm_head.weight', [V, D], () => gaussian(r, 'lm_head.weight', V * D, s.emb)));
-  return out;
-}
-
-function concat(...parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  if (slot.kind === 'bias') return gaussian(r, key, n, residual ? s.noise * s.residual : s.noise);
+  const fanIn = slot.cols!;
+  return gaussian(r, key, n, (residual ? s.residual : 1) / Math.sqrt(fanIn));
 }
 
 /** A short fingerprint of a recipe, e.g. for caching a generated demo model under a stable name. */

@@ -10,7 +10,7 @@
  * normalized text there and running the library's BPE per piece gives the same tokens, and repeated words
  * hit the library's cache. `wordSplitIsExact` checks that condition on the loaded file; anything it cannot
  * vouch for (other models, added tokens in the text, config options that rewrite the text) uses the
- * library's own `encode` unchanged. test/model/tokenizer.test.ts compares both paths on the whole excerpt.
+ * library's own `encode` unchanged. test/model/tokenizer.int.test.ts compares both paths on the whole excerpt.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -3,12 +3,10 @@
  * tensor names onto these shapes, so the runtime, the methods and the export see one layout:
  * linear weights are row-major [out, in] (the nn.Linear convention), whatever the file stores.
  */
-import type { KvLayerLayout } from './kv-layout.ts';
+import type { ArchFamily, DType, KvLayerLayout } from '../contract/model.ts';
 
-/** Storage dtypes we read; compute is always float32. */
-export type DType = 'F32' | 'F16' | 'BF16';
-
-export type ArchFamily = 'llama' | 'gpt2';
+/** Storage dtypes and graph families are part of the API's model card (main/contract/model.ts). */
+export type { ArchFamily, DType };
 
 /**
  * How one decoder block computes, as the architecture's adapter describes it from config.json. The block
@@ -60,9 +58,9 @@ export interface RopeRecipe {
 }
 
 export interface ModelSpec {
-  /** config.json `model_type`: llama, mistral, qwen2 or gpt2. */
+  /** config.json `model_type` (arch/registry.ts lists those supported). */
   modelType: string;
-  /** The graph family that computes it. llama covers mistral and qwen2. */
+  /** Legacy: llama for every RoPE decoder, gpt2. The graphs read `block`. */
   family: ArchFamily;
   /** D, the residual width. */
   hiddenSize: number;
@@ -78,15 +76,17 @@ export interface ModelSpec {
   vocabSize: number;
   /** Longest context the model was trained for (max_position_embeddings / n_positions). */
   maxPositions: number;
+  /** Legacy mirror of `block.norm` (no offset). */
   norm: { kind: 'rms' | 'layer'; eps: number };
-  /** RoPE (rotate_half convention) or null when positions are learned (GPT-2). */
+  /** Legacy mirror of `block.rope`: θ only, without scaling. Null when positions are learned (GPT-2). */
   rope: { theta: number } | null;
+  /** Legacy: 'silu' when `block.mlp.gated`, 'gelu_new' for a plain MLP, whatever the activation. */
   act: 'silu' | 'gelu_new';
-  /** Biases on q/k/v projections (qwen2, gpt2). */
+  /** Legacy mirror of `block.bias.qkv`. */
   qkvBias: boolean;
-  /** Bias on the attention output projection (gpt2). */
+  /** Legacy mirror of `block.bias.o`. */
   oBias: boolean;
-  /** Biases in the MLP (gpt2). */
+  /** Legacy mirror of `block.bias.mlp`. */
   mlpBias: boolean;
   tieWordEmbeddings: boolean;
   /** How each decoder block computes (norms, MLP, RoPE, biases, windows). */
@@ -113,18 +113,29 @@ export interface Norm {
   bias?: Float32Array;
 }
 
-/** One decoder layer. Llama: pre-norm attention + SwiGLU MLP; GPT-2: pre-norm attention + GELU MLP. */
+/**
+ * One decoder layer, as `ModelSpec.block` describes its computation: pre-norm attention and MLP, each
+ * added to the residual stream. Optional members exist exactly when the recipe asks for them.
+ */
 export interface LayerWeights {
   attnNorm: Norm;
   q: Linear;
   k: Linear;
   v: Linear;
   o: Linear;
+  /** `block.qkNorm`: per-head RMSNorm of the queries, weight [d], before RoPE (Qwen3). */
+  qNorm?: Norm;
+  /** `block.qkNorm`: per-head RMSNorm of the keys, weight [d], before RoPE (Qwen3). */
+  kNorm?: Norm;
+  /** `block.postNorms`: normalises the attention output before its residual add (Gemma 2). */
+  postAttnNorm?: Norm;
   mlpNorm: Norm;
-  /** SwiGLU gate (llama family only). */
+  /** The gate of a gated MLP (`block.mlp.gated`: SwiGLU, GeGLU); its bias with `block.bias.mlp`. */
   gate?: Linear;
   up: Linear;
   down: Linear;
+  /** `block.postNorms`: normalises the MLP output before its residual add (Gemma 2). */
+  postMlpNorm?: Norm;
 }
 
 export interface EmbeddingWeights {
@@ -135,34 +146,4 @@ export interface EmbeddingWeights {
   finalNorm: Norm;
   /** [vocab, D]; the same array as `tokens` when embeddings are tied. */
   lmHead: Float32Array;
-}
-
-/** What `inspect` reports about a model folder (ARCHITECTURE.md §3, step 1). */
-export interface ModelInfo {
-  /** config.json `model_type`. */
-  modelType: string;
-  family: ArchFamily;
-  /** L */
-  layers: number;
-  /** H */
-  heads: number;
-  /** H_kv */
-  kvHeads: number;
-  /** d */
-  headDim: number;
-  /** D */
-  hiddenSize: number;
-  vocabSize: number;
-  maxPositions: number;
-  /** RoPE base θ, or null when positions are learned (GPT-2). */
-  rope: number | null;
-  dtype: DType;
-  /** Parameters counted from the checkpoint's tensor shapes; tied embeddings once, buffers not at all. */
-  parameters: number;
-  /** Bytes of K and V cache per token at `dtype`: 2 · L · H_kv · d · bytes(dtype). */
-  kvBytesPerToken: number;
-  /** The cache of one sequence at a few context lengths (4096, 32768, 131072 tokens). */
-  kvBytesPerSequence: { tokens: number; bytes: number }[];
-  /** A Rankwise checkpoint: its per-layer cache ranks, and the cache the model had before. */
-  kvCompression?: { layers: KvLayerLayout[]; originalKvBytesPerToken: number };
 }

@@ -56,6 +56,7 @@ export async function captureGrams(
           b.hidden as Float32Array,
           b.members.length,
           b.T,
+          layer,
         );
         accumulate(gl.kPre, out[C.kPre].data as Float32Array, d);
         accumulate(gl.kPost, out[C.kPost].data as Float32Array, d);
@@ -79,6 +80,11 @@ export interface HeldoutBatch {
   T: number;
   x: Float32Array;
   y: Float32Array;
+  /**
+   * The layer x and y belong to: whoever runs the layer again on x takes its attention mask (sliding
+   * window) from it. May be absent only for a model whose layers all attend alike.
+   */
+  layer?: number;
 }
 
 export interface HeldoutLayer {
@@ -123,8 +129,8 @@ export async function* layerSamples(
       const batches: HeldoutBatch[] = [];
       for (const b of group) {
         const x = b.hidden as Float32Array;
-        const y = await runner.layer(feeds, x, b.members.length, b.T);
-        batches.push({ B: b.members.length, T: b.T, x, y });
+        const y = await runner.layer(feeds, x, b.members.length, b.T, layer);
+        batches.push({ B: b.members.length, T: b.T, x, y, layer });
         b.hidden = y;
         checkLayerOutput(runner, layer, y, runner.spec.hiddenSize);
       }

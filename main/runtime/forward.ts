@@ -183,6 +183,7 @@ export async function forwardSequences(
           b.hidden as Float32Array,
           b.members.length,
           b.T,
+          layer,
         );
         b.hidden = out.y.data as Float32Array;
         checkLayerOutput(runner, layer, b.hidden, D);

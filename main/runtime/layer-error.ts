@@ -37,6 +37,7 @@ export class LayerErrorMeter {
         b.x,
         b.B,
         b.T,
+        b.layer,
       );
       err += (out.sq_err.data as Float32Array)[0];
       ref += (out.sq_ref.data as Float32Array)[0];

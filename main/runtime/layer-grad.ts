@@ -10,7 +10,7 @@ import {
   layerGradKey,
   type LayerGradOptions,
 } from './graphs/layer-grad.ts';
-import { causalMask, ropeTablesIn } from './rope.ts';
+import { causalMask, layerWindow, ropeTablesIn } from './rope.ts';
 import { layerWeightFeeds, type Feeds, type ModelRunner } from './runner.ts';
 
 export interface LayerGradResult {
@@ -40,7 +40,7 @@ function toDouble(t: ort.Tensor): ort.Tensor {
  */
 export class LayerGradient {
   private readonly weightFeeds: Feeds;
-  private readonly positionFeeds = new Map<number, Feeds>();
+  private readonly positionFeeds = new Map<string, Feeds>();
   /** x and y_ref per batch, made once: they are the same at every evaluation. */
   private readonly batchFeeds: Feeds[];
   private readonly opts: LayerGradOptions;
@@ -72,18 +72,22 @@ export class LayerGradient {
     return f32(data instanceof Float32Array ? data : Float32Array.from(data), dims);
   }
 
-  private positions(T: number): Feeds {
-    if (!this.double) return this.runner.positionInputs(T);
-    let feeds = this.positionFeeds.get(T);
+  /** Mask (the batch's layer's window) and RoPE tables for length T, in the graph's float type. */
+  private positions(T: number, layer: number | undefined): Feeds {
+    if (!this.double) return this.runner.positionInputs(T, layer);
+    const spec = this.runner.spec;
+    const window = layerWindow(spec.block, layer);
+    const key = `${T}:${window ?? 'causal'}`;
+    let feeds = this.positionFeeds.get(key);
     if (!feeds) {
-      const spec = this.runner.spec;
-      feeds = { [LAYER_INPUTS.mask]: f64(Float64Array.from(causalMask(T)), [T, T]) };
-      if (spec.rope) {
-        const { cos, sin } = ropeTablesIn(Float64Array, T, spec.headDim, spec.rope.theta);
+      feeds = { [LAYER_INPUTS.mask]: f64(Float64Array.from(causalMask(T, window)), [T, T]) };
+      const rope = spec.block.rope;
+      if (rope) {
+        const { cos, sin } = ropeTablesIn(Float64Array, T, spec.headDim, rope);
         feeds[LAYER_INPUTS.cos] = f64(cos, [T, 1, spec.headDim]);
         feeds[LAYER_INPUTS.sin] = f64(sin, [T, 1, spec.headDim]);
       }
-      this.positionFeeds.set(T, feeds);
+      this.positionFeeds.set(key, feeds);
     }
     return feeds;
   }
@@ -123,7 +127,7 @@ export class LayerGradient {
       const out = await session.run({
         ...this.weightFeeds,
         ...projections,
-        ...this.positions(b.T),
+        ...this.positions(b.T, b.layer),
         ...this.batchFeeds[n],
       });
       const sqRef = Number(out[O.sqRef].data[0]);

@@ -1,5 +1,5 @@
 import type ort from 'onnxruntime-node';
-import type { EmbeddingWeights, LayerWeights, ModelSpec } from '../model/types.ts';
+import type { EmbeddingWeights, LayerWeights, Linear, ModelSpec, Norm } from '../model/types.ts';
 import type { LayerCompression } from '../core/kv.ts';
 import { RankwiseError } from '../core/errors.ts';
 import { type Engine, f32, i32 } from './engine.ts';
@@ -17,7 +17,7 @@ import {
   HEAD_INPUTS,
   headKey,
 } from './graphs/embed-head.ts';
-import { causalMask, ropeTables } from './rope.ts';
+import { causalMask, layerWindow, ropeTables } from './rope.ts';
 
 /** Where a runner gets weights: a checkpoint on disk, or an in-memory (e.g. compressed) model. */
 export interface WeightSource {
@@ -40,42 +40,39 @@ export function withCompression(source: WeightSource, layers: (LayerCompression 
 
 export type Feeds = Record<string, ort.Tensor>;
 
-/** The graph inputs that carry one layer's weights. */
+/** The graph inputs that carry one layer's weights: exactly those the recipe's layer graph declares. */
 export function layerWeightFeeds(spec: ModelSpec, w: LayerWeights): Feeds {
   const I = LAYER_INPUTS;
-  const lin = (l: { weight: Float32Array; out: number; in: number }) => f32(l.weight, [l.out, l.in]);
-  const vec = (v: Float32Array | undefined, name: string) => {
-    if (!v) throw new RankwiseError('internal', `layer weights lack ${name}`);
-    return f32(v, [v.length]);
+  const r = spec.block;
+  const feeds: Feeds = {};
+  const vec = (name: string, v: Float32Array | undefined, what: string) => {
+    if (!v) throw new RankwiseError('internal', `layer weights lack ${what}`);
+    feeds[name] = f32(v, [v.length]);
   };
-  const feeds: Feeds = {
-    [I.attnNormW]: vec(w.attnNorm.weight, 'attention norm'),
-    [I.wq]: lin(w.q),
-    [I.wk]: lin(w.k),
-    [I.wv]: lin(w.v),
-    [I.wo]: lin(w.o),
-    [I.mlpNormW]: vec(w.mlpNorm.weight, 'MLP norm'),
-    [I.wUp]: lin(w.up),
-    [I.wDown]: lin(w.down),
+  const lin = (names: [string, string], l: Linear | undefined, what: string, bias: boolean) => {
+    if (!l) throw new RankwiseError('internal', `layer weights lack ${what}`);
+    feeds[names[0]] = f32(l.weight, [l.out, l.in]);
+    if (bias) vec(names[1], l.bias, `${what} bias`);
   };
-  if (spec.norm.kind === 'layer') {
-    feeds[I.attnNormB] = vec(w.attnNorm.bias, 'attention norm bias');
-    feeds[I.mlpNormB] = vec(w.mlpNorm.bias, 'MLP norm bias');
+  const norm = (names: [string, string], n: Norm | undefined, what: string) => {
+    vec(names[0], n?.weight, what);
+    if (r.norm.kind === 'layer') vec(names[1], n?.bias, `${what} bias`);
+  };
+  norm([I.attnNormW, I.attnNormB], w.attnNorm, 'attention norm');
+  lin([I.wq, I.bq], w.q, 'q', r.bias.qkv);
+  lin([I.wk, I.bk], w.k, 'k', r.bias.qkv);
+  lin([I.wv, I.bv], w.v, 'v', r.bias.qkv);
+  lin([I.wo, I.bo], w.o, 'o', r.bias.o);
+  if (r.qkNorm) {
+    vec(I.qNormW, w.qNorm?.weight, 'the per-head query norm');
+    vec(I.kNormW, w.kNorm?.weight, 'the per-head key norm');
   }
-  if (spec.qkvBias) {
-    feeds[I.bq] = vec(w.q.bias, 'q bias');
-    feeds[I.bk] = vec(w.k.bias, 'k bias');
-    feeds[I.bv] = vec(w.v.bias, 'v bias');
-  }
-  if (spec.oBias) feeds[I.bo] = vec(w.o.bias, 'o bias');
-  if (spec.act === 'silu') {
-    if (!w.gate) throw new RankwiseError('internal', 'SwiGLU layer without gate weights');
-    feeds[I.wGate] = lin(w.gate);
-  }
-  if (spec.mlpBias) {
-    feeds[I.bUp] = vec(w.up.bias, 'MLP up bias');
-    feeds[I.bDown] = vec(w.down.bias, 'MLP down bias');
-  }
+  if (r.postNorms) norm([I.postAttnNormW, I.postAttnNormB], w.postAttnNorm, 'attention output norm');
+  norm([I.mlpNormW, I.mlpNormB], w.mlpNorm, 'MLP norm');
+  if (r.mlp.gated) lin([I.wGate, I.bGate], w.gate, 'MLP gate', r.bias.mlp);
+  lin([I.wUp, I.bUp], w.up, 'MLP up', r.bias.mlp);
+  lin([I.wDown, I.bDown], w.down, 'MLP down', r.bias.mlp);
+  if (r.postNorms) norm([I.postMlpNormW, I.postMlpNormB], w.postMlpNorm, 'MLP output norm');
   return feeds;
 }
 
@@ -85,7 +82,7 @@ export function layerWeightFeeds(spec: ModelSpec, w: LayerWeights): Feeds {
  */
 export class ModelRunner {
   private embeddings: EmbeddingWeights | null = null;
-  private readonly positionFeeds = new Map<number, Feeds>();
+  private readonly positionFeeds = new Map<string, Feeds>();
 
   constructor(
     readonly engine: Engine,
@@ -101,17 +98,24 @@ export class ModelRunner {
     return this.embeddings;
   }
 
-  /** Mask and RoPE tables for sequences of length T, built once per length. */
-  positionInputs(T: number): Feeds {
-    let feeds = this.positionFeeds.get(T);
+  /**
+   * Mask and RoPE tables for sequences of length T at layer `layer` (its sliding window, if any), built
+   * once per length and window. Without a layer, every layer must share one window (rope.ts layerWindow).
+   */
+  positionInputs(T: number, layer?: number): Feeds {
+    const window = layerWindow(this.spec.block, layer);
+    const key = `${T}:${window ?? 'causal'}`;
+    let feeds = this.positionFeeds.get(key);
     if (!feeds) {
-      feeds = { [LAYER_INPUTS.mask]: f32(causalMask(T), [T, T]) };
-      if (this.spec.rope) {
-        const { cos, sin } = ropeTables(T, this.spec.headDim, this.spec.rope.theta);
-        feeds[LAYER_INPUTS.cos] = f32(cos, [T, 1, this.spec.headDim]);
-        feeds[LAYER_INPUTS.sin] = f32(sin, [T, 1, this.spec.headDim]);
+      feeds = { [LAYER_INPUTS.mask]: f32(causalMask(T, window), [T, T]) };
+      const rope = this.spec.block.rope;
+      if (rope) {
+        const d = this.spec.headDim;
+        const { cos, sin } = ropeTables(T, d, rope);
+        feeds[LAYER_INPUTS.cos] = f32(cos, [T, 1, d]);
+        feeds[LAYER_INPUTS.sin] = f32(sin, [T, 1, d]);
       }
-      this.positionFeeds.set(T, feeds);
+      this.positionFeeds.set(key, feeds);
     }
     return feeds;
   }
@@ -125,7 +129,7 @@ export class ModelRunner {
       [EMBED_INPUTS.ids]: i32(ids, [B, T]),
       [EMBED_INPUTS.table]: f32(e.tokens, [spec.vocabSize, spec.hiddenSize]),
     };
-    if (!spec.rope) {
+    if (!spec.block.rope) {
       if (!e.positions) throw new RankwiseError('internal', 'learned-position model without position table');
       feeds[EMBED_INPUTS.positions] = f32(e.positions, [spec.maxPositions, spec.hiddenSize]);
       feeds[EMBED_INPUTS.posIds] = i32(
@@ -137,15 +141,25 @@ export class ModelRunner {
     return out.x.data as Float32Array;
   }
 
-  /** hidden [B·T·D] through one decoder layer whose weight feeds are given. */
-  async layer(weightFeeds: Feeds, hidden: Float32Array, B: number, T: number): Promise<Float32Array> {
-    const out = await this.layerVariant({}, weightFeeds, hidden, B, T);
+  /**
+   * hidden [B·T·D] through decoder layer `layer` (whose sliding window applies) given its weight feeds.
+   * The index may be left out only when all layers attend alike.
+   */
+  async layer(
+    weightFeeds: Feeds,
+    hidden: Float32Array,
+    B: number,
+    T: number,
+    layer?: number,
+  ): Promise<Float32Array> {
+    const out = await this.layerVariant({}, weightFeeds, hidden, B, T, layer);
     return out.y.data as Float32Array;
   }
 
   /**
-   * One decoder layer in a graph variant (projections, capture, error): `feeds` carries the weights and
-   * whatever inputs the variant adds; every output of the variant is returned.
+   * Decoder layer `layer` in a graph variant (projections, capture, error): `feeds` carries the weights and
+   * whatever inputs the variant adds; every output of the variant is returned. The layer index picks the
+   * attention mask (sliding windows) and may be left out only when all layers attend alike.
    */
   async layerVariant(
     variant: LayerVariant,
@@ -153,6 +167,7 @@ export class ModelRunner {
     hidden: Float32Array,
     B: number,
     T: number,
+    layer?: number,
   ): Promise<Record<string, ort.Tensor>> {
     const spec = this.spec;
     const session = await this.engine.session(decoderLayerKey(spec, variant), () =>
@@ -160,7 +175,7 @@ export class ModelRunner {
     );
     return session.run({
       ...feeds,
-      ...this.positionInputs(T),
+      ...this.positionInputs(T, layer),
       [LAYER_INPUTS.x]: f32(hidden, [B, T, spec.hiddenSize]),
     });
   }
@@ -181,7 +196,7 @@ export class ModelRunner {
       [HEAD_INPUTS.lmHead]: f32(e.lmHead, [spec.vocabSize, spec.hiddenSize]),
       [HEAD_INPUTS.targets]: i32(targets, [N]),
     };
-    if (spec.norm.kind === 'layer') {
+    if (spec.block.norm.kind === 'layer') {
       const b = e.finalNorm.bias;
       if (!b) throw new RankwiseError('internal', 'LayerNorm head without bias');
       feeds[HEAD_INPUTS.normB] = f32(b, [spec.hiddenSize]);

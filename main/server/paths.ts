@@ -14,9 +14,8 @@ import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ApiMethod, DirectoryListing } from '../api/contract.ts';
+import { pathFields, type ApiMethod, type DirectoryListing } from '../contract/index.ts';
 import { badInput, RankwiseError } from '../core/errors.ts';
-import { pathFields } from '../api/validate.ts';
 
 /** Dangling links followed in a row before giving up (the kernel's own limit is 40). */
 const MAX_LINKS = 40;
@@ -339,11 +338,12 @@ export interface VettedCall {
 }
 
 /**
- * Vets every path of a checked call (protocol.ts ran the API's schema on it) and puts the vetted path in
- * its place: the real path, so the engine never resolves the caller's string again; for the file whose
- * contents the call sends back (previewData's text), a path that reaches exactly the file that was opened
- * and checked (see PathGuard.pin); for an export destination, the real path once its parent folders exist
- * inside a root.
+ * Vets every path of a checked call (protocol.ts ran the manifest's schema on it) by the role the manifest
+ * gives it, and puts the vetted path in its place: the real path, so the engine never resolves the
+ * caller's string again; for a file whose contents the call sends back (role `text-sample`: previewData's
+ * text), a path that reaches exactly the file that was opened and checked (see PathGuard.pin); for a place
+ * the engine writes (role `output-dir`: an export destination), the real path once its parent folders
+ * exist inside a root.
  */
 export async function vetPaths(guard: PathGuard, method: ApiMethod, params: unknown[]): Promise<VettedCall> {
   const pins: PinnedFile[] = [];
@@ -364,9 +364,4 @@ export async function vetPaths(guard: PathGuard, method: ApiMethod, params: unkn
     throw e;
   }
   return { params, pins };
-}
-
-/** The path-valued arguments of a checked call, as the caller gave them. */
-export function pathsOf(method: ApiMethod, params: unknown[]): string[] {
-  return pathFields(method, params).map((f) => f.path);
 }

@@ -17,7 +17,17 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
-import type { JobEvent, JobId, RankwiseApi, RequestMethod, Unsubscribe } from '../api/contract.ts';
+import {
+  MANIFEST,
+  UNSUBSCRIBE,
+  type HostAnswers,
+  type HostMethod,
+  type JobEvent,
+  type JobId,
+  type RankwiseApi,
+  type RequestMethod,
+  type Unsubscribe,
+} from '../contract/index.ts';
 import { badInput, RankwiseError, toErrorInfo } from '../core/errors.ts';
 import { PathGuard, vetPaths, type PinnedFile } from './paths.ts';
 import { API_PATH, encodeServerMessage, parseClientMessage } from './protocol.ts';
@@ -284,6 +294,17 @@ function unpinned<T>(value: T, pins: readonly PinnedFile[]): T {
   return walk(value) as T;
 }
 
+/**
+ * What browser mode answers itself, for the manifest's host methods: no native dialog in a browser tab
+ * (the renderer browses with `browse` instead), and listings inside the roots only.
+ */
+function hostAnswers(guard: PathGuard): HostAnswers {
+  return {
+    choosePath: async () => null,
+    browse: (dir) => guard.browse(dir),
+  };
+}
+
 /** One WebSocket: its requests, and the subscriptions it opened, which all end when it closes. */
 function serveConnection(
   ws: WebSocket,
@@ -292,6 +313,7 @@ function serveConnection(
   log: (message: string) => void,
 ): void {
   const subscriptions = new Map<number, Unsubscribe>();
+  const host = hostAnswers(guard);
 
   const send = (message: ServerMessage) => {
     if (ws.readyState !== ws.OPEN) return;
@@ -388,21 +410,19 @@ function serveConnection(
       const parsed = parseClientMessage(data.toString());
       if (!parsed.ok) return send({ id: parsed.id, error: parsed.error });
       const m = parsed.message;
-      switch (m.method) {
-        case 'subscribe':
-          return subscribe(m.id, m.params[0]);
-        case 'unsubscribe':
-          // Unknown ids answer null too: the client may unsubscribe after a subscribe the server refused.
-          end(m.params[0]);
-          return send({ id: m.id, result: null });
-        case 'choosePath':
-          // No native dialog in a browser tab: the renderer browses with `browse` instead.
-          return send({ id: m.id, result: null });
-        case 'browse':
-          return answer(m.id, () => guard.browse(m.params[0] as string | undefined));
-        default:
-          return answer(m.id, () => call(m.method, m.params));
+      if (m.method === UNSUBSCRIBE) {
+        // Unknown ids answer null too: the client may unsubscribe after a subscribe the server refused.
+        end(m.params[0]);
+        return send({ id: m.id, result: null });
       }
+      // the manifest says how each method is served: a subscription, the host's own answer, or the engine
+      const spec = MANIFEST[m.method];
+      if (spec.delivery === 'subscribe') return subscribe(m.id, m.params[0] as JobId);
+      if (spec.host) {
+        const own = host[m.method as HostMethod] as (...args: unknown[]) => Promise<unknown>;
+        return answer(m.id, () => own(...m.params));
+      }
+      return answer(m.id, () => call(m.method as RequestMethod, m.params));
     } catch (e) {
       log(`message: ${e instanceof Error ? e.message : String(e)}`);
     }

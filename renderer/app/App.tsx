@@ -12,7 +12,7 @@ import Typography from '@mui/material/Typography';
 import useMediaQuery from '@mui/material/useMediaQuery';
 import { ThemeProvider } from '@mui/material/styles';
 import { useMemo, useState } from 'react';
-import type { RankwiseApi } from '../../main/api/contract.ts';
+import type { RankwiseApi } from '../../main/contract/index.ts';
 import type { WizardState } from '../state/wizard.ts';
 import { ApiProvider, type HostMode } from './api-context.tsx';
 import { makeTheme, storedThemeMode, storeThemeMode, type ThemeMode } from './theme.ts';

@@ -14,7 +14,7 @@ import ListItemIcon from '@mui/material/ListItemIcon';
 import ListItemText from '@mui/material/ListItemText';
 import Typography from '@mui/material/Typography';
 import { useEffect, useState } from 'react';
-import type { DirectoryListing } from '../../main/api/contract.ts';
+import type { DirectoryListing } from '../../main/contract/index.ts';
 import { useApi } from './api-context.tsx';
 import { ErrorAlert } from './ErrorAlert.tsx';
 import { formatBytes } from '../../main/core/format.ts';

@@ -3,7 +3,7 @@ import Button from '@mui/material/Button';
 import Container from '@mui/material/Container';
 import CssBaseline from '@mui/material/CssBaseline';
 import { ThemeProvider } from '@mui/material/styles';
-import type { ErrorInfo } from '../../main/api/contract.ts';
+import type { ErrorInfo } from '../../main/contract/index.ts';
 import { ErrorAlert } from './ErrorAlert.tsx';
 import { makeTheme } from './theme.ts';
 

@@ -2,7 +2,7 @@ import Alert from '@mui/material/Alert';
 import AlertTitle from '@mui/material/AlertTitle';
 import Typography from '@mui/material/Typography';
 import type { ReactNode } from 'react';
-import type { ErrorInfo } from '../../main/api/contract.ts';
+import type { ErrorInfo } from '../../main/contract/index.ts';
 import { guidanceFor, type ErrorContext } from './errors.ts';
 
 /** An engine error: what went wrong (the engine's own words), and what to change. */

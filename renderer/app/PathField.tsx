@@ -6,7 +6,7 @@ import Button from '@mui/material/Button';
 import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
 import { useState } from 'react';
-import type { PathPurpose } from '../../main/api/contract.ts';
+import type { PathPurpose } from '../../main/contract/index.ts';
 import { useApi, useHostMode } from './api-context.tsx';
 import { BrowseDialog } from './BrowseDialog.tsx';
 import { dirName } from './paths.ts';

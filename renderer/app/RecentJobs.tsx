@@ -10,7 +10,7 @@ import ListItemText from '@mui/material/ListItemText';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { useEffect, useState } from 'react';
-import type { JobSummary } from '../../main/api/contract.ts';
+import type { JobSummary } from '../../main/contract/index.ts';
 import { methodInfo } from '../state/methods.ts';
 import { useApi } from './api-context.tsx';
 import { ErrorAlert } from './ErrorAlert.tsx';

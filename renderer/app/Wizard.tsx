@@ -12,7 +12,7 @@ import StepButton from '@mui/material/StepButton';
 import Stepper from '@mui/material/Stepper';
 import Typography from '@mui/material/Typography';
 import { useEffect, useReducer, useRef, type JSX } from 'react';
-import type { JobSummary } from '../../main/api/contract.ts';
+import type { JobSummary } from '../../main/contract/index.ts';
 import { canOpen, dataIssues, methodIssues, stateForJob, stepValid } from '../state/settings.ts';
 import { initialState, STEP_IDS, wizardReducer, type StepId, type WizardState } from '../state/wizard.ts';
 import { DataStep } from '../steps/DataStep.tsx';

@@ -3,7 +3,7 @@
  * (choosePath), `browser` mode lists the server's folders instead (browse).
  */
 import { createContext, useContext, type ReactNode } from 'react';
-import type { RankwiseApi } from '../../main/api/contract.ts';
+import type { RankwiseApi } from '../../main/contract/index.ts';
 
 export type HostMode = 'desktop' | 'browser';
 

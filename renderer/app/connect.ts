@@ -4,7 +4,7 @@
  * address bar (history, screenshots, a copied link) but stays in this tab's session storage, so a reload
  * still connects.
  */
-import type { BridgeApi, RankwiseApi } from '../../main/api/contract.ts';
+import type { BridgeApi, RankwiseApi } from '../../main/contract/index.ts';
 import { ipcApi } from '../transport/ipc.ts';
 import { webSocketUrl, type PageLocation } from '../transport/url.ts';
 import { connectWebSocketApi } from '../transport/websocket.ts';

@@ -2,7 +2,7 @@
  * Engine errors as a person can act on them: what went wrong (the engine's own message, which names the
  * file or option) and what to change, by error kind and by where in the wizard it happened.
  */
-import type { ErrorInfo } from '../../main/api/contract.ts';
+import type { ErrorInfo } from '../../main/contract/index.ts';
 
 /** Where the error happened: the same kind of error calls for a different fix in each place. */
 export type ErrorContext =

@@ -4,7 +4,7 @@
  * send a request per keystroke; answers to superseded requests are dropped.
  */
 import { useEffect, useRef, useState } from 'react';
-import type { ErrorInfo } from '../../main/api/contract.ts';
+import type { ErrorInfo } from '../../main/contract/index.ts';
 import { errorInfoOf } from './errors.ts';
 
 export const REQUEST_DELAY_MS = 300;

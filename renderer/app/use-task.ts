@@ -1,6 +1,6 @@
 /** One asynchronous action of a view: whether it is under way, and the engine error it ended with. */
 import { useCallback, useState } from 'react';
-import type { ErrorInfo } from '../../main/api/contract.ts';
+import type { ErrorInfo } from '../../main/contract/index.ts';
 import { errorInfoOf } from './errors.ts';
 
 export interface Task {

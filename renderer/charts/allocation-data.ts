@@ -4,6 +4,7 @@
  */
 import { scaleBand, scaleLinear } from 'd3';
 import { formatError } from '../../main/core/format.ts';
+import { rankGrid } from '../../main/core/memory.ts';
 import { innerSize, type ChartBox, type Tick } from './box.ts';
 
 export interface LayerRanks {
@@ -57,11 +58,7 @@ export function labelStride(layers: number, maxLabels = 16): number {
 
 /** 0 and the engine's rank grid (multiples of ⌊d/8⌋, and d itself): the ranks a bar can take. */
 export function rankTicks(headDim: number): number[] {
-  const step = Math.max(1, Math.floor(headDim / 8));
-  const ticks = [];
-  for (let r = 0; r < headDim; r += step) ticks.push(r);
-  ticks.push(headDim);
-  return ticks;
+  return [0, ...rankGrid(headDim)];
 }
 
 export function allocationLayout(

@@ -2,15 +2,19 @@
  * What the compression is worth in memory: the cache of `batch` sequences of `contextTokens` each, before
  * and after; how much that saves; and how many whole sequences fit beside the weights in a given memory.
  */
-import type { ModelCard } from '../../main/api/contract.ts';
+import type { ModelCard } from '../../main/contract/index.ts';
+import {
+  cacheBytes,
+  dtypeBytes,
+  sequencesThatFit as fitting,
+  weightsBytesAt,
+} from '../../main/core/memory.ts';
 
-export function dtypeBytes(dtype: ModelCard['dtype']): number {
-  return dtype === 'F32' ? 4 : 2;
-}
+export { cacheBytes, dtypeBytes };
 
 /** The checkpoint's weights at its own dtype (the export changes them only slightly: k/v projections). */
 export function weightsBytes(card: Pick<ModelCard, 'parameters' | 'dtype'>): number {
-  return card.parameters * dtypeBytes(card.dtype);
+  return weightsBytesAt(card.parameters, card.dtype);
 }
 
 export interface MemoryInputs {
@@ -31,21 +35,14 @@ export interface MemoryFigures {
   kept: number;
 }
 
-export function cacheBytes(perToken: number, contextTokens: number, batch: number): number {
-  return perToken * contextTokens * batch;
-}
-
-/** Whole sequences of `contextTokens` whose cache fits in what the weights leave of `memoryBytes`. */
+/** Whole sequences of `contextTokens` whose cache fits in what the weights leave of `memoryBytes` (main/core/memory.ts). */
 export function sequencesThatFit(
   memoryBytes: number,
   weights: number,
   perToken: number,
   contextTokens: number,
 ): number {
-  const free = memoryBytes - weights;
-  const perSequence = perToken * contextTokens;
-  if (!(free > 0) || !(perSequence > 0)) return 0;
-  return Math.floor(free / perSequence);
+  return fitting(memoryBytes, weights, perToken * contextTokens);
 }
 
 export function memoryFigures(i: MemoryInputs): MemoryFigures {

@@ -5,8 +5,10 @@
  * smallest positive error; points under it are drawn on it.
  */
 import { line, scaleLinear, scaleLog } from 'd3';
-import type { ProfilePoint } from '../../main/api/contract.ts';
+import type { ProfilePoint } from '../../main/contract/index.ts';
 import { formatError } from '../../main/core/format.ts';
+import { keptFraction } from '../../main/core/memory.ts';
+import { paretoFront as front } from '../../main/core/pareto.ts';
 import type { LayerProfileView } from '../state/run.ts';
 import { innerSize, type ChartBox, type Tick } from './box.ts';
 
@@ -23,24 +25,14 @@ export interface ProfileSeries {
   chosen: CurvePoint | null;
 }
 
-export function keptFraction(kRank: number, vRank: number, headDim: number): number {
-  return (kRank + vRank) / (2 * headDim);
-}
+export { keptFraction };
 
-/** Points sorted by size kept; each one kept only if its error is below every smaller point's. */
+/**
+ * The layer's Pareto front (main/core/pareto.ts, the allocator's own, ties included), each point with the
+ * share of the layer's cache it keeps; sorted by size kept.
+ */
 export function paretoFront(points: readonly ProfilePoint[], headDim: number): CurvePoint[] {
-  const sorted = points
-    .map((p) => ({ ...p, kept: keptFraction(p.kRank, p.vRank, headDim) }))
-    .sort((a, b) => a.kept - b.kept || a.error - b.error);
-  const front: CurvePoint[] = [];
-  let best = Infinity;
-  for (const p of sorted) {
-    if (p.error < best) {
-      front.push(p);
-      best = p.error;
-    }
-  }
-  return front;
+  return front(points).map((p) => ({ ...p, kept: keptFraction(p.kRank, p.vRank, headDim) }));
 }
 
 export function profileSeries(

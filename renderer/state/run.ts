@@ -2,7 +2,13 @@
  * What a job's event stream adds up to, for the run and export views: its state, where it is, and the
  * error-rank profiles that have arrived so far (the live curves).
  */
-import type { CompressReport, ErrorInfo, JobEvent, JobState, ProfilePoint } from '../../main/api/contract.ts';
+import type {
+  CompressReport,
+  ErrorInfo,
+  JobEvent,
+  JobState,
+  ProfilePoint,
+} from '../../main/contract/index.ts';
 
 export type ProgressEvent = Extract<JobEvent, { type: 'progress' }>;
 
@@ -83,8 +89,8 @@ export function applyJobEvent(view: RunView, event: JobEvent): RunView {
 export function profilesFromReport(report: CompressReport): LayerProfileView[] {
   return (report.profile ?? []).map((points, layer) => ({
     layer,
-    keySpace: report.layers[layer]?.key_space ?? String(report.key_space),
-    points: points.map((p) => ({ kRank: p.k_rank, vRank: p.v_rank, error: p.error })),
+    keySpace: report.layers[layer]?.keySpace ?? String(report.keySpace),
+    points: points.map((p) => ({ kRank: p.kRank, vRank: p.vRank, error: p.error })),
     cached: false,
   }));
 }

@@ -8,7 +8,7 @@ import type {
   JobSettings,
   JobSummary,
   ModelCard,
-} from '../../main/api/contract.ts';
+} from '../../main/contract/index.ts';
 import { keySpacesFor } from './methods.ts';
 import { EMPTY_RUN_VIEW } from './run.ts';
 import {

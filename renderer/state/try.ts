@@ -11,7 +11,7 @@ import type {
   TryRequest,
   TryResult,
   TrySide,
-} from '../../main/api/contract.ts';
+} from '../../main/contract/index.ts';
 import { parseDecimal, parseWhole } from './settings.ts';
 
 export interface TryToken {

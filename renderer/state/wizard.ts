@@ -16,7 +16,7 @@ import type {
   ModelCard,
   RankOverride,
   ReportData,
-} from '../../main/api/contract.ts';
+} from '../../main/contract/index.ts';
 import { applyJobEvent, EMPTY_RUN_VIEW, type RunView } from './run.ts';
 
 export const STEP_IDS = ['model', 'data', 'method', 'run', 'review', 'export'] as const;

@@ -12,7 +12,7 @@ import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { useState } from 'react';
-import type { CompressReport, JobSettings, MethodId } from '../../main/api/contract.ts';
+import type { CompressReport, JobSettings, MethodId } from '../../main/contract/index.ts';
 import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import { formatBytes, formatError, formatPercent, formatSeconds } from '../../main/core/format.ts';
@@ -31,11 +31,11 @@ interface Row {
 const totalSeconds = (r: CompressReport) => Object.values(r.seconds).reduce((a, b) => a + b, 0);
 
 const ROWS: Row[] = [
-  { label: 'Cache kept', value: (r) => formatPercent(r.kv_fraction, 1) },
-  { label: 'KV cache per token', value: (r) => formatBytes(r.kv_bytes_per_token.compressed) },
+  { label: 'Cache kept', value: (r) => formatPercent(r.kvFraction, 1) },
+  { label: 'KV cache per token', value: (r) => formatBytes(r.kvBytesPerToken.compressed) },
   {
     label: 'Mean layer output error',
-    value: (r) => (r.allocation ? formatError(r.allocation.weighted_error) : '–'),
+    value: (r) => (r.allocation ? formatError(r.allocation.weightedError) : '–'),
   },
   { label: 'Perplexity, original', value: (r) => r.perplexity.original.toFixed(3) },
   { label: 'Perplexity, compressed', value: (r) => r.perplexity.compressed.toFixed(3) },

@@ -8,7 +8,7 @@ import TextField from '@mui/material/TextField';
 import ToggleButton from '@mui/material/ToggleButton';
 import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import Typography from '@mui/material/Typography';
-import type { DataPreview } from '../../main/api/contract.ts';
+import type { DataPreview } from '../../main/contract/index.ts';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import { formatBytes } from '../../main/core/format.ts';
 import { PathField } from '../app/PathField.tsx';

@@ -12,7 +12,7 @@ import Stack from '@mui/material/Stack';
 import Switch from '@mui/material/Switch';
 import Typography from '@mui/material/Typography';
 import { useEffect } from 'react';
-import type { ExportRequest, ReportData } from '../../main/api/contract.ts';
+import type { ExportRequest, ReportData } from '../../main/contract/index.ts';
 import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import { formatBytes, formatError } from '../../main/core/format.ts';

@@ -12,7 +12,7 @@ import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { useEffect, useState } from 'react';
-import type { ErrorInfo, ProfilePoint } from '../../main/api/contract.ts';
+import type { ErrorInfo, ProfilePoint } from '../../main/contract/index.ts';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import { formatBytes, formatError, formatPercent } from '../../main/core/format.ts';
 import type { LayerRanks } from '../charts/allocation-data.ts';

@@ -10,7 +10,7 @@ import ToggleButton from '@mui/material/ToggleButton';
 import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import Typography from '@mui/material/Typography';
 import type { InputHTMLAttributes } from 'react';
-import type { MethodId } from '../../main/api/contract.ts';
+import type { MethodId } from '../../main/contract/index.ts';
 import { budgetToSlider, KEY_SPACE_TEXT, keySpacesFor, METHODS, sliderToBudget } from '../state/methods.ts';
 import { parseDecimal, parseKeep } from '../state/settings.ts';
 import type { KeySpaceSetting } from '../state/wizard.ts';

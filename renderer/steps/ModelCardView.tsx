@@ -6,7 +6,7 @@ import TableBody from '@mui/material/TableBody';
 import TableCell from '@mui/material/TableCell';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
-import type { ModelCard } from '../../main/api/contract.ts';
+import type { ModelCard } from '../../main/contract/index.ts';
 import { formatBytes, formatCount, formatTokens } from '../../main/core/format.ts';
 import { dtypeBytes } from '../charts/memory-data.ts';
 

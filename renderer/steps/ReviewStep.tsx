@@ -6,7 +6,7 @@ import Paper from '@mui/material/Paper';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { useMemo, useState } from 'react';
-import type { Allocation, CompressReport, RankOverride } from '../../main/api/contract.ts';
+import type { Allocation, CompressReport, RankOverride } from '../../main/contract/index.ts';
 import { useApi } from '../app/api-context.tsx';
 import { baseName } from '../app/paths.ts';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
@@ -38,9 +38,9 @@ export function shownAllocation(result: CompressReport, allocation: Allocation |
     };
   }
   return {
-    layers: result.layers.map((l) => ({ layer: l.layer, kRank: l.k_rank, vRank: l.v_rank, error: l.error })),
-    perToken: result.kv_bytes_per_token,
-    weightedError: result.allocation?.weighted_error ?? null,
+    layers: result.layers.map((l) => ({ layer: l.layer, kRank: l.kRank, vRank: l.vRank, error: l.error })),
+    perToken: result.kvBytesPerToken,
+    weightedError: result.allocation?.weightedError ?? null,
     feasible: result.allocation?.feasible ?? true,
     reason: result.allocation?.reason,
   };
@@ -101,7 +101,7 @@ export function ReviewStep({ state, dispatch }: StepProps) {
   }
 
   const editable = profiles.length > 0;
-  const unitBytes = result.kv_bytes_per_token.original / (2 * card.layers * card.headDim);
+  const unitBytes = result.kvBytesPerToken.original / (2 * card.layers * card.headDim);
   const reallocate = async (next: RankOverride[]) => {
     if (next.length === 0) {
       dispatch({ type: 'allocation', allocation: null, overrides: [] });

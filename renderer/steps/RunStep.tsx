@@ -5,7 +5,7 @@ import Stack from '@mui/material/Stack';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import { useMemo } from 'react';
-import type { JobSettings } from '../../main/api/contract.ts';
+import type { JobSettings } from '../../main/contract/index.ts';
 import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import { formatSeconds } from '../../main/core/format.ts';

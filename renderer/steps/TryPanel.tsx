@@ -26,7 +26,7 @@ import type {
   TryRequest,
   TrySide,
   TrySideResult,
-} from '../../main/api/contract.ts';
+} from '../../main/contract/index.ts';
 import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import type { ErrorContext } from '../app/errors.ts';

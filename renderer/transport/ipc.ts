@@ -3,30 +3,15 @@
  * Error thrown across it, so the preload answers every request with an Envelope; this file turns an
  * `{ok: false}` envelope back into a thrown ApiError whose kind the UI can phrase.
  */
-import type { BridgeApi, Envelope, ErrorInfo, RankwiseApi, RequestMethod } from '../../main/api/contract.ts';
+import {
+  REQUEST_METHODS,
+  type BridgeApi,
+  type Envelope,
+  type ErrorInfo,
+  type RankwiseApi,
+  type RequestMethod,
+} from '../../main/contract/index.ts';
 import { ApiError } from './websocket.ts';
-
-const REQUEST_METHODS = [
-  'inspect',
-  'previewData',
-  'estimate',
-  'startJob',
-  'cancelJob',
-  'resumeJob',
-  'getResult',
-  'reallocate',
-  'exportJob',
-  'getExportReport',
-  'listJobs',
-  'startTry',
-  'getTryResult',
-  'choosePath',
-  'browse',
-] as const satisfies readonly RequestMethod[];
-
-// A method added to the contract but not listed above fails to compile instead of going missing at run time.
-type Unlisted = Exclude<RequestMethod, (typeof REQUEST_METHODS)[number]>;
-const _everyMethodListed: [Unlisted] extends [never] ? true : Unlisted = true;
 
 function isEnvelope(value: unknown): value is Envelope<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { ok?: unknown }).ok === 'boolean';
@@ -60,6 +45,7 @@ export function ipcApi(bridge: BridgeApi): RankwiseApi {
     subscribe: (id: string, listener: Parameters<RankwiseApi['subscribe']>[1]) =>
       bridge.subscribe(id, listener),
   };
+  // every request method of the manifest
   for (const method of REQUEST_METHODS) api[method] = unwrap(bridge, method);
   return api as RankwiseApi;
 }

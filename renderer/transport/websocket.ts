@@ -1,17 +1,20 @@
 /**
- * RankwiseApi over the browser-mode WebSocket (main/server/protocol.ts): each call is a numbered request
+ * RankwiseApi over the browser-mode WebSocket (main/contract/protocol.ts): each call is a numbered request
  * whose promise settles on the frame with its id; a subscription is a request whose id then labels the
- * event frames that follow.
+ * event frames that follow. The methods are the manifest's: every request method becomes a request.
  */
-import type {
-  ErrorInfo,
-  JobEvent,
-  JobId,
-  RankwiseApi,
-  RequestMethod,
-  Unsubscribe,
-} from '../../main/api/contract.ts';
-import type { ClientMessage, ServerMessage } from '../../main/server/protocol.ts';
+import {
+  REQUEST_METHODS,
+  UNSUBSCRIBE,
+  type ClientMessage,
+  type ErrorInfo,
+  type JobEvent,
+  type JobId,
+  type RankwiseApi,
+  type RequestMethod,
+  type ServerMessage,
+  type Unsubscribe,
+} from '../../main/contract/index.ts';
 
 /** An error the engine (or the transport) reported, with its plain-data form for the UI to phrase. */
 export class ApiError extends Error {
@@ -154,14 +157,14 @@ export function connectWebSocketApi(
       });
     };
 
-    function request<M extends RequestMethod>(method: M) {
-      return (...args: Parameters<RankwiseApi[M]>) => {
+    const request =
+      (method: RequestMethod) =>
+      (...args: unknown[]): Promise<unknown> => {
         const params: unknown[] = [...args];
         // browse() and browse(undefined) are the same call; JSON would turn the latter into [null].
         while (params.length > 0 && params[params.length - 1] === undefined) params.pop();
-        return send({ id: nextId++, method, params }) as ReturnType<RankwiseApi[M]>;
+        return send({ id: nextId++, method, params });
       };
-    }
 
     const subscribe = (jobId: JobId, listener: (event: JobEvent) => void): Unsubscribe => {
       const id = nextId++;
@@ -177,31 +180,19 @@ export function connectWebSocketApi(
         done = true;
         listeners.delete(id);
         if (!closedWith && socket.readyState === OPEN) {
-          send({ id: nextId++, method: 'unsubscribe', params: [id] }).catch(() => {
+          send({ id: nextId++, method: UNSUBSCRIBE, params: [id] }).catch(() => {
             // The listener is already gone; a lost unsubscribe only costs the server a few frames.
           });
         }
       };
     };
 
-    const api: WebSocketApi = {
-      inspect: request('inspect'),
-      previewData: request('previewData'),
-      estimate: request('estimate'),
-      startJob: request('startJob'),
-      cancelJob: request('cancelJob'),
-      resumeJob: request('resumeJob'),
+    const methods: Partial<Record<RequestMethod, unknown>> = {};
+    for (const method of REQUEST_METHODS) methods[method] = request(method);
+    const api = {
+      ...methods,
       subscribe,
-      getResult: request('getResult'),
-      reallocate: request('reallocate'),
-      exportJob: request('exportJob'),
-      getExportReport: request('getExportReport'),
-      listJobs: request('listJobs'),
-      startTry: request('startTry'),
-      getTryResult: request('getTryResult'),
-      choosePath: request('choosePath'),
-      browse: request('browse'),
       close: () => socket.close(1000, 'closed by the page'),
-    };
+    } as WebSocketApi;
   });
 }

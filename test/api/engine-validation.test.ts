@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JobId, JobSettings } from '../../main/api/contract.ts';
+import type { JobId, JobSettings } from '../../main/contract/index.ts';
 import { createEngineApi } from '../../main/api/engine-api.ts';
 import { RankwiseError } from '../../main/core/errors.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';

@@ -3,7 +3,7 @@
  * face (engine, socket, IPC) can use its own paths. Each entry: a name, the argument, and a pattern the
  * bad-input message must match (it names the field).
  */
-import type { JobSettings } from '../../main/api/contract.ts';
+import type { JobSettings } from '../../main/contract/index.ts';
 
 export type Case = [name: string, arg: unknown, field: RegExp];
 

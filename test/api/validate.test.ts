@@ -1,25 +1,26 @@
 /**
- * The API's one schema (main/api/validate.ts) on its own: what it accepts and refuses, that it stays
- * dependency-free (Electron's main process and the server load it), and that its lists agree with the
- * engine's.
+ * The API's one schema (main/contract: the manifest's argument schemas and schema.ts's validator) on its
+ * own: what it accepts and refuses, that it stays dependency-free (Electron's main process and preload,
+ * the server and the renderer load it), and that its lists agree with the engine's.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { API_METHODS, type JobSettings } from '../../main/api/contract.ts';
-import { RankwiseError } from '../../main/core/errors.ts';
 import {
+  API_METHODS,
   arity,
+  check,
   checkCall,
-  checkExportRequest,
   checkJobSettings,
   checkJobSettingsForModel,
   checkRankOverridesForModel,
-  checkTryRequest,
   DEVICES,
   pathFields,
-} from '../../main/api/validate.ts';
+  SCHEMAS,
+  type JobSettings,
+} from '../../main/contract/index.ts';
+import { RankwiseError } from '../../main/core/errors.ts';
 import { METHOD_IDS } from '../../main/core/kv.ts';
 import { DEVICES as ENGINE_DEVICES } from '../../main/runtime/engine.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
@@ -44,6 +45,9 @@ function refusal(f: () => unknown): string {
   }
   throw new Error('accepted');
 }
+
+const checkExportRequest = (v: unknown) => check(SCHEMAS.exportRequest, v, 'req');
+const checkTryRequest = (v: unknown) => check(SCHEMAS.tryRequest, v, 'req');
 
 /** The modules a file imports at run time (type-only imports left out). */
 function runtimeImports(file: string): string[] {
@@ -141,12 +145,14 @@ describe('whole calls', () => {
     });
 
     const preview = checkCall('previewData', [{ model: '/m', source: { path: '/d.txt' }, window: 8 }]);
-    expect(pathFields('previewData', preview).map((f) => [f.at, f.content])).toEqual([
-      ['req.model', false],
-      ['req.source.path', true],
+    expect(pathFields('previewData', preview).map((f) => [f.at, f.role, f.content])).toEqual([
+      ['req.model', 'model-dir', false],
+      ['req.source.path', 'text-sample', true],
     ]);
     const exp = checkCall('exportJob', [{ jobId: 'j', out: '/o' }]);
-    expect(pathFields('exportJob', exp).map((f) => [f.at, f.access])).toEqual([['req.out', 'write']]);
+    expect(pathFields('exportJob', exp).map((f) => [f.at, f.role, f.access])).toEqual([
+      ['req.out', 'output-dir', 'write'],
+    ]);
     const tried = checkCall('startTry', [{ model: { jobId: 'j' }, compare: { dir: '/m' }, prompt: 'x' }]);
     expect(pathFields('startTry', tried).map((f) => f.at)).toEqual(['req.compare.dir']);
   });
@@ -157,9 +163,16 @@ describe('the lists agree with the engine, and the module stays dependency-free'
     expect([...DEVICES].sort()).toEqual([...ENGINE_DEVICES].sort());
   });
 
-  it('imports nothing at run time but errors.ts and the method ids, which import nothing', () => {
-    expect(runtimeImports('main/api/validate.ts').sort()).toEqual(['../methods/types.ts', './errors.ts']);
-    expect(runtimeImports('main/methods/types.ts')).toEqual([]);
-    expect(runtimeImports('main/api/errors.ts')).toEqual([]);
+  it('main/contract imports nothing at run time but itself and main/core, which imports only itself', () => {
+    for (const file of fs.readdirSync(path.join(REPO_ROOT, 'main/contract'))) {
+      for (const imported of runtimeImports(`main/contract/${file}`)) {
+        expect(imported, `main/contract/${file}`).toMatch(/^\.\/[a-z-]+\.ts$|^\.\.\/core\/[a-z-]+\.ts$/);
+      }
+    }
+    for (const file of fs.readdirSync(path.join(REPO_ROOT, 'main/core'))) {
+      for (const imported of runtimeImports(`main/core/${file}`)) {
+        expect(imported, `main/core/${file}`).toMatch(/^\.\/[a-z-]+\.ts$/);
+      }
+    }
   });
 });

@@ -11,7 +11,7 @@ import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createEngineApi } from '../../main/api/engine-api.ts';
-import type { CompressReport } from '../../main/api/contract.ts';
+import type { CompressReport } from '../../main/contract/index.ts';
 import { ensureDemoModel } from '../../main/cli/commands/demo.ts';
 import { startServer, type RunningServer } from '../../main/server/server.ts';
 import { REPO_ROOT, SHARED_TESTDATA, STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
@@ -161,8 +161,8 @@ async function walk(name: string, modelDir: string, data: 'demo' | string, layer
   for (let i = 0; i < layers; i++) {
     const g = groups.nth(i);
     expect(await g.getAttribute('data-layer')).toBe(String(i));
-    expect(await g.getAttribute('data-k-rank')).toBe(String(report.layers[i].k_rank));
-    expect(await g.getAttribute('data-v-rank')).toBe(String(report.layers[i].v_rank));
+    expect(await g.getAttribute('data-k-rank')).toBe(String(report.layers[i].kRank));
+    expect(await g.getAttribute('data-v-rank')).toBe(String(report.layers[i].vRank));
   }
   await shot(`${name}-5-review`);
 

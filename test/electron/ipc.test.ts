@@ -15,7 +15,7 @@ import {
   type JobSettings,
   type RankwiseApi,
   type RequestMethod,
-} from '../../main/api/contract.ts';
+} from '../../main/contract/index.ts';
 import { RankwiseError, badInput, unsupportedModel } from '../../main/core/errors.ts';
 import { INVALID_EXPORT_PATCHES, invalidSettings } from '../api/invalid-cases.ts';
 

@@ -120,7 +120,7 @@ import {
   withDesktopPaths,
   type DesktopApp,
 } from '../../electron/main.ts';
-import { API_METHODS, type RankwiseApi } from '../../main/api/contract.ts';
+import { API_METHODS, type RankwiseApi } from '../../main/contract/index.ts';
 
 type FakeWindow = InstanceType<typeof fx.FakeBrowserWindow>;
 const { electron } = fx;

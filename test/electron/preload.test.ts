@@ -27,7 +27,7 @@ const electron = vi.hoisted(() => {
 
 vi.mock('electron', () => ({ contextBridge: electron.contextBridge, ipcRenderer: electron.ipcRenderer }));
 
-import { API_METHODS, type JobEvent, type RankwiseApi } from '../../main/api/contract.ts';
+import { API_METHODS, type JobEvent, type RankwiseApi } from '../../main/contract/index.ts';
 
 const invoke = vi.fn<(channel: string, ...args: unknown[]) => Promise<unknown>>();
 electron.ipcRenderer.invoke = (channel, ...args) => invoke(channel, ...args);
@@ -56,7 +56,7 @@ describe('preload', () => {
   });
 
   it.each(REQUEST_METHODS)(
-    '%s invokes rankwise:%s with its arguments and returns the value',
+    '%s invokes its channel with its arguments and returns the value',
     async (method) => {
       const args = method === 'listJobs' ? [] : [{ marker: method }, 'second'];
       const call = api[method] as (...a: unknown[]) => Promise<unknown>;
@@ -150,14 +150,26 @@ describe('preload', () => {
     });
   });
 
-  it('is bundle-able for a sandbox: run-time imports are electron and ./channels.ts only', () => {
-    const runtimeImports = (file: string): string[] =>
-      [
-        ...fs
-          .readFileSync(new URL(file, import.meta.url), 'utf8')
-          .matchAll(/^import\s+(?!type\b)[^;]*?from\s+'([^']+)'/gms),
-      ].map((m) => m[1]);
-    expect(runtimeImports('../../electron/preload.ts').sort()).toEqual(['./channels.ts', 'electron']);
-    expect(runtimeImports('../../electron/channels.ts')).toEqual([]);
+  it('is bundle-able for a sandbox: it reaches electron, channels.ts and the manifest, nothing of Node', () => {
+    // every module the preload loads at run time, followed through relative imports
+    const root = new URL('../../', import.meta.url);
+    const seen = new Set<string>();
+    const bare = new Set<string>();
+    const visit = (file: URL): void => {
+      const rel = file.href.slice(root.href.length);
+      if (seen.has(rel)) return;
+      seen.add(rel);
+      const text = fs.readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/^(?:import|export)\s+(?!type\b)[^;]*?from\s+'([^']+)'/gms)) {
+        if (m[1].startsWith('.')) visit(new URL(m[1], file));
+        else bare.add(m[1]);
+      }
+    };
+    visit(new URL('electron/preload.ts', root));
+    expect([...bare]).toEqual(['electron']);
+    for (const file of seen) {
+      expect(file).toMatch(/^(electron\/(preload|channels)\.ts|main\/(contract|core)\/[a-z-]+\.ts)$/);
+    }
+    expect(seen).toContain('main/contract/manifest.ts');
   });
 });

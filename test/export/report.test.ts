@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
 import { paretoFront } from '../../main/allocate/index.ts';
-import type { CompressReport } from '../../main/jobs/compress.ts';
+import type { CompressReport } from '../../main/contract/report.ts';
 import { DEFAULT_MEMORY_BYTES, memoryTable, sequencesThatFit } from '../../main/export/memory.ts';
 import { escapeHtml, formatError, formatInt, renderReportHtml } from '../../main/export/report-html.ts';
-import { REPORT_FORMAT, REPORT_VERSION } from '../../main/export/report-types.ts';
-import type { ReportData } from '../../main/export/report-types.ts';
+import { REPORT_FORMAT, REPORT_VERSION } from '../../main/contract/report.ts';
+import type { ReportData } from '../../main/contract/report.ts';
 import { badInputFrom } from '../helpers/errors.ts';
 
 const D = 8;
@@ -21,13 +21,12 @@ const errorAt = (layer: number, k: number, v: number) =>
 function profileOf(layer: number) {
   const points = [];
   for (let k = 1; k <= D; k++) {
-    for (let v = 1; v <= D; v++) points.push({ k_rank: k, v_rank: v, error: errorAt(layer, k, v) });
+    for (let v = 1; v <= D; v++) points.push({ kRank: k, vRank: v, error: errorAt(layer, k, v) });
   }
   return points;
 }
 
-const frontOf = (points: { k_rank: number; v_rank: number; error: number }[]) =>
-  paretoFront(points.map((p) => ({ kRank: p.k_rank, vRank: p.v_rank, error: p.error })));
+const frontOf = (points: { kRank: number; vRank: number; error: number }[]) => paretoFront(points);
 
 /** Which Pareto point each layer gets: the cheapest, two in between, and full rank (error 0). */
 const CHOSEN_INDEX = [0, 3, 7, Infinity];
@@ -38,23 +37,23 @@ function fixture(opts: { profile?: boolean; dir?: string } = {}): ReportData {
   const layers = profile.map((points, layer) => {
     const front = frontOf(points);
     const p = front[Math.min(CHOSEN_INDEX[layer], front.length - 1)];
-    return { layer, k_rank: p.kRank, v_rank: p.vRank, key_space: 'post-rope' as const, error: p.error };
+    return { layer, kRank: p.kRank, vRank: p.vRank, keySpace: 'post-rope' as const, error: p.error };
   });
-  const kvCompressed = layers.reduce((a, l) => a + (l.k_rank + l.v_rank) * KV_HEADS * 2, 0);
+  const kvCompressed = layers.reduce((a, l) => a + (l.kRank + l.vRank) * KV_HEADS * 2, 0);
   const compress: CompressReport = {
     model: opts.dir ?? '/models/tiny-llama',
     method: 'kqsvd',
-    key_space: 'auto',
+    keySpace: 'auto',
     window: 128,
-    calib_windows: 6,
-    heldout_windows: 2,
-    eval_windows: 4,
+    calibWindows: 6,
+    heldoutWindows: 2,
+    evalWindows: 4,
     device: 'cpu',
     perplexity: { original: 12.5, compressed: 13.25 },
-    kv_bytes_per_token: { original: KV_ORIGINAL, compressed: kvCompressed },
-    kv_fraction: kvCompressed / KV_ORIGINAL,
+    kvBytesPerToken: { original: KV_ORIGINAL, compressed: kvCompressed },
+    kvFraction: kvCompressed / KV_ORIGINAL,
     layers,
-    allocation: { kind: 'memory', target: 0.6, feasible: true, weighted_error: 0.01 },
+    allocation: { kind: 'memory', target: 0.6, feasible: true, weightedError: 0.01 },
     seconds: { load: 0.5, capture: 1.25, profile: 3, allocate: 0.01, eval: 2 },
   };
   if (opts.profile !== false) compress.profile = profile;
@@ -300,9 +299,9 @@ describe('renderReportHtml', () => {
       const l = report.compress.layers[Number(layer)];
       const k = /<rect class="bar k"[^>]*>/.exec(inner)![0];
       const v = /<rect class="bar v"[^>]*>/.exec(inner)![0];
-      expect(num(k, 'data-rank')).toBe(l.k_rank);
-      expect(num(v, 'data-rank')).toBe(l.v_rank);
-      scales.push(num(k, 'height') / l.k_rank, num(v, 'height') / l.v_rank);
+      expect(num(k, 'data-rank')).toBe(l.kRank);
+      expect(num(v, 'data-rank')).toBe(l.vRank);
+      scales.push(num(k, 'height') / l.kRank, num(v, 'height') / l.vRank);
       baselines.add((num(k, 'y') + num(k, 'height')).toFixed(2));
       baselines.add((num(v, 'y') + num(v, 'height')).toFixed(2));
       expect(inner).toMatch(/<title>layer \d+: K rank \d+ of 8 per head/);
@@ -334,8 +333,8 @@ describe('renderReportHtml', () => {
       }
       const chosen = report.compress.layers[layer];
       const circle = circles.find((c) => attr(c, 'data-layer') === layerText)!;
-      expect(num(circle, 'data-k-rank')).toBe(chosen.k_rank);
-      expect(num(circle, 'data-v-rank')).toBe(chosen.v_rank);
+      expect(num(circle, 'data-k-rank')).toBe(chosen.kRank);
+      expect(num(circle, 'data-v-rank')).toBe(chosen.vRank);
       // the fixture's chosen points are on the front, so the marker sits on a vertex of the polyline
       expect(xy).toContain(`${attr(circle, 'cx')},${attr(circle, 'cy')}`);
     }
@@ -376,7 +375,7 @@ describe('renderReportHtml', () => {
     const layerRows = html.match(/<tr><td class="num">\d+<\/td><td>post-rope<\/td>/g);
     expect(layerRows).toHaveLength(LAYERS);
     const l3 = report.compress.layers[3];
-    expect(l3).toMatchObject({ k_rank: D, v_rank: D, error: 0 });
+    expect(l3).toMatchObject({ kRank: D, vRank: D, error: 0 });
     expect(html).toContain(
       '<tr><td class="num">3</td><td>post-rope</td><td class="num">8</td><td class="num">8</td><td class="num">0</td></tr>',
     );

@@ -34,7 +34,7 @@ export async function checkExportRoundTrip(settings: CompressSettings, outDir: s
     const tokenizer = await loadTokenizer(original.dir);
     const windows = (await loadWindows(settings.eval, tokenizer, { window: report.window })).windows.slice(
       0,
-      report.eval_windows,
+      report.evalWindows,
     );
     const ppl = await perplexity(new ModelRunner(engine, reloaded), windows);
     expect(Math.abs(ppl.perplexity / report.perplexity.compressed - 1)).toBeLessThan(1e-4);

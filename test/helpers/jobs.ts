@@ -1,4 +1,4 @@
-import type { JobEvent, JobId, RankwiseApi } from '../../main/api/contract.ts';
+import type { JobEvent, JobId, RankwiseApi } from '../../main/contract/index.ts';
 
 const FINAL = new Set(['done', 'failed', 'cancelled']);
 

@@ -205,7 +205,7 @@ describe('config errors', () => {
       f.file,
     );
     for (const t of SUPPORTED_MODEL_TYPES) expect(e.message).toContain(t);
-    expect(SUPPORTED_MODEL_TYPES).toEqual(['llama', 'mistral', 'qwen2', 'gpt2']);
+    expect(SUPPORTED_MODEL_TYPES).toEqual(['llama', 'mistral', 'qwen2', 'gpt2', 'qwen3', 'phi3', 'gemma2']);
   });
 
   it('missing model_type', async () => {
@@ -214,19 +214,22 @@ describe('config errors', () => {
     await expectRankwiseError(readModelSpec(f.dir), 'bad-input', /no "model_type"/, f.file);
   });
 
-  it('rope_scaling is unsupported and named', async () => {
-    const f = folder({ ...LLAMA, rope_scaling: { rope_type: 'llama3', factor: 8 } });
+  it('a rope_scaling type that is not implemented is refused by name', async () => {
+    const f = folder({
+      ...LLAMA,
+      rope_scaling: { rope_type: 'longrope', short_factor: [1], long_factor: [1] },
+    });
     await expectRankwiseError(
       readModelSpec(f.dir),
       'unsupported-model',
-      /rope_scaling .*llama3.* is not supported/,
+      /rope_scaling type "longrope" is not supported/,
       f.file,
     );
   });
 
-  it('hidden_act other than silu', async () => {
-    const f = folder({ ...LLAMA, hidden_act: 'gelu' });
-    await expectRankwiseError(readModelSpec(f.dir), 'unsupported-model', /hidden_act "gelu"/, f.file);
+  it('hidden_act other than silu, gelu and the tanh gelus', async () => {
+    const f = folder({ ...LLAMA, hidden_act: 'relu' });
+    await expectRankwiseError(readModelSpec(f.dir), 'unsupported-model', /hidden_act "relu"/, f.file);
   });
 
   it('heads not divisible by KV heads', async () => {

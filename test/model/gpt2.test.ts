@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { splitFusedQkv } from '../../main/model/arch/gpt2.ts';
+import { decodeTensor, encodeTensor, layerPlans } from '../../main/model/arch/codec.ts';
+import { gpt2Adapter } from '../../main/model/arch/gpt2.ts';
 import { modelInfo } from '../../main/model/info.ts';
 import { openModel } from '../../main/model/model.ts';
-import { fuseQkvConv1d, writeSyntheticModel } from '../../main/model/synthetic.ts';
+import { writeSyntheticModel } from '../../main/model/synthetic.ts';
 import type { TensorToWrite } from '../../main/model/safetensors.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { expectRankwiseError, rewriteCheckpoint } from './fixtures.ts';
@@ -116,11 +117,28 @@ describe('GPT-2 Conv1D layout', () => {
     expect(eb.positions).toEqual(ea.positions);
   });
 
-  it('split inverts fuse', () => {
+  it('the codec splits c_attn into q, k, v and fuses them back', async () => {
+    const m = await openModel(await tinyGpt2('fuse'));
+    const plan = layerPlans(gpt2Adapter.codec, m.spec, 0, 'transformer.').find((p) =>
+      p.name.endsWith('attn.c_attn.weight'),
+    )!;
+    await m.close();
+    expect(plan.shape).toEqual([D, 3 * D]);
     const q = known(D, D, (r, c) => r + c / 10);
     const k = known(D, D, (r, c) => -r - c / 10);
     const v = known(D, D, (r, c) => r * c);
-    expect(splitFusedQkv(fuseQkvConv1d(q, k, v, D), D)).toEqual([q, k, v]);
+    const fields: Record<string, Float32Array> = { q, k, v };
+    const stored = encodeTensor(plan, (s) => fields[s.field]);
+    // Conv1D: row i of the stored matrix is input feature i, columns q | k | v
+    for (let i = 0; i < D; i++) {
+      for (let o = 0; o < D; o++) {
+        expect(stored[i * 3 * D + o]).toBe(q[o * D + i]);
+        expect(stored[i * 3 * D + D + o]).toBe(k[o * D + i]);
+        expect(stored[i * 3 * D + 2 * D + o]).toBe(v[o * D + i]);
+      }
+    }
+    const back = decodeTensor(plan, stored);
+    expect([back.get('q.weight'), back.get('k.weight'), back.get('v.weight')]).toEqual([q, k, v]);
   });
 
   it('a c_attn with the wrong shape is named', async () => {

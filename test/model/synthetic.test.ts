@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { SYNTHETIC_MODEL_TYPES } from '../../main/model/arch/registry.ts';
 import { INDEX_FILE } from '../../main/model/checkpoint.ts';
 import { modelInfo } from '../../main/model/info.ts';
 import { openModel } from '../../main/model/model.ts';
@@ -324,6 +325,22 @@ describe('recipe validation', () => {
     await bad({ vocabSize: 259 }, /vocabSize must be at least 260/);
     await bad({ modelType: 'gpt2', numKvHeads: 4, vocabSize: 256 }, /vocabSize must be at least 257/);
     await bad({ seed: -1 }, /"seed" must be a non-negative integer/);
+    await bad({ modelType: 'phi3', qkvBias: true }, /phi3 has no attention biases/);
+    await bad({ config: [1] }, /"config" must be an object of config.json keys/);
+    await bad({ config: { hidden_size: 64 } }, /"config" gives hiddenSize 64 where the recipe says 32/);
+    await bad({ config: { torch_dtype: 'bfloat16' } }, /"config" gives dtype BF16 where the recipe says F32/);
+    await bad(
+      { config: { rope_scaling: { rope_type: 'longrope' } } },
+      /the llama config it makes is refused: .*"longrope" is not supported/,
+    );
+  });
+
+  it('accepts every model type an adapter can write', () => {
+    for (const modelType of SYNTHETIC_MODEL_TYPES) {
+      const gpt2 = modelType === 'gpt2';
+      expect(() => validateRecipe({ ...ok, modelType, numKvHeads: gpt2 ? 4 : 2 })).not.toThrow();
+    }
+    expect(SYNTHETIC_MODEL_TYPES).toEqual(['llama', 'mistral', 'qwen2', 'gpt2', 'qwen3', 'phi3', 'gemma2']);
   });
 
   it('readRecipe names the file', async () => {

@@ -21,7 +21,7 @@ import type {
   TryResult,
   TryRunSummary,
   TrySideResult,
-} from '../../main/api/contract.ts';
+} from '../../main/contract/index.ts';
 
 export const LAYERS = 4;
 export const HEAD_DIM = 32;
@@ -71,26 +71,26 @@ export function compressReport(method: JobSettings['method'] = 'kqsvd'): Compres
   return {
     model: CARD.dir,
     method,
-    key_space: 'auto',
+    keySpace: 'auto',
     window: 128,
-    calib_windows: 8,
-    heldout_windows: 2,
-    eval_windows: 4,
+    calibWindows: 8,
+    heldoutWindows: 2,
+    evalWindows: 4,
     device: 'cpu',
     perplexity: { original: 20, compressed: method === 'kqsvd' ? 20.5 : 21.5 },
-    kv_bytes_per_token: { original: ORIGINAL_PER_TOKEN, compressed },
-    kv_fraction: compressed / ORIGINAL_PER_TOKEN,
+    kvBytesPerToken: { original: ORIGINAL_PER_TOKEN, compressed },
+    kvFraction: compressed / ORIGINAL_PER_TOKEN,
     layers: CHOSEN.map((c, layer) => ({
       layer,
-      k_rank: c.k,
-      v_rank: c.v,
-      key_space: 'pre-rope',
+      kRank: c.k,
+      vRank: c.v,
+      keySpace: 'pre-rope',
       error: profileError(layer, c.k, c.v),
     })),
     profile: CHOSEN.map((_, layer) =>
-      profilePoints(layer).map((p) => ({ k_rank: p.kRank, v_rank: p.vRank, error: p.error })),
+      profilePoints(layer).map((p) => ({ kRank: p.kRank, vRank: p.vRank, error: p.error })),
     ),
-    allocation: { kind: 'budget', target: 0.05, feasible: true, weighted_error: 0.01 },
+    allocation: { kind: 'budget', target: 0.05, feasible: true, weightedError: 0.01 },
     seconds: { capture: 1, profile: 2, eval: 1 },
   };
 }
@@ -99,12 +99,12 @@ export function reportData(out: string): ReportData {
   const compress = compressReport();
   return {
     format: 'rankwise-report',
-    version: 1,
+    version: 2,
     created: '2025-01-01T00:00:00Z',
     model: { dir: CARD.dir, info: CARD },
     compress,
     memory: {
-      kvBytesPerToken: compress.kv_bytes_per_token,
+      kvBytesPerToken: compress.kvBytesPerToken,
       perSequence: [],
       weightsBytes: { original: 14_000_000, compressed: 13_900_000 },
       totals: { contextTokens: 4096, batch: 1, original: 0, compressed: 0 },

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { BridgeApi, JobEvent, RankwiseApi } from '../../main/api/contract.ts';
+import type { BridgeApi, JobEvent, RankwiseApi } from '../../main/contract/index.ts';
 import { connectApi, stripToken, tokenLocation, type PageEnvironment } from '../../renderer/app/connect.ts';
 import { ipcApi } from '../../renderer/transport/ipc.ts';
 import { ApiError } from '../../renderer/transport/websocket.ts';

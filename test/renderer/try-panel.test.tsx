@@ -7,7 +7,7 @@
  */
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JobEvent, TryRequest, TryResult } from '../../main/api/contract.ts';
+import type { JobEvent, TryRequest, TryResult } from '../../main/contract/index.ts';
 import { App } from '../../renderer/app/App.tsx';
 import { formatBytes } from '../../main/core/format.ts';
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { JobSummary } from '../../main/api/contract.ts';
+import type { JobSummary } from '../../main/contract/index.ts';
 import { budgetToSlider, keySpacesFor, sliderToBudget } from '../../renderer/state/methods.ts';
 import { applyJobEvent, EMPTY_RUN_VIEW, profilesFromReport } from '../../renderer/state/run.ts';
 import {

@@ -1,7 +1,7 @@
 /** Raw-protocol and HTTP helpers for the browser-mode server tests: real sockets on loopback. */
 import http from 'node:http';
 import WebSocket from 'ws';
-import type { ErrorInfo, JobEvent } from '../../main/api/contract.ts';
+import type { ErrorInfo, JobEvent } from '../../main/contract/index.ts';
 
 export interface Frame {
   id?: number | null;

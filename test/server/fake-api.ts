@@ -18,7 +18,7 @@ import type {
   ModelCard,
   RankwiseApi,
   ReportData,
-} from '../../main/api/contract.ts';
+} from '../../main/contract/index.ts';
 import { badInput, unsupportedModel } from '../../main/core/errors.ts';
 
 export const PROGRESS_STEPS = 3;
@@ -61,15 +61,15 @@ export function modelCard(dir: string): ModelCard {
 const REPORT: CompressReport = {
   model: '/models/tiny',
   method: 'kqsvd',
-  key_space: 'pre-rope',
+  keySpace: 'pre-rope',
   window: 64,
-  calib_windows: 4,
-  heldout_windows: 1,
-  eval_windows: 2,
+  calibWindows: 4,
+  heldoutWindows: 1,
+  evalWindows: 2,
   device: 'cpu',
   perplexity: { original: 12.5, compressed: 12.9 },
-  kv_bytes_per_token: { original: 256, compressed: 128 },
-  kv_fraction: 0.5,
+  kvBytesPerToken: { original: 256, compressed: 128 },
+  kvFraction: 0.5,
   layers: [],
   seconds: { fit: 0.1 },
 };

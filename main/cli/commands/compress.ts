@@ -1,26 +1,19 @@
-import { toJobSettings } from '../../api/engine-api.ts';
 import { badInput, RankwiseError } from '../../core/errors.ts';
-import { checkJobSettings, checkJobSettingsForModel } from '../../api/validate.ts';
-import {
-  compressToPlan,
-  type CompressReport,
-  type CompressSettings,
-  type KeySpaceSetting,
-} from '../../jobs/compress.ts';
-import { METHOD_IDS } from '../../methods/index.ts';
-import type { MethodId } from '../../core/kv.ts';
-import { openModel } from '../../model/model.ts';
-import { COMMON_OPTIONS, intOption, onePositional, parse } from '../args.ts';
+import type {
+  CompressReport,
+  JobEstimate,
+  JobSettings,
+  KeySpaceSetting,
+  ReportData,
+} from '../../contract/index.ts';
+import { formatSeconds } from '../../core/format.ts';
+import { METHOD_IDS, type MethodId } from '../../core/kv.ts';
+import type { JobTuning } from '../../api/engine-api.ts';
+import { COMMON_OPTIONS, intOption, onePositional, parse, snakeKeys } from '../args.ts';
+import { followJob, jobPlan, withEngine, type Engine } from '../engine-client.ts';
 import { formatBytes, stderrProgress, table } from '../output.ts';
 import { parseDevice } from './eval.ts';
-import {
-  checkExportTarget,
-  EXPORT_OPTIONS,
-  exportSummary,
-  exportText,
-  runExport,
-  savePlan,
-} from './export.ts';
+import { checkExportTarget, EXPORT_OPTIONS, exportSummary, exportText, savePlan } from './export.ts';
 
 export const COMPRESS_USAGE =
   'rankwise compress MODEL_DIR --calib FILE --eval FILE --method ' +
@@ -55,7 +48,7 @@ function oneOf<T extends string>(
   return value as T;
 }
 
-/** The flag behind each field of JobSettings, for the shared checks' messages. */
+/** The flag behind each field of JobSettings (and JobTuning), for the engine's messages. */
 const FLAGS: Record<string, string> = {
   model: 'MODEL_DIR',
   calib: '--calib',
@@ -71,7 +64,10 @@ const FLAGS: Record<string, string> = {
   keySpace: '--key-space',
   window: '--window',
   calibWindows: '--calib-windows',
+  heldoutWindows: '--heldout-windows',
   evalWindows: '--eval-windows',
+  calibSampling: '--calib-sampling',
+  allocator: '--allocator',
   seed: '--seed',
   layerWeights: '--layer-weights',
   stief: '--steps/--lr/--train-windows',
@@ -81,7 +77,7 @@ const FLAGS: Record<string, string> = {
   device: '--device',
 };
 
-/** A refusal of the shared checks, said in flags (`settings.evalWindows` → `--eval-windows`). */
+/** A refusal of the engine's checks, said in flags (`settings.evalWindows` → `--eval-windows`). */
 function inFlags(e: unknown): unknown {
   if (!(e instanceof RankwiseError) || e.kind !== 'bad-input' || e.file !== undefined) return e;
   return badInput(
@@ -94,26 +90,17 @@ function inFlags(e: unknown): unknown {
   );
 }
 
-/**
- * The API's checks of a job (validate.ts), on what the flags say: the CLI parses its own flags, but what
- * it runs passes the same rules as a job started from the app, the model's included (ranks within the
- * head dimension, one weight per layer, a window within the context).
- */
-async function checkAsJob(s: CompressSettings): Promise<void> {
-  const job = toJobSettings(s);
-
+/** The engine's call, with its refusals said in flags. */
+async function asFlags<T>(call: () => Promise<T>): Promise<T> {
   try {
-    const checked = checkJobSettings(job);
-    const model = await openModel(s.modelDir);
-    const { spec } = model;
-    await model.close();
-    checkJobSettingsForModel(checked, spec);
+    return await call();
   } catch (e) {
     throw inFlags(e);
   }
 }
 
-export async function compressCommand(argv: string[]): Promise<CompressReport> {
+/** What `compress` asks of the engine: the job's settings, and those the contract does not carry. */
+function compressRequest(argv: string[]) {
   const { values, positionals } = parse(argv, {
     ...COMMON_OPTIONS,
     calib: { type: 'string' },
@@ -139,20 +126,23 @@ export async function compressCommand(argv: string[]): Promise<CompressReport> {
     ...EXPORT_OPTIONS,
     plan: { type: 'string' },
   });
-  const modelDir = onePositional(positionals, 'MODEL_DIR', COMPRESS_USAGE);
+  const model = onePositional(positionals, 'MODEL_DIR', COMPRESS_USAGE);
   for (const required of ['calib', 'eval', 'method'] as const) {
     if (!values[required]) throw badInput(`missing --${required}; usage: ${COMPRESS_USAGE}`);
   }
   const hasK = values['k-rank'] !== undefined;
   if (hasK !== (values['v-rank'] !== undefined)) throw badInput('--k-rank and --v-rank go together');
-  const out = values.out as string | undefined;
-  const weights = values['layer-weights']
-    ?.split(',')
-    .map((w) => numberOption(w.trim(), 'layer-weights') as number);
-  const settings: CompressSettings = {
-    modelDir,
-    calib: values.calib as string,
-    eval: values.eval as string,
+  const stief = {
+    ...(values.steps !== undefined ? { steps: intOption(values.steps, 'steps', 0, 0) } : {}),
+    ...(values.lr !== undefined ? { lr: positive(values.lr, 'lr') } : {}),
+    ...(values['train-windows'] !== undefined
+      ? { trainWindows: intOption(values['train-windows'], 'train-windows', 4) }
+      : {}),
+  };
+  const job: JobSettings = {
+    model,
+    calib: { path: values.calib as string },
+    eval: { path: values.eval as string },
     method: oneOf(values.method, 'method', METHOD_IDS) as MethodId,
     ranks: hasK
       ? { k: intOption(values['k-rank'], 'k-rank', 1), v: intOption(values['v-rank'], 'v-rank', 1) }
@@ -172,60 +162,118 @@ export async function compressCommand(argv: string[]): Promise<CompressReport> {
         : intOption(values['calib-windows'], 'calib-windows', 32, 2),
     evalWindows:
       values['eval-windows'] === undefined ? undefined : intOption(values['eval-windows'], 'eval-windows', 1),
-    calibSampling: oneOf(values['calib-sampling'], 'calib-sampling', ['first', 'random'] as const),
     seed: intOption(values.seed, 'seed', 0, 0),
-    layerWeights: weights,
-    allocator: oneOf(values.allocator, 'allocator', ['knapsack', 'sweep'] as const),
+    layerWeights: values['layer-weights']
+      ?.split(',')
+      .map((w) => numberOption(w.trim(), 'layer-weights') as number),
+    stief: Object.keys(stief).length > 0 ? stief : undefined,
     device: parseDevice(values.device),
-    stief: {
-      ...(values.steps !== undefined ? { steps: intOption(values.steps, 'steps', 0, 0) } : {}),
-      ...(values.lr !== undefined ? { lr: positive(values.lr, 'lr') } : {}),
-      ...(values['train-windows'] !== undefined
-        ? { trainWindows: intOption(values['train-windows'], 'train-windows', 4) }
-        : {}),
-    },
   };
-  // refuse before an hour of compression, not after it
-  await checkAsJob(settings);
-  if (out !== undefined) {
-    await checkExportTarget(out, values.force === true, settings.modelDir, values['no-onnx'] !== true);
-  }
-  const progress = stderrProgress(!values.quiet);
-  const { report, plan } = await compressToPlan(settings, { onProgress: progress });
-  if (values.plan) await savePlan(values.plan as string, plan);
-  const exported = out === undefined ? null : await runExport(plan, out, values, progress);
-  const result = exported ? { ...report, export: exportSummary(exported) } : report;
-  process.stdout.write(
-    values.json
-      ? `${JSON.stringify(result)}\n`
-      : `${compressTable(report)}\n${exported ? `\n${exportText(exported)}\n` : ''}`,
-  );
-  return report;
+  const tuning: JobTuning = {
+    heldoutWindows:
+      values['heldout-windows'] === undefined
+        ? undefined
+        : intOption(values['heldout-windows'], 'heldout-windows', 1),
+    calibSampling: oneOf(values['calib-sampling'], 'calib-sampling', ['first', 'random'] as const),
+    allocator: oneOf(values.allocator, 'allocator', ['knapsack', 'sweep'] as const),
+  };
+  return { values, job, tuning };
 }
 
-/** The allocation table and the before/after summary. */
-export function compressTable(r: CompressReport): string {
+/** The pre-flight figures, as one line on stderr before the work starts. */
+function estimateLine(e: JobEstimate): string {
+  return (
+    `[estimate] about ${formatBytes(e.memoryBytes)} of memory (${formatBytes(e.availableBytes)} free), ` +
+    `time ${formatSeconds(e.seconds)} (rough)`
+  );
+}
+
+/** What `compress` made: the report, the job that computed it (and its use of the cache), any export. */
+export interface CompressOutput {
+  report: CompressReport;
+  job: { id: string; cache: { reused: number; fitted: number } };
+  export: ReportData | null;
+}
+
+/**
+ * Runs `compress` as a job of the engine API (the app's): the same checks and pre-flight estimate, the
+ * job cache, and a place among the app's recent jobs; `--out` exports it with an export job of the same
+ * engine, and `--plan` saves its plan for `rankwise export`.
+ */
+export async function compressCommand(argv: string[]): Promise<CompressOutput> {
+  const { values, job, tuning } = compressRequest(argv);
+  const out = values.out as string | undefined;
+  const quiet = values.quiet === true;
+  const progress = stderrProgress(!quiet);
+  const follow = {
+    onProgress: progress,
+    onLog: (message: string) => {
+      if (!quiet) process.stderr.write(`rankwise compress: ${message}\n`);
+    },
+  };
+  const result = await withEngine(async (api: Engine): Promise<CompressOutput> => {
+    // refuse before an hour of compression, not after it
+    const estimate = await asFlags(() => api.estimate(job));
+    if (out !== undefined) {
+      await checkExportTarget(out, values.force === true, job.model, values['no-onnx'] !== true);
+    }
+    if (!quiet) process.stderr.write(`${estimateLine(estimate)}\n`);
+    const started = await asFlags(() => api.startTunedJob(job, tuning));
+    const cache = { reused: 0, fitted: 0 };
+    await followJob(api, started.id, {
+      ...follow,
+      onProfile: (e) => (e.cached ? cache.reused++ : cache.fitted++),
+    });
+    const report = await api.getResult(started.id);
+    if (values.plan) await savePlan(values.plan as string, await jobPlan(api, started.id));
+    let exported: ReportData | null = null;
+    if (out !== undefined) {
+      const exporting = await api.exportJob({
+        jobId: started.id,
+        out,
+        force: values.force === true,
+        onnx: values['no-onnx'] !== true,
+      });
+      await followJob(api, exporting.id, follow);
+      exported = await api.getExportReport(exporting.id);
+    }
+    return { report, job: { id: started.id, cache }, export: exported };
+  });
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify({
+          ...(snakeKeys(result.report) as object),
+          job: result.job,
+          ...(result.export ? { export: exportSummary(result.export) } : {}),
+        })}\n`
+      : `${compressTable(result.report, result.job)}\n${result.export ? `\n${exportText(result.export)}\n` : ''}`,
+  );
+  return result;
+}
+
+/** The allocation table and the before/after summary (with the job that computed it, when there was one). */
+export function compressTable(r: CompressReport, job?: CompressOutput['job']): string {
   const header = ['layer', 'key space', 'k rank', 'v rank', 'layer error'];
   const rows = r.layers.map((l) => [
     String(l.layer),
-    l.key_space,
-    String(l.k_rank),
-    String(l.v_rank),
+    l.keySpace,
+    String(l.kRank),
+    String(l.vRank),
     l.error.toFixed(4),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
-  const kv = r.kv_bytes_per_token;
+  const kv = r.kvBytesPerToken;
   const summary = table([
-    ['method', `${r.method} (key space ${r.key_space})`],
+    ['method', `${r.method} (key space ${r.keySpace})`],
     ['perplexity', `${r.perplexity.original.toFixed(4)} → ${r.perplexity.compressed.toFixed(4)}`],
     [
       'KV cache per token',
-      `${formatBytes(kv.original)} → ${formatBytes(kv.compressed)} (${(100 * r.kv_fraction).toFixed(1)} % kept)`,
+      `${formatBytes(kv.original)} → ${formatBytes(kv.compressed)} (${(100 * r.kvFraction).toFixed(1)} % kept)`,
     ],
     [
       'windows',
-      `${r.calib_windows} fit + ${r.heldout_windows} held out, ${r.eval_windows} evaluated, ${r.window} tokens each`,
+      `${r.calibWindows} fit + ${r.heldoutWindows} held out, ${r.evalWindows} evaluated, ${r.window} tokens each`,
     ],
     ...(r.allocation
       ? [
@@ -241,6 +289,14 @@ export function compressTable(r: CompressReport): string {
         .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
         .join(', '),
     ],
+    ...(job
+      ? [
+          [
+            'job',
+            `${job.id} (${job.cache.reused} of ${job.cache.reused + job.cache.fitted} layers from the job cache)`,
+          ] as [string, string],
+        ]
+      : []),
   ]);
   return [line(header), ...rows.map(line), '', summary].join('\n');
 }

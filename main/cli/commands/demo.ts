@@ -9,7 +9,7 @@ import {
   recipeFingerprint,
   writeSyntheticModel,
 } from '../../model/synthetic.ts';
-import { COMMON_OPTIONS, parse } from '../args.ts';
+import { COMMON_OPTIONS, parse, snakeKeys } from '../args.ts';
 import { card } from './inspect.ts';
 import { evalTable, evaluate } from './eval.ts';
 import { compressTable } from './compress.ts';
@@ -93,7 +93,14 @@ export async function demoCommand(argv: string[]): Promise<void> {
   log(`\nOpen the report: ${path.join(exportDir, REPORT_HTML)}`);
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ model: modelDir, info, eval: report, compress: compressed, export: exportSummary(exported) })}\n`,
+      `${JSON.stringify({
+        model: modelDir,
+        info,
+        eval: report,
+        // the CLI's JSON keeps the report's snake_case keys, as `compress --json` prints them
+        compress: snakeKeys(compressed),
+        export: exportSummary(exported),
+      })}\n`,
     );
   }
 }

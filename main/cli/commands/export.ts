@@ -6,7 +6,7 @@ import { exportPlan, predictedExportBytes, REPORT_HTML } from '../../export/expo
 import { prepareDestination, removePartial } from '../../export/publish.ts';
 import { openModel } from '../../model/model.ts';
 import { readPlanFile, writePlanFile } from '../../export/plan-file.ts';
-import type { ReportData } from '../../export/report-types.ts';
+import type { ReportData } from '../../contract/report.ts';
 import type { CompressionPlan } from '../../jobs/compress.ts';
 import type { Progress } from '../../core/progress.ts';
 import { COMMON_OPTIONS, onePositional, parse } from '../args.ts';

@@ -3,12 +3,8 @@ import path from 'node:path';
 import { badInput } from '../../core/errors.ts';
 import { readPromptsFile } from '../../generate/prompts.ts';
 import type { SamplingSettings } from '../../generate/sampling.ts';
-import {
-  runTry,
-  type TryPromptResult,
-  type TryRunResult,
-  type TrySideResult,
-} from '../../generate/try-run.ts';
+import type { TryPromptResult, TryRunResult, TrySideResult } from '../../contract/try.ts';
+import { runTry } from '../../generate/try-run.ts';
 import { readTextSource } from '../../data/read.ts';
 import { COMMON_OPTIONS, intOption, onePositional, parse, snakeKeys } from '../args.ts';
 import { formatBytes, table } from '../output.ts';

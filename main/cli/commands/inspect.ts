@@ -1,7 +1,6 @@
-import { openModel } from '../../model/model.ts';
-import { modelInfo } from '../../model/info.ts';
-import type { ModelInfo } from '../../model/types.ts';
+import type { ModelInfo } from '../../contract/model.ts';
 import { COMMON_OPTIONS, onePositional, parse, snakeKeys } from '../args.ts';
+import { withEngine } from '../engine-client.ts';
 import { formatBytes, table } from '../output.ts';
 
 export const INSPECT_USAGE = 'rankwise inspect MODEL_DIR [--json]';
@@ -9,17 +8,13 @@ export const INSPECT_USAGE = 'rankwise inspect MODEL_DIR [--json]';
 export async function inspectCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, COMMON_OPTIONS);
   const dir = onePositional(positionals, 'MODEL_DIR', INSPECT_USAGE);
-  const model = await openModel(dir);
-  try {
-    const info = modelInfo(model);
-    process.stdout.write(
-      values.json
-        ? `${JSON.stringify({ model: model.dir, ...(snakeKeys(info) as object) })}\n`
-        : `${card(model.dir, info)}\n`,
-    );
-  } finally {
-    await model.close();
-  }
+  // the app's own answer: the same checks and card as the wizard's model step
+  const { dir: modelDir, ...info } = await withEngine((api) => api.inspect(dir));
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify({ model: modelDir, ...(snakeKeys(info) as object) })}\n`
+      : `${card(modelDir, info)}\n`,
+  );
 }
 
 /** The architecture card: what a practitioner needs to judge the cache before compressing it. */

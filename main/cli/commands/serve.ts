@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RankwiseApi } from '../../api/contract.ts';
+import type { RankwiseApi } from '../../contract/index.ts';
 import { badInput, RankwiseError } from '../../core/errors.ts';
 import { PathGuard } from '../../server/paths.ts';
 import { startServer } from '../../server/server.ts';

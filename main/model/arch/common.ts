@@ -1,12 +1,13 @@
 /**
  * Helpers every architecture adapter shares: typed access to config.json fields with errors that name
- * the field, and tensor loading with shape checks that name the tensor.
+ * the field, and tensor loading with shape checks that name the tensor (the codec, codec.ts, builds on
+ * these).
  */
 import path from 'node:path';
 
-import { badInput, RankwiseError } from '../../core/errors.ts';
+import { badInput } from '../../core/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
-import type { Linear, ModelSpec } from '../types.ts';
+import type { ModelSpec } from '../types.ts';
 
 /**
  * Upper limits for config.json sizes, far above any real model (the largest have ~130 layers, a hidden
@@ -197,21 +198,6 @@ export function checkLayerCount(
   }
 }
 
-/** Loads `{prefix}.weight` stored [out, in] (nn.Linear) and, when asked, `{prefix}.bias`. */
-export async function loadLinear(
-  ckpt: Checkpoint,
-  prefix: string,
-  out: number,
-  inn: number,
-  bias: boolean,
-): Promise<Linear> {
-  const [weight, b] = await Promise.all([
-    loadTensor(ckpt, `${prefix}.weight`, [out, inn]),
-    bias ? loadTensor(ckpt, `${prefix}.bias`, [out]) : undefined,
-  ]);
-  return b ? { weight, bias: b, out, in: inn } : { weight, out, in: inn };
-}
-
 /** Row-major [rows, cols] → [cols, rows]. */
 export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
@@ -227,13 +213,6 @@ export function checkAll(ckpt: Checkpoint, expected: readonly ExpectedTensor[]):
   for (const t of expected) checkTensor(ckpt, t.name, t.shape);
 }
 
-/** A bias the config says does not exist would be silently dropped, giving wrong outputs: refuse it. */
-export function rejectUnexpected(ckpt: Checkpoint, names: readonly string[], why: string): void {
-  for (const n of names) {
-    if (ckpt.has(n)) throw badInput(`checkpoint has tensor "${n}" but ${why}`, ckpt.info(n).file);
-  }
-}
-
 /** Checks that the layer index is in range before any tensor name is built from it. */
 export function checkLayerIndex(spec: ModelSpec, layer: number, dir: string): void {
   if (!Number.isInteger(layer) || layer < 0 || layer >= spec.numLayers) {
@@ -246,9 +225,4 @@ export interface FloatTensor {
   name: string;
   shape: number[];
   data: Float32Array;
-}
-
-export function requireBias(l: Linear, name: string): Float32Array {
-  if (!l.bias) throw new RankwiseError('internal', `${name} has no bias to write`);
-  return l.bias;
 }

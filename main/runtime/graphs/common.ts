@@ -5,17 +5,6 @@ export function linear(g: GraphBuilder, x: string, w: string, b?: string): strin
   return g.op('Gemm', b ? [x, w, b] : [x, w], { transB: attr.i(1) });
 }
 
-/** RMSNorm as Llama computes it: x · rsqrt(mean(x²) + eps) · w, over the last axis. */
-export function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number): string {
-  const ms = g.op('ReduceMean', [g.op('Mul', [x, x]), g.constInt64([-1])], { keepdims: attr.i(1) });
-  const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.constFloat([eps], [])])])]);
-  return g.op('Mul', [g.op('Mul', [x, inv]), w]);
-}
-
-export function layerNorm(g: GraphBuilder, x: string, w: string, b: string, eps: number): string {
-  return g.op('LayerNormalization', [x, w, b], { axis: attr.i(-1), epsilon: attr.f(eps) });
-}
-
 /**
  * Rotary embedding in the rotate_half convention on [..., T, heads, d] with cos/sin fed as [T, 1, d].
  * `sin` carries the sign of rotate_half (−sin on the first half), so the rotation is a swap of halves.

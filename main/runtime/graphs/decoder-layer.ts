@@ -1,6 +1,21 @@
 import type { ModelSpec } from '../../model/types.ts';
 import { attr, GraphBuilder } from '../onnx/builder.ts';
-import { batchAndTime, layerNorm, linear, rmsNorm, rope, shapeWith } from './common.ts';
+import { DataType } from '../onnx/proto.ts';
+import {
+  attend,
+  attentionResidual,
+  blockKey,
+  blockOf,
+  type BlockNames,
+  type FloatType,
+  type LinearNames,
+  mlpResidual,
+  norm,
+  type NormNames,
+  projectHeads,
+  scaleQueries,
+} from './block.ts';
+import { batchAndTime, linear, rope, shapeWith } from './common.ts';
 
 /**
  * The names of a decoder layer graph's inputs. Weights are inputs rather than initializers, so one
@@ -10,6 +25,7 @@ export const LAYER_INPUTS = {
   x: 'x',
   cos: 'rope_cos',
   sin: 'rope_sin',
+  /** [T, T] additive: causal, or the layer's sliding window. */
   mask: 'mask',
   attnNormW: 'attn_norm_w',
   attnNormB: 'attn_norm_b',
@@ -21,13 +37,23 @@ export const LAYER_INPUTS = {
   bv: 'bv',
   wo: 'wo',
   bo: 'bo',
+  /** [d]: per-head query and key norms (recipe.qkNorm). */
+  qNormW: 'q_norm_w',
+  kNormW: 'k_norm_w',
+  /** The attention output's norm before its residual add (recipe.postNorms). */
+  postAttnNormW: 'post_attn_norm_w',
+  postAttnNormB: 'post_attn_norm_b',
   mlpNormW: 'mlp_norm_w',
   mlpNormB: 'mlp_norm_b',
   wGate: 'w_gate',
+  bGate: 'b_gate',
   wUp: 'w_up',
   bUp: 'b_up',
   wDown: 'w_down',
   bDown: 'b_down',
+  /** The MLP output's norm before its residual add (recipe.postNorms). */
+  postMlpNormW: 'post_mlp_norm_w',
+  postMlpNormB: 'post_mlp_norm_b',
   /** [H_kv, d, d]: keys k → k·M_g per KV head (M_g = A_g B_gᵀ; P Pᵀ for an orthonormal basis). */
   kProj: 'k_proj_m',
   /** [H_kv, d, d]: values v → v·M_g per KV head. */
@@ -69,26 +95,73 @@ export function decoderLayerKey(spec: ModelSpec, variant: LayerVariant = {}): st
     variant.capture ? 'capture' : '-',
     variant.error ? 'error' : '-',
     'layer',
-    s.family,
     s.hiddenSize,
     s.numHeads,
     s.numKvHeads,
     s.headDim,
     s.intermediateSize,
-    s.norm.kind,
-    s.norm.eps,
-    s.act,
-    s.qkvBias,
-    s.oBias,
-    s.mlpBias,
-    s.rope ? 'rope' : 'norope',
+    blockKey(s.block),
   ].join(':');
 }
 
+/** The graph inputs every layer graph shares: hidden rows, mask, RoPE tables and the block's weights. */
+export interface LayerGraphInputs {
+  x: string;
+  mask: string;
+  /** '' without RoPE. */
+  cos: string;
+  sin: string;
+  weights: BlockNames;
+}
+
 /**
- * One decoder layer, x [B, T, D] → y [B, T, D], with causal attention over T.
- * Llama family: y = h + MLP(RMSNorm(h)), h = x + Attn(RMSNorm(x)), SwiGLU MLP, RoPE, grouped KV heads.
- * GPT-2: the same residual form with LayerNorm, learned positions (added at the embedding) and gelu_new.
+ * Declares x [B, T, D], the mask [T, T], the RoPE tables [T, 1, d] and every weight input the recipe
+ * needs (LAYER_INPUTS names), all of element type `elem`.
+ */
+export function declareLayerInputs(
+  g: GraphBuilder,
+  spec: ModelSpec,
+  elem: FloatType = DataType.FLOAT,
+): LayerGraphInputs {
+  const I = LAYER_INPUTS;
+  const r = spec.block;
+  const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: d, intermediateSize: F } = spec;
+  const input = (name: string, dims: (number | string)[]) => g.input(name, dims, elem);
+  const layerNormed = r.norm.kind === 'layer';
+  const normIn = (w: string, b: string): NormNames => ({
+    w: input(w, [D]),
+    b: layerNormed ? input(b, [D]) : undefined,
+  });
+  const linIn = (w: string, b: string, out: number, inp: number, bias: boolean): LinearNames => ({
+    w: input(w, [out, inp]),
+    b: bias ? input(b, [out]) : undefined,
+  });
+  const x = input(I.x, ['B', 'T', D]);
+  const mask = input(I.mask, ['T', 'T']);
+  const cos = r.rope ? input(I.cos, ['T', 1, d]) : '';
+  const sin = r.rope ? input(I.sin, ['T', 1, d]) : '';
+  const weights: BlockNames = {
+    attnNorm: normIn(I.attnNormW, I.attnNormB),
+    q: linIn(I.wq, I.bq, H * d, D, r.bias.qkv),
+    k: linIn(I.wk, I.bk, Hkv * d, D, r.bias.qkv),
+    v: linIn(I.wv, I.bv, Hkv * d, D, r.bias.qkv),
+    o: linIn(I.wo, I.bo, D, H * d, r.bias.o),
+    qNorm: r.qkNorm ? input(I.qNormW, [d]) : undefined,
+    kNorm: r.qkNorm ? input(I.kNormW, [d]) : undefined,
+    postAttnNorm: r.postNorms ? normIn(I.postAttnNormW, I.postAttnNormB) : undefined,
+    mlpNorm: normIn(I.mlpNormW, I.mlpNormB),
+    gate: r.mlp.gated ? linIn(I.wGate, I.bGate, F, D, r.bias.mlp) : undefined,
+    up: linIn(I.wUp, I.bUp, F, D, r.bias.mlp),
+    down: linIn(I.wDown, I.bDown, D, F, r.bias.mlp),
+    postMlpNorm: r.postNorms ? normIn(I.postMlpNormW, I.postMlpNormB) : undefined,
+  };
+  return { x, mask, cos, sin, weights };
+}
+
+/**
+ * One decoder layer, x [B, T, D] → y [B, T, D], attention over T under the fed mask (causal, or a
+ * sliding window), computed as `spec.block` describes (block.ts): y = h + post(MLP(norm(h))),
+ * h = x + post(Attn(norm(x))), grouped KV heads, RoPE when the recipe has it.
  */
 export function buildDecoderLayer(spec: ModelSpec, variant: LayerVariant = {}): Uint8Array {
   const I = LAYER_INPUTS;
@@ -97,47 +170,23 @@ export function buildDecoderLayer(spec: ModelSpec, variant: LayerVariant = {}): 
   const Hkv = spec.numKvHeads;
   const d = spec.headDim;
   const G = H / Hkv;
-  const F = spec.intermediateSize;
+  const hasRope = spec.block.rope !== null;
   const g = new GraphBuilder('decoder_layer');
-
-  const x = g.input(I.x, ['B', 'T', D]);
-  const mask = g.input(I.mask, ['T', 'T']);
-  const cos = spec.rope ? g.input(I.cos, ['T', 1, d]) : '';
-  const sin = spec.rope ? g.input(I.sin, ['T', 1, d]) : '';
-  const attnNormW = g.input(I.attnNormW, [D]);
-  const layerNormed = spec.norm.kind === 'layer';
-  const attnNormB = layerNormed ? g.input(I.attnNormB, [D]) : '';
-  const wq = g.input(I.wq, [H * d, D]);
-  const wk = g.input(I.wk, [Hkv * d, D]);
-  const wv = g.input(I.wv, [Hkv * d, D]);
-  const bq = spec.qkvBias ? g.input(I.bq, [H * d]) : undefined;
-  const bk = spec.qkvBias ? g.input(I.bk, [Hkv * d]) : undefined;
-  const bv = spec.qkvBias ? g.input(I.bv, [Hkv * d]) : undefined;
-  const wo = g.input(I.wo, [D, H * d]);
-  const bo = spec.oBias ? g.input(I.bo, [D]) : undefined;
-  const mlpNormW = g.input(I.mlpNormW, [D]);
-  const mlpNormB = layerNormed ? g.input(I.mlpNormB, [D]) : '';
-  const wGate = spec.act === 'silu' ? g.input(I.wGate, [F, D]) : '';
-  const wUp = g.input(I.wUp, [F, D]);
-  const bUp = spec.mlpBias ? g.input(I.bUp, [F]) : undefined;
-  const wDown = g.input(I.wDown, [D, F]);
-  const bDown = spec.mlpBias ? g.input(I.bDown, [D]) : undefined;
-
-  const norm = (v: string, w: string, b: string) =>
-    layerNormed ? layerNorm(g, v, w, b, spec.norm.eps) : rmsNorm(g, v, w, spec.norm.eps);
+  const b = blockOf(g, spec.block);
+  const { x, mask, cos, sin, weights: w } = declareLayerInputs(g, spec);
 
   const bt = batchAndTime(g, x);
   const x2 = g.op('Reshape', [x, g.constInt64([-1, D])]);
-  const h1 = norm(x2, attnNormW, attnNormB);
+  const h1 = norm(b, x2, w.attnNorm).out;
 
   const kProj = variant.keyProjection ? g.input(I.kProj, [Hkv, d, d]) : '';
   const vProj = variant.valueProjection ? g.input(I.vProj, [Hkv, d, d]) : '';
-  const qPre = g.op('Reshape', [linear(g, h1, wq, bq), shapeWith(g, bt, [H, d])]);
-  const kPre = g.op('Reshape', [linear(g, h1, wk, bk), shapeWith(g, bt, [Hkv, d])]);
-  let v = linear(g, h1, wv, bv);
+  const qPre = projectHeads(b, h1, w.q, shapeWith(g, bt, [H, d]), w.qNorm);
+  const kPre = projectHeads(b, h1, w.k, shapeWith(g, bt, [Hkv, d]), w.kNorm);
+  let v = linear(g, h1, w.v.w, w.v.b);
   let q = qPre;
   let k = variant.keyProjection === 'pre' ? perHeadProject(g, kPre, kProj, Hkv, d) : kPre;
-  if (spec.rope) {
+  if (hasRope) {
     q = rope(g, q, cos, sin, d);
     k = rope(g, k, cos, sin, d);
   }
@@ -145,19 +194,17 @@ export function buildDecoderLayer(spec: ModelSpec, variant: LayerVariant = {}): 
   if (variant.valueProjection) v = perHeadProject(g, v, vProj, Hkv, d);
   if (variant.capture) {
     const C = CAPTURE_OUTPUTS;
-    const kPost = spec.rope ? rope(g, kPre, cos, sin, d) : kPre;
+    const kPost = hasRope ? rope(g, kPre, cos, sin, d) : kPre;
     g.output(C.kPre, headGram(g, kPre, Hkv, 1, d), [Hkv, d, d]);
     g.output(C.kPost, headGram(g, kPost, Hkv, 1, d), [Hkv, d, d]);
     g.output(C.qPre, headGram(g, qPre, Hkv, G, d), [Hkv, d, d]);
     g.output(C.qPost, headGram(g, q, Hkv, G, d), [Hkv, d, d]);
     g.output(C.v, headGram(g, v, Hkv, 1, d), [Hkv, d, d]);
   }
-  // Scaling q (T·d values per head) is cheaper than scaling the T×T scores.
-  q = g.op('Mul', [q, g.constFloat([1 / Math.sqrt(d)], [])]);
 
   // Grouped-query attention without repeating K and V: queries [B, Hkv, G, T, d] against keys
   // [B, Hkv, 1, d, T] broadcast over the group axis; query head h = g·G + j uses KV head g.
-  const q5 = g.op('Transpose', [g.op('Reshape', [q, shapeWith(g, bt, [Hkv, G, d])])], {
+  const q5 = g.op('Transpose', [g.op('Reshape', [scaleQueries(b, q), shapeWith(g, bt, [Hkv, G, d])])], {
     perm: attr.ints([0, 2, 3, 1, 4]),
   });
   const kT = g.op('Transpose', [g.op('Reshape', [k, shapeWith(g, bt, [Hkv, 1, d])])], {
@@ -166,21 +213,13 @@ export function buildDecoderLayer(spec: ModelSpec, variant: LayerVariant = {}): 
   const v5 = g.op('Transpose', [g.op('Reshape', [v, shapeWith(g, bt, [Hkv, 1, d])])], {
     perm: attr.ints([0, 2, 3, 1, 4]),
   });
-  const scores = g.op('Add', [g.op('MatMul', [q5, kT]), mask]);
-  const probs = g.op('Softmax', [scores], { axis: attr.i(-1) });
-  const ctx = g.op('Transpose', [g.op('MatMul', [probs, v5])], { perm: attr.ints([0, 3, 1, 2, 4]) });
-  const attnOut = linear(g, g.op('Reshape', [ctx, g.constInt64([-1, H * d])]), wo, bo);
-  const h = g.op('Add', [x2, attnOut]);
-
-  const h2 = norm(h, mlpNormW, mlpNormB);
-  let act: string;
-  if (spec.act === 'silu') {
-    const gate = linear(g, h2, wGate);
-    act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), linear(g, h2, wUp)]);
-  } else {
-    act = g.op('Gelu', [linear(g, h2, wUp, bUp)], { approximate: attr.s('tanh') });
-  }
-  const y = g.op('Reshape', [g.op('Add', [h, linear(g, act, wDown, bDown)]), g.op('Shape', [x])]);
+  const { ctx } = attend(b, q5, kT, v5, mask);
+  const merged = g.op('Reshape', [
+    g.op('Transpose', [ctx], { perm: attr.ints([0, 3, 1, 2, 4]) }),
+    g.constInt64([-1, H * d]),
+  ]);
+  const h = attentionResidual(b, x2, merged, w.o, w.postAttnNorm).out;
+  const y = g.op('Reshape', [mlpResidual(b, h, w).out, g.op('Shape', [x])]);
   if (variant.error) {
     // Reduced in the graph so a rank sweep never copies [B, T, D] outputs back to JavaScript.
     const yRef = g.input(I.yRef, ['B', 'T', D]);

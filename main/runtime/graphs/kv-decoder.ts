@@ -9,11 +9,24 @@ import fs from 'node:fs';
 import { RankwiseError } from '../../core/errors.ts';
 import type { NarrowLayer } from '../../model/fold.ts';
 import { attentionShape } from '../../model/kv-layout.ts';
-import type { EmbeddingWeights, Linear, ModelSpec, Norm } from '../../model/types.ts';
+import type { EmbeddingWeights, Linear, ModelSpec, Norm, RopeRecipe } from '../../model/types.ts';
 import { attr, GraphBuilder } from '../onnx/builder.ts';
 import { DataType } from '../onnx/proto.ts';
-import { ropeTables } from '../rope.ts';
-import { layerNorm, linear, rope, shapeWith } from './common.ts';
+import { layerWindow, ropeTables } from '../rope.ts';
+import {
+  attend,
+  attentionResidual,
+  blockOf,
+  capLogits,
+  type LinearNames,
+  mlpResidual,
+  norm,
+  type NormNames,
+  projectHeads,
+  scaleEmbedding,
+  scaleQueries,
+} from './block.ts';
+import { linear, rope, shapeWith } from './common.ts';
 
 /** The opset the decoder imports: every operator it uses exists, with the semantics used, at 17. */
 export const KV_DECODER_OPSET = 17;
@@ -61,10 +74,10 @@ const TOTAL = 'total_sequence_length';
 function ropeHalfTables(
   positions: number,
   d: number,
-  theta: number,
+  recipe: RopeRecipe,
 ): { cos: Float32Array; sin: Float32Array } {
   const half = d / 2;
-  const full = ropeTables(positions, d, theta);
+  const full = ropeTables(positions, d, recipe);
   const cos = new Float32Array(positions * half);
   const sin = new Float32Array(positions * half);
   for (let t = 0; t < positions; t++) {
@@ -87,21 +100,6 @@ function tableRows(g: GraphBuilder, table: string, positions: string, rows: numb
     positions,
   ]);
   return g.op('Gather', [table, index], { axis: attr.i(0) });
-}
-
-/** RMSNorm as common.ts computes it, with ReduceMean's axes as an attribute (its form before opset 18). */
-function rmsNorm17(g: GraphBuilder, x: string, w: string, eps: number): string {
-  const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: attr.ints([-1]), keepdims: attr.i(1) });
-  const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.constFloat([eps], [])])])]);
-  return g.op('Mul', [g.op('Mul', [x, inv]), w]);
-}
-
-/** GPT-2's gelu_new, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), spelled out: Gelu is opset 20. */
-function geluTanh(g: GraphBuilder, x: string): string {
-  const c = (v: number) => g.constFloat([v], []);
-  const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
-  const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, c(0.044715)])]), c(Math.sqrt(2 / Math.PI))]);
-  return g.op('Mul', [g.op('Mul', [x, c(0.5)]), g.op('Add', [g.op('Tanh', [inner]), c(1)])]);
 }
 
 /**
@@ -136,10 +134,12 @@ async function buildGraph(
   externalMinBytes: number | null,
 ): Promise<Uint8Array> {
   const spec = source.spec;
+  const recipe = spec.block;
   const IO = KV_DECODER_IO;
   const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: d, vocabSize: V } = spec;
   const G = H / Hkv;
-  const layerNormed = spec.norm.kind === 'layer';
+  const layerNormed = recipe.norm.kind === 'layer';
+  const b = blockOf(g, recipe, { opset: KV_DECODER_OPSET });
 
   const inputIds = g.input(IO.inputIds, [BATCH, SEQ], DataType.INT64);
   const mask = g.input(IO.attentionMask, [BATCH, TOTAL], DataType.INT64);
@@ -163,31 +163,32 @@ async function buildGraph(
     if (!v) throw new RankwiseError('internal', `the exported decoder lacks ${name}`);
     return weight(name, v, [v.length]);
   };
-  const normWeights = (prefix: string, n: Norm) => ({
-    w: vector(`${prefix}.weight`, n.weight),
-    b: layerNormed ? vector(`${prefix}.bias`, n.bias) : '',
-  });
-  const norm = (x: string, n: { w: string; b: string }) =>
-    layerNormed ? layerNorm(g, x, n.w, n.b, spec.norm.eps) : rmsNorm17(g, x, n.w, spec.norm.eps);
+  const normWeights = (prefix: string, n: Norm | undefined): NormNames => {
+    if (!n) throw new RankwiseError('internal', `the exported decoder lacks ${prefix}`);
+    return {
+      w: vector(`${prefix}.weight`, n.weight),
+      b: layerNormed ? vector(`${prefix}.bias`, n.bias) : undefined,
+    };
+  };
 
   // Embedding-side initializers are added up front so the EmbeddingWeights can be dropped before layers load.
   let tokens: string;
   let lmHead: string;
   let positions = '';
-  let finalNorm: { w: string; b: string };
+  let finalNorm: NormNames;
   let ropeTable: { cos: string; sin: string } | null = null;
   {
     const e = await source.loadEmbeddings();
     tokens = weight('model.embed_tokens.weight', e.tokens, [V, D]);
     // Tied embeddings share one initializer, as they share one array.
     lmHead = e.lmHead === e.tokens ? tokens : weight('lm_head.weight', e.lmHead, [V, D]);
-    if (!spec.rope) {
+    if (!recipe.rope) {
       if (!e.positions) throw new RankwiseError('internal', 'learned-position model without position table');
       positions = weight('model.embed_positions.weight', e.positions, [spec.maxPositions, D]);
     }
     finalNorm = normWeights('model.norm', e.finalNorm);
-    if (spec.rope) {
-      const t = ropeHalfTables(spec.maxPositions, d, spec.rope.theta);
+    if (recipe.rope) {
+      const t = ropeHalfTables(spec.maxPositions, d, recipe.rope);
       ropeTable = {
         cos: weight('model.rotary_emb.cos', t.cos, [spec.maxPositions, d / 2]),
         sin: weight('model.rotary_emb.sin', t.sin, [spec.maxPositions, d / 2]),
@@ -197,11 +198,12 @@ async function buildGraph(
 
   const bs = g.op('Shape', [inputIds]);
   const batch = g.op('Slice', [bs, g.constInt64([0]), g.constInt64([1])]);
-  let x = g.op('Gather', [tokens, inputIds], { axis: attr.i(0) });
+  let x = scaleEmbedding(b, g.op('Gather', [tokens, inputIds], { axis: attr.i(0) }));
   if (positions) x = g.op('Add', [x, tableRows(g, positions, positionIds, spec.maxPositions)]);
   x = g.op('Reshape', [x, g.constInt64([-1, D])]);
 
-  // Key j is visible to new token i iff it is not padding and j ≤ past + i.
+  // Key j (a cache slot) is visible to new token i iff it is not padding and j ≤ q = past + i; within a
+  // sliding window W also q − j < W, counted in slots as Hugging Face counts them.
   const scalarDim = (t: string, axis: number) =>
     g.op('Gather', [g.op('Shape', [t]), g.constInt64([axis], [])], { axis: attr.i(0) });
   const total = scalarDim(mask, 1);
@@ -209,12 +211,29 @@ async function buildGraph(
   const zero = g.constInt64([0], []);
   const one = g.constInt64([1], []);
   const keyIndex = g.op('Range', [zero, total, one]);
-  const queryIndex = g.op('Add', [g.op('Range', [zero, seq, one]), g.op('Sub', [total, seq])]);
-  const causal = g.op('LessOrEqual', [keyIndex, g.op('Unsqueeze', [queryIndex, g.constInt64([1])])]);
+  const queryIndex = g.op('Unsqueeze', [
+    g.op('Add', [g.op('Range', [zero, seq, one]), g.op('Sub', [total, seq])]),
+    g.constInt64([1]),
+  ]);
+  const causal = g.op('LessOrEqual', [keyIndex, queryIndex]);
   const notPad = g.op('Unsqueeze', [g.op('Cast', [mask], { to: attr.i(DataType.BOOL) }), g.constInt64([1])]);
-  const visible = g.op('And', [causal, notPad]);
-  const additive = g.op('Where', [visible, g.constFloat([0], []), g.constFloat([-1e30], [])]);
-  const maskAdd = g.op('Unsqueeze', [additive, g.constInt64([1, 2])]);
+  const causalVisible = g.op('And', [causal, notPad]);
+  const maskAdds = new Map<number | null, string>();
+  /** The additive mask [B, 1, 1, S, T] of a layer's window (null: causal), built once per window. */
+  const maskFor = (window: number | null) => {
+    let m = maskAdds.get(window);
+    if (!m) {
+      let visible = causalVisible;
+      if (window !== null) {
+        const inWindow = g.op('Less', [g.op('Sub', [queryIndex, keyIndex]), g.constInt64([window], [])]);
+        visible = g.op('And', [visible, inWindow]);
+      }
+      const additive = g.op('Where', [visible, g.constFloat([0], []), g.constFloat([-1e30], [])]);
+      m = g.op('Unsqueeze', [additive, g.constInt64([1, 2])]);
+      maskAdds.set(window, m);
+    }
+    return m;
+  };
 
   // The rotate_half tables [..., d] of positions [...]: cos = [c, c], sin = [−s, s].
   const ropeFromPositions = (table: { cos: string; sin: string }, pos: string) => {
@@ -251,10 +270,17 @@ async function buildGraph(
     const w = layer.weights;
     const shape = attentionShape(layer.layout, d);
     const space = shape.keysCompressed ? layer.layout.keySpace : 'none';
-    if (space === 'folded' && spec.rope) {
+    if (space === 'folded' && recipe.rope) {
       throw new RankwiseError('internal', `layer ${i}: folded keys cannot carry RoPE`);
     }
-    const lin = (name: string, l: Linear, out: number, inp: number) => {
+    const lin = (
+      name: string,
+      l: Linear | undefined,
+      out: number,
+      inp: number,
+      bias: boolean,
+    ): LinearNames => {
+      if (!l) throw new RankwiseError('internal', `layer ${i}: the exported decoder lacks ${name}`);
       if (l.out !== out || l.in !== inp) {
         throw new RankwiseError(
           'internal',
@@ -263,7 +289,7 @@ async function buildGraph(
       }
       return {
         w: weight(`${prefix}.${name}.weight`, l.weight, [out, inp]),
-        b: l.bias ? vector(`${prefix}.${name}.bias`, l.bias) : undefined,
+        b: bias ? vector(`${prefix}.${name}.bias`, l.bias) : undefined,
       };
     };
     const basis = (name: string, data: Float32Array | undefined, dims: number[]) =>
@@ -278,18 +304,41 @@ async function buildGraph(
     const qW = shape.qWidth;
     const kW = shape.kWidth;
     const vW = shape.vWidth;
-    const attnNorm = normWeights(`${prefix}.input_layernorm`, w.attnNorm);
-    const q = lin('self_attn.q_proj', w.q, H * qW, D);
-    const k = lin('self_attn.k_proj', w.k, Hkv * kW, D);
-    const v = lin('self_attn.v_proj', w.v, Hkv * vW, D);
-    const o = lin('self_attn.o_proj', w.o, D, H * vW);
-    const mlpNorm = normWeights(`${prefix}.post_attention_layernorm`, w.mlpNorm);
+    // A per-head norm needs whole heads: a narrowed q_proj or k_proj leaves it nothing to normalise.
+    if (recipe.qkNorm && (qW !== d || kW !== d)) {
+      throw new RankwiseError(
+        'internal',
+        `layer ${i}: per-head q/k norms cannot follow ${space} keys narrowed to ${kW} of ${d}`,
+      );
+    }
     const F = spec.intermediateSize;
-    const gate = spec.act === 'silu' && w.gate ? lin('mlp.gate_proj', w.gate, F, D) : null;
-    if (spec.act === 'silu' && !gate)
-      throw new RankwiseError('internal', 'SwiGLU layer without gate weights');
-    const up = lin('mlp.up_proj', w.up, F, D);
-    const down = lin('mlp.down_proj', w.down, D, F);
+    const qkv = recipe.bias.qkv;
+    const mlpBias = recipe.bias.mlp;
+    const headNormWeight = (name: string, n: Norm | undefined) =>
+      recipe.qkNorm ? vector(`${prefix}.self_attn.${name}.weight`, n?.weight) : undefined;
+    // Gemma 2's names where its extra norms exist: there post_attention_layernorm follows attention.
+    const names = recipe.postNorms
+      ? {
+          post: 'post_attention_layernorm',
+          mlp: 'pre_feedforward_layernorm',
+          postMlp: 'post_feedforward_layernorm',
+        }
+      : { post: '', mlp: 'post_attention_layernorm', postMlp: '' };
+    const weights = {
+      attnNorm: normWeights(`${prefix}.input_layernorm`, w.attnNorm),
+      q: lin('self_attn.q_proj', w.q, H * qW, D, qkv),
+      k: lin('self_attn.k_proj', w.k, Hkv * kW, D, qkv),
+      v: lin('self_attn.v_proj', w.v, Hkv * vW, D, qkv),
+      o: lin('self_attn.o_proj', w.o, D, H * vW, recipe.bias.o),
+      qNorm: headNormWeight('q_norm', w.qNorm),
+      kNorm: headNormWeight('k_norm', w.kNorm),
+      postAttnNorm: recipe.postNorms ? normWeights(`${prefix}.${names.post}`, w.postAttnNorm) : undefined,
+      mlpNorm: normWeights(`${prefix}.${names.mlp}`, w.mlpNorm),
+      gate: recipe.mlp.gated ? lin('mlp.gate_proj', w.gate, F, D, mlpBias) : undefined,
+      up: lin('mlp.up_proj', w.up, F, D, mlpBias),
+      down: lin('mlp.down_proj', w.down, D, F, mlpBias),
+      postMlpNorm: recipe.postNorms ? normWeights(`${prefix}.${names.postMlp}`, w.postMlpNorm) : undefined,
+    };
 
     // A past's last dimension is declared symbolic (`past_key_width_{i}`) and reshaped to the layer's rank
     // here, so any empty past is accepted: [B, H_kv, 0, head_dim] as transformers.js 3 and Optimum size it
@@ -305,13 +354,13 @@ async function buildGraph(
     };
     const pastK = past(IO.pastKey(i), r, `past_key_width_${i}`);
     const pastV = past(IO.pastValue(i), vW, `past_value_width_${i}`);
-    const heads = (t: string, n: number, width: number) => g.op('Reshape', [t, shapeWith(g, bs, [n, width])]);
+    const heads = (n: number, width: number) => shapeWith(g, bs, [n, width]);
     const toCache = (t: string) => g.op('Transpose', [t], { perm: attr.ints([0, 2, 1, 3]) });
 
-    const h1 = norm(x, attnNorm);
-    let qh = heads(linear(g, h1, q.w, q.b), H, qW);
-    let kh = heads(linear(g, h1, k.w, k.b), Hkv, kW);
-    const vh = heads(linear(g, h1, v.w, v.b), Hkv, vW);
+    const h1 = norm(b, x, weights.attnNorm).out;
+    let qh = projectHeads(b, h1, weights.q, heads(H, qW), weights.qNorm);
+    let kh = projectHeads(b, h1, weights.k, heads(Hkv, kW), weights.kNorm);
+    const vh = g.op('Reshape', [linear(g, h1, weights.v.w, weights.v.b), heads(Hkv, vW)]);
     if (queryRope && space !== 'folded') qh = rope(g, qh, queryRope.cos, queryRope.sin, d);
     // A pre-RoPE latent is cached unrotated; full keys (uncompressed, post-RoPE) are cached rotated.
     if (queryRope && space !== 'pre-rope') kh = rope(g, kh, queryRope.cos, queryRope.sin, d);
@@ -336,34 +385,29 @@ async function buildGraph(
       perm: attr.ints([0, 2, 3, 1, 4]),
     });
     if (space === 'post-rope') q5 = g.op('MatMul', [q5, qBasis]);
-    // The scale stays that of the original head dimension: narrowing changes no score.
-    q5 = g.op('Mul', [q5, g.constFloat([1 / Math.sqrt(d)], [])]);
+    // The recipe's query scale is that of the original head dimension: narrowing changes no score.
+    q5 = scaleQueries(b, q5);
     const kT = g.op('Unsqueeze', [
       g.op('Transpose', [keys], { perm: attr.ints([0, 1, 3, 2]) }),
       g.constInt64([2]),
     ]);
-    const scores = g.op('Add', [g.op('MatMul', [q5, kT]), maskAdd]);
-    const probs = g.op('Softmax', [scores], { axis: attr.i(-1) });
-    const ctx = g.op('MatMul', [probs, g.op('Unsqueeze', [presentV, g.constInt64([2])])]);
+    const { ctx } = attend(
+      b,
+      q5,
+      kT,
+      g.op('Unsqueeze', [presentV, g.constInt64([2])]),
+      maskFor(layerWindow(recipe, i)),
+    );
     const merged = g.op('Reshape', [
       g.op('Transpose', [ctx], { perm: attr.ints([0, 3, 1, 2, 4]) }),
       g.constInt64([-1, H * vW]),
     ]);
-    const h = g.op('Add', [x, linear(g, merged, o.w, o.b)]);
-
-    const h2 = norm(h, mlpNorm);
-    let act: string;
-    if (gate) {
-      const gt = linear(g, h2, gate.w);
-      act = g.op('Mul', [g.op('Mul', [gt, g.op('Sigmoid', [gt])]), linear(g, h2, up.w)]);
-    } else {
-      act = geluTanh(g, linear(g, h2, up.w, up.b));
-    }
-    x = g.op('Add', [h, linear(g, act, down.w, down.b)]);
+    const h = attentionResidual(b, x, merged, weights.o, weights.postAttnNorm).out;
+    x = mlpResidual(b, h, weights).out;
   }
 
-  const logits = g.op('Reshape', [linear(g, norm(x, finalNorm), lmHead), shapeWith(g, bs, [V])]);
-  g.output(IO.logits, logits, [BATCH, SEQ, V]);
+  const logits = capLogits(b, linear(g, norm(b, x, finalNorm).out, lmHead));
+  g.output(IO.logits, g.op('Reshape', [logits, shapeWith(g, bs, [V])]), [BATCH, SEQ, V]);
   for (const p of presents) g.output(p.name, p.value, [BATCH, Hkv, TOTAL, p.width]);
   return g.build(KV_DECODER_OPSET, KV_DECODER_IR_VERSION);
 }

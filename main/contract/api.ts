@@ -1,0 +1,222 @@
+/**
+ * The types RankwiseApi's calls carry (ARCHITECTURE.md §1): requests, answers and job events. Everything
+ * here is plain data (structured-clone and JSON safe) in one casing, camelCase. The methods themselves
+ * (names, argument schemas, results, events) are the manifest's (manifest.ts), from which RankwiseApi,
+ * every host and both renderer transports are derived.
+ */
+import type { ErrorInfo } from '../core/errors.ts';
+import type { MethodId } from '../core/kv.ts';
+import type { KeySpaceSetting, ProfilePoint } from './report.ts';
+import type { TryToken } from './try.ts';
+
+export type JobId = string;
+
+/** Devices a job may ask for (runtime/engine.ts's DEVICES: a test keeps them equal). */
+export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
+export type Device = (typeof DEVICES)[number];
+
+export const KEY_SPACE_SETTINGS = [
+  'pre-rope',
+  'post-rope',
+  'folded',
+  'auto',
+] as const satisfies readonly KeySpaceSetting[];
+
+/** The project's own demo texts, which every face may name without a path. */
+export const BUILTIN_TEXTS = ['demo-calibration', 'demo-evaluation'] as const;
+export type BuiltinText = (typeof BUILTIN_TEXTS)[number];
+
+/** What a native dialog (choosePath) is asked for. */
+export const PATH_PURPOSES = ['model', 'data', 'export'] as const;
+export type PathPurpose = (typeof PATH_PURPOSES)[number];
+
+/** A text the job reads: a file the user chose, or one of the project's built-in demo texts. */
+export type DataSource = { path: string } | { builtin: BuiltinText };
+
+export interface DataPreviewRequest {
+  model: string;
+  source: DataSource;
+  /** Window length in tokens. */
+  window: number;
+}
+
+/** What a calibration or evaluation text holds, before anything runs. */
+export interface DataPreview {
+  /** Absolute path of the file (the built-in texts resolve to theirs). */
+  path: string;
+  bytes: number;
+  tokens: number;
+  /** Full windows of `window` tokens the text gives (a last partial window is dropped). */
+  windows: number;
+  window: number;
+  /** The first few hundred characters, decoded from the first window's tokens. */
+  sample: string;
+  /** A few beginnings of the text's paragraphs, to offer as prompts in Try it. */
+  promptSuggestions: string[];
+}
+
+/** StiefAttention's training, as a job asks for it. */
+export interface StiefTraining {
+  steps?: number;
+  lr?: number;
+  trainWindows?: number;
+}
+
+/** A compression job's settings: the CLI's `compress` options as data. */
+export interface JobSettings {
+  model: string;
+  calib: DataSource;
+  eval: DataSource;
+  method: MethodId;
+  /** Exactly one of ranks, budget, kvFraction. Ranks are per KV head. */
+  ranks?: { k: number; v: number };
+  budget?: number;
+  kvFraction?: number;
+  keySpace?: KeySpaceSetting;
+  window?: number;
+  calibWindows?: number;
+  evalWindows?: number;
+  seed?: number;
+  layerWeights?: number[];
+  stief?: StiefTraining;
+  device?: Device;
+}
+
+/** Pre-flight figures: what the job will need, and whether this machine has it. */
+export interface JobEstimate {
+  /** Peak resident memory the job should need, bytes. */
+  memoryBytes: number;
+  /** Memory the machine has free for it now, bytes. */
+  availableBytes: number;
+  fits: boolean;
+  /** Expected wall time, seconds (from measured throughput on this machine; rough). */
+  seconds: number;
+  /** What the memory figure is made of, bytes. */
+  breakdown: { weights: number; activations: number; statistics: number; runtime: number };
+}
+
+export type JobKind = 'compress' | 'export';
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface JobSummary {
+  id: JobId;
+  kind: JobKind;
+  state: JobState;
+  /** The compress job's settings (for an export, those of the job it exports). */
+  settings: JobSettings;
+  /** For an export: the compress job exported and the destination. */
+  source?: JobId;
+  out?: string;
+  createdAt: string;
+  finishedAt?: string;
+  error?: ErrorInfo;
+}
+
+/**
+ * A Try-it run: a job of its own kind that streams `token` events, stops with cancelJob, and is neither
+ * kept on disk nor listed among recent jobs.
+ */
+export interface TryRunSummary {
+  id: JobId;
+  kind: 'try';
+  state: JobState;
+  createdAt: string;
+  finishedAt?: string;
+  error?: ErrorInfo;
+}
+
+/** What a job tells its subscribers, in order; `seq` rises by one per event of the job. */
+export type JobEvent =
+  | { type: 'state'; jobId: JobId; seq: number; state: JobState; error?: ErrorInfo }
+  | {
+      type: 'progress';
+      jobId: JobId;
+      seq: number;
+      stage: string;
+      /** Layer being worked on, −1 for work that is not per layer. */
+      layer: number;
+      /** Optimiser step (StiefAttention training), when the stage has steps. */
+      step?: number;
+      done: number;
+      total: number;
+      etaSeconds: number | null;
+      /** Resident memory of the engine process, bytes. */
+      memoryBytes: number;
+    }
+  | {
+      type: 'profile';
+      jobId: JobId;
+      seq: number;
+      layer: number;
+      keySpace: string;
+      points: ProfilePoint[];
+      /** True when the layer came from the job cache rather than being computed now. */
+      cached: boolean;
+    }
+  | { type: 'log'; jobId: JobId; seq: number; message: string }
+  | ({ type: 'token'; jobId: JobId; seq: number } & TryToken);
+
+export type JobEventType = JobEvent['type'];
+
+export interface RankOverride {
+  layer: number;
+  kRank: number;
+  vRank: number;
+}
+
+/** Re-allocation of a finished job's profiles: a new budget or memory target, and/or fixed layers. */
+export interface ReallocateRequest {
+  jobId: JobId;
+  budget?: number;
+  kvFraction?: number;
+  overrides?: RankOverride[];
+  layerWeights?: number[];
+}
+
+export interface Allocation {
+  layers: { layer: number; kRank: number; vRank: number; error: number }[];
+  kvBytesPerToken: { original: number; compressed: number };
+  kvFraction: number;
+  weightedError: number;
+  feasible: boolean;
+  reason?: string;
+}
+
+export interface ExportRequest {
+  jobId: JobId;
+  out: string;
+  force?: boolean;
+  onnx?: boolean;
+  /** Export these ranks instead of the job's own allocation (from `reallocate`). */
+  ranks?: RankOverride[];
+}
+
+/** What Try it runs: a model folder (original or a Rankwise export), or a finished compress job's model. */
+export type TryModel = { dir: string } | { jobId: JobId; ranks?: RankOverride[] };
+
+/** A Try-it run: one prompt through a model and, side by side, the model it is compared with. */
+export interface TryRequest {
+  model: TryModel;
+  /** Usually the original model's folder: same prompt, same settings, and a comparison of the two. */
+  compare?: TryModel;
+  prompt: string;
+  /** Default 128. */
+  maxNewTokens?: number;
+  /** Absent or 0: greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+}
+
+/** A folder listing for browser mode's path field (only inside the folders the server was given). */
+export interface DirectoryListing {
+  dir: string;
+  parent: string | null;
+  entries: { name: string; path: string; kind: 'dir' | 'file'; bytes?: number }[];
+}
+
+export type Unsubscribe = () => void;
+
+/** A reply that carries the engine's error as data (Electron's bridge keeps only an Error's message). */
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: ErrorInfo };

@@ -1,0 +1,114 @@
+/**
+ * The method catalogue: every compression method's id, name, summaries and the key spaces it can fit.
+ * The engine's methods (main/methods/*.ts) take their `summary` and `keySpaces` from here, and the
+ * wizard's method step shows the same words, so the two never describe a method differently.
+ */
+import type { KeySpace, MethodId } from './kv.ts';
+
+export interface MethodCard {
+  id: MethodId;
+  name: string;
+  /** The engine's technical summary: what is fitted and how (CLI help, the wizard's "technical" text). */
+  summary: string;
+  /** For someone new to KV caches. */
+  plain: string;
+  tradeOff: string;
+  /** Rough relative cost, for ordering expectations: 1 fast … 3 slow. */
+  speed: 1 | 2 | 3;
+  /** Key spaces the method fits on a model with RoPE, its default first. Without RoPE, every method folds. */
+  ropeKeySpaces: readonly KeySpace[];
+}
+
+/** In the order the wizard offers them: the usual best first. */
+export const METHOD_CATALOGUE: readonly MethodCard[] = [
+  {
+    id: 'kqsvd',
+    name: 'KQ-SVD',
+    summary:
+      'The optimal low-rank approximation of the attention scores themselves (queries times keys), not of ' +
+      'the keys alone, so rank goes to the key directions that queries read. Values get the analogous fit ' +
+      'of values times the output projection. Post-RoPE fitting follows the paper; pre-RoPE is often better.',
+    plain:
+      'Keeps the parts of each key that the model’s queries actually look at. Attention compares every ' +
+      'query with every key; KQ-SVD shrinks the keys so that those comparisons change as little as ' +
+      'possible, and does the same for values and what the layer makes of them.',
+    tradeOff: 'Usually the best quality for the memory saved, at closed-form speed. A good first choice.',
+    speed: 1,
+    ropeKeySpaces: ['post-rope', 'pre-rope'],
+  },
+  {
+    id: 'ksvd',
+    name: 'Per-head PCA (K-SVD)',
+    summary:
+      'Per-head PCA of the cache: every key and value head keeps the directions where its vectors carry ' +
+      'the most energy. Fast and simple, but blind to which key directions the queries actually read.',
+    plain:
+      'Looks at the keys and values each attention head stores while reading the calibration text and ' +
+      'keeps only the directions in which they vary most — like describing a flat cloud of points by its ' +
+      'two main axes instead of three coordinates.',
+    tradeOff:
+      'The simplest and fastest. It does not know which parts of a key matter to the queries, so at the ' +
+      'same memory it usually loses more quality than KQ-SVD.',
+    speed: 1,
+    ropeKeySpaces: ['pre-rope', 'post-rope'],
+  },
+  {
+    id: 'eigen',
+    name: 'EigenAttention',
+    summary:
+      'One key basis shared by all heads of a layer, from the principal directions of the pre-RoPE keys, ' +
+      'and a value basis per head. Keys are rebuilt before the rotation, so it is exact at full rank; the ' +
+      'shared basis needs more rank than per-head bases when heads look at different directions.',
+    plain:
+      'Finds one shared set of main directions for all key heads of a layer, and compresses keys before ' +
+      'the position information is mixed in, rebuilding them afterwards. Values get their own directions ' +
+      'per head.',
+    tradeOff:
+      'Exact when everything is kept and simple to reason about; a shared basis needs more room than ' +
+      'per-head ones when heads attend to different things.',
+    speed: 1,
+    ropeKeySpaces: ['pre-rope'],
+  },
+  {
+    id: 'thinkeys',
+    name: 'Thin keys',
+    summary:
+      'A truncated SVD of each head’s key weights, with the expansion absorbed into the queries. It needs ' +
+      'no calibration data and saves key cache only (values use per-head PCA if you also shrink them).',
+    plain:
+      'Shrinks the key projection weights themselves, so the keys need no calibration text at all. It ' +
+      'saves key memory; values are shrunk with per-head PCA only if you ask for it.',
+    tradeOff:
+      'Needs no data for keys and is very fast, but is less accurate than the data-driven methods at the ' +
+      'same memory, and saves less when values stay full.',
+    speed: 1,
+    ropeKeySpaces: ['pre-rope'],
+  },
+  {
+    id: 'stief',
+    name: 'StiefAttention',
+    summary:
+      'Orthonormal bases learned by gradient descent on the manifold of orthonormal matrices, minimising ' +
+      'the error of the whole decoder layer’s output, starting from EigenAttention’s bases.',
+    plain:
+      'Starts from EigenAttention and then learns better directions by training, judging them by how much ' +
+      'the whole layer’s output changes rather than the keys or values alone.',
+    tradeOff:
+      'The slowest by far (it trains each layer); never worse than EigenAttention on held-out text, and ' +
+      'often better at small sizes.',
+    speed: 3,
+    ropeKeySpaces: ['pre-rope'],
+  },
+];
+
+/** The catalogue entry of a method. */
+export function methodCard(id: MethodId): MethodCard {
+  const card = METHOD_CATALOGUE.find((m) => m.id === id);
+  if (!card) throw new Error(`no method "${String(id)}" in the catalogue`);
+  return card;
+}
+
+/** Key spaces a method can fit on a model with or without RoPE; the first is its default. */
+export function methodKeySpaces(id: MethodId, rope: boolean): KeySpace[] {
+  return rope ? [...methodCard(id).ropeKeySpaces] : ['folded'];
+}

@@ -1,0 +1,180 @@
+/**
+ * Every method's job hooks (methods/types.ts), exercised on stories260K's layer 1: the train hook (a
+ * closed-form fit is the method's own fit, bit for bit; StiefAttention really trains), the rank plan and
+ * its in-loop choice, the cost the estimate reads, and the settings that key a cached layer.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { badInput, RankwiseError } from '../../main/core/errors.ts';
+import type { KeySpace } from '../../main/core/kv.ts';
+import { loadWindows } from '../../main/data/windows.ts';
+import { estimateJob } from '../../main/jobs/estimate.ts';
+import { cacheKey } from '../../main/jobs/job-files.ts';
+import { closedFormHooks, rankGrid, standardRankPlan } from '../../main/methods/hooks.ts';
+import { METHOD_IDS, methodById } from '../../main/methods/index.ts';
+import type { LayerCapture, TrainContext, TrainStep } from '../../main/methods/types.ts';
+import { openModel, type ModelHandle } from '../../main/model/model.ts';
+import { loadTokenizer } from '../../main/model/tokenizer.ts';
+import { captureGrams, layerSamples, type HeldoutBatch } from '../../main/runtime/capture.ts';
+import { Engine } from '../../main/runtime/engine.ts';
+import { LayerErrorMeter } from '../../main/runtime/layer-error.ts';
+import { ModelRunner } from '../../main/runtime/runner.ts';
+import { STORIES_DIR, TINYSTORIES_TEXT } from '../helpers/paths.ts';
+
+const LAYER = 1;
+let model: ModelHandle;
+let engine: Engine;
+let runner: ModelRunner;
+let capture: LayerCapture;
+let held: HeldoutBatch[];
+let train: HeldoutBatch[];
+
+beforeAll(async () => {
+  model = await openModel(STORIES_DIR);
+  engine = await Engine.create();
+  runner = new ModelRunner(engine, model);
+  const tok = await loadTokenizer(STORIES_DIR);
+  const { windows } = await loadWindows(TINYSTORIES_TEXT, tok, { window: 64, count: 6 });
+  const grams = await captureGrams(runner, windows.slice(0, 4));
+  for await (const s of layerSamples(runner, [windows.slice(4), windows.slice(0, 1)])) {
+    if (s.layer !== LAYER) continue;
+    capture = { layer: LAYER, weights: s.weights, grams: grams[LAYER] };
+    [held, train] = s.sets;
+    break;
+  }
+});
+afterAll(async () => {
+  await engine.release();
+  await model.close();
+});
+
+const d = () => model.spec.headDim;
+
+function context(id: string, keySpace: KeySpace, extra: Partial<TrainContext> = {}): TrainContext {
+  const settings = extra.settings ?? { kvFraction: 0.5 };
+  return {
+    capture,
+    spec: model.spec,
+    keySpace,
+    settings,
+    plan: methodById(id).rankPlan(model.spec, settings),
+    runner,
+    trainBatches: [],
+    meter: new LayerErrorMeter(runner, capture.weights, held),
+    calib: TINYSTORIES_TEXT,
+    ...extra,
+  };
+}
+
+describe('the train hook', () => {
+  const closedForm = METHOD_IDS.filter((id) => methodById(id).cost({}).training === null);
+
+  it('is, for a closed-form method, its fit from the statistics, bit for bit, and trains nothing', async () => {
+    expect(closedForm).toEqual(['ksvd', 'eigen', 'kqsvd', 'thinkeys']);
+    for (const id of closedForm) {
+      const method = methodById(id);
+      for (const space of method.keySpaces(model.spec)) {
+        const trained = await method.train(context(id, space));
+        const direct = method.fit(capture, model.spec, space);
+        expect(trained.training).toBeUndefined();
+        expect(trained.knownError).toBeUndefined();
+        for (const [k, v] of [
+          [2, 5],
+          [d(), 3],
+          [4, d()],
+        ]) {
+          expect(trained.fit.at(k, v)).toEqual(direct.at(k, v));
+        }
+      }
+    }
+  });
+
+  it('names the calibration text when a closed-form fit fails on its statistics', async () => {
+    const hooks = closedFormHooks(() => {
+      throw badInput('the Gram matrix is singular');
+    });
+    const err = await hooks.train(context('ksvd', 'pre-rope')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RankwiseError);
+    expect(err).toMatchObject({ kind: 'bad-input', file: TINYSTORIES_TEXT });
+  });
+
+  it('trains StiefAttention: steps with progress in both phases, errors measured, a mixture to store', async () => {
+    const steps: TrainStep[] = [];
+    const settings = { ranks: { k: 3, v: 5 }, stief: { steps: 4, evalEvery: 2 } };
+    const ctx = context('stief', 'pre-rope', { settings, trainBatches: train, onStep: (p) => steps.push(p) });
+    const trained = await methodById('stief').train(ctx);
+    expect(new Set(steps.map((p) => p.phase))).toEqual(new Set(['keys', 'values']));
+    expect(steps.every((p) => p.layer === LAYER && p.steps === 4 && Number.isFinite(p.loss))).toBe(true);
+    expect(trained.training!.steps).toBe(steps.length);
+    expect(trained.training!.seconds).toBeGreaterThan(0);
+    expect(trained.fit.mixture?.fits).toHaveLength(2);
+    // the plan's ranks and full rank are trained and measured; the pair the job profiles among them
+    const known = trained.knownError!(3, 5)!;
+    expect(known).toBeCloseTo(await ctx.meter.error(trained.fit.at(3, 5)), 12);
+    expect(trained.knownError!(d(), d())).toBeDefined();
+    // never above its EigenAttention start on the held-out windows
+    const start = methodById('eigen').fit(capture, model.spec, 'pre-rope');
+    expect(known).toBeLessThanOrEqual(await ctx.meter.error(start.at(3, 5)));
+  });
+});
+
+describe('the rank plan', () => {
+  it('profiles every grid pair for the allocator, or the fixed pair alone', () => {
+    const grid = rankGrid(d());
+    for (const id of METHOD_IDS) {
+      const allocating = methodById(id).rankPlan(model.spec, { kvFraction: 0.5 });
+      expect(allocating).toEqual(standardRankPlan(d(), { kvFraction: 0.5 }));
+      expect(allocating.choose).toBe('allocator');
+      expect(allocating.ranks).toEqual(grid);
+      expect(allocating.profile).toHaveLength(grid.length ** 2);
+      const fixed = methodById(id).rankPlan(model.spec, { ranks: { k: 5, v: 2 } });
+      expect(fixed).toEqual({ profile: [{ kRank: 5, vRank: 2 }], ranks: [2, 5], choose: 'fixed' });
+    }
+  });
+
+  it('lets EigenAttention choose inside the loop under a budget, unless the knapsack is asked for', async () => {
+    for (const id of METHOD_IDS) {
+      const choose = methodById(id).rankPlan(model.spec, { budget: 0.05 }).choose;
+      expect(typeof choose === 'function').toBe(id === 'eigen');
+      expect(methodById(id).rankPlan(model.spec, { budget: 0.05, allocator: 'knapsack' }).choose).toBe(
+        'allocator',
+      );
+    }
+    const plan = methodById('eigen').rankPlan(model.spec, { budget: 0.05 });
+    if (typeof plan.choose !== 'function') throw new Error('expected a chooser');
+    const fit = methodById('eigen').fit(capture, model.spec, 'pre-rope');
+    const meter = new LayerErrorMeter(runner, capture.weights, held);
+    const point = await plan.choose({ capture, spec: model.spec, fit, meter });
+    expect(point.kRank).toBeGreaterThanOrEqual(1);
+    expect(point.kRank).toBeLessThanOrEqual(d());
+    expect(point.error).toBe(await meter.error(fit.at(point.kRank, point.vRank)));
+  });
+});
+
+describe('the cost and cache-key hooks', () => {
+  it('give the training the estimate adds, and nothing for closed-form methods', () => {
+    const stief = methodById('stief').cost({ stief: { steps: 10, trainWindows: 2 } }).training!;
+    expect(stief).toEqual({ windows: 2, steps: 20, forwardsPerStep: 6 });
+    expect(methodById('stief').cost({}).training).toMatchObject({ windows: 4, steps: 300 });
+    const base = { modelDir: STORIES_DIR, calib: '', eval: '', ranks: { k: 4, v: 4 }, window: 128 };
+    const closed = estimateJob(model.spec, { ...base, method: 'eigen' }, 1e12);
+    const trained = estimateJob(model.spec, { ...base, method: 'stief', stief: { steps: 10 } }, 1e12);
+    expect(trained.seconds).toBeGreaterThan(closed.seconds);
+    for (const id of ['ksvd', 'kqsvd', 'thinkeys'] as const) {
+      expect(estimateJob(model.spec, { ...base, method: id }, 1e12).seconds).toBe(closed.seconds);
+    }
+  });
+
+  it('key a cached layer on the budget only where the method uses it inside the layer loop', async () => {
+    const s = { modelDir: STORIES_DIR, calib: TINYSTORIES_TEXT, eval: TINYSTORIES_TEXT };
+    for (const id of METHOD_IDS) {
+      const a = await cacheKey({ ...s, method: id, budget: 0.05 });
+      const b = await cacheKey({ ...s, method: id, budget: 0.1 });
+      const knapsack = await cacheKey({ ...s, method: id, budget: 0.05, allocator: 'knapsack' });
+      const memory = await cacheKey({ ...s, method: id, kvFraction: 0.3 });
+      expect(a === b).toBe(id !== 'eigen');
+      expect(methodById(id).cacheKey({ budget: 0.05 })).toEqual(id === 'eigen' ? { sweepBudget: 0.05 } : {});
+      // the knapsack runs after the loop: the layers are the same as under a memory target
+      expect(knapsack).toBe(memory);
+    }
+  });
+});
