@@ -126,7 +126,8 @@ export function unprivilegedUser(home: string): ChildUser | undefined {
 }
 
 /** A progress line the CLI writes to stderr while it works ("[eval] layer 2 3/7, ETA 0.1 s"). */
-export const PROGRESS_LINE = /^\[[\w-]+\]( layer \d+)? \d+\/\d+(, ETA (< 1 s|–|\d+(\.\d+)? s|\d+ min \d+ s|\d+ h \d+ min))?$/;
+export const PROGRESS_LINE =
+  /^\[[\w-]+\]( layer \d+)? \d+\/\d+(, ETA (< 1 s|–|\d+(\.\d+)? s|\d+ min \d+ s|\d+ h \d+ min))?$/;
 
 /** The lines of stderr that are not progress: what the CLI has to say about an error. */
 export function messageLines(stderr: string): string[] {
