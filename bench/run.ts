@@ -71,7 +71,7 @@ async function sgemmGflops(M: number, K: number, N: number): Promise<{ matmul: n
 function layerFlops(spec: ModelSpec, B: number, T: number): number {
   const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: d, intermediateSize: F } = spec;
   const proj = 2 * D * (H * d + 2 * Hkv * d) + 2 * H * d * D;
-  const mlp = 2 * D * F * (spec.act === 'silu' ? 3 : 2);
+  const mlp = 2 * D * F * (spec.block.mlp.gated ? 3 : 2);
   const attn = 2 * 2 * H * T * d;
   return B * T * (proj + mlp + attn);
 }

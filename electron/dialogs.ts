@@ -5,7 +5,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { OpenDialogOptions, OpenDialogReturnValue } from 'electron';
-import type { DirectoryListing, HostAnswers, PathPurpose } from '../main/contract/index.ts';
+import type {
+  DirectoryListing,
+  HostAnswers,
+  LocalModels,
+  PathPurpose,
+  RankwiseApi,
+} from '../main/contract/index.ts';
 import { badInput } from '../main/core/errors.ts';
 import type { PathRegistry } from './path-registry.ts';
 
@@ -75,6 +81,28 @@ export function createDesktopPaths(openDialog: OpenDialog, registry: PathRegistr
         entries: listed,
       };
     },
+  };
+}
+
+/**
+ * listModels on the desktop: each folder the engine found (a Hugging Face cache snapshot, a recent job's
+ * model) is granted for reading as a dialog pick would be, so choosing it from the list can be inspected.
+ * The folders come from the engine's own scan, never from the renderer, so a compromised page gains
+ * nothing it could name; a folder that no longer resolves is left out.
+ */
+export function grantListedModels(engine: Pick<RankwiseApi, 'listModels'>, registry: PathRegistry) {
+  return async (): Promise<LocalModels> => {
+    const found = await engine.listModels();
+    const grant = (list: LocalModels['recent']) =>
+      list.flatMap((m) => {
+        try {
+          return [{ ...m, path: registry.add(m.path, 'model') }];
+        } catch {
+          return [];
+        }
+      });
+    const [bundled = null] = found.bundled ? grant([found.bundled]) : [];
+    return { ...found, bundled, huggingFace: grant(found.huggingFace), recent: grant(found.recent) };
   };
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { BrowserWindow, app, dialog, ipcMain, protocol, session, shell } from 'electron';
 import type { BrowserWindowConstructorOptions, OpenDialogOptions, WebContents } from 'electron';
 import { API_METHODS, HOST_METHODS, type ApiMethod, type RankwiseApi } from '../main/contract/index.ts';
-import { createDesktopPaths, type DesktopPaths } from './dialogs.ts';
+import { createDesktopPaths, grantListedModels, type DesktopPaths } from './dialogs.ts';
 import { registerIpc } from './ipc.ts';
 import { PathRegistry } from './path-registry.ts';
 import { CONTENT_TYPES } from '../main/server/content-types.ts';
@@ -300,6 +300,7 @@ export async function startDesktopApp(opts: DesktopAppOptions): Promise<DesktopA
     return parent ? dialog.showOpenDialog(parent, options) : dialog.showOpenDialog(options);
   };
   const api = withDesktopPaths(engine, createDesktopPaths(openDialog, paths));
+  api.listModels = grantListedModels(engine, paths);
   const dispose = registerIpc(ipcMain, api, {
     allowedOrigin: APP_ORIGIN,
     paths,

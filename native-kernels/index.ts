@@ -9,7 +9,8 @@
  * - dimensions are positive integers and every array's length must equal the product of its dimensions;
  * - every input value must be finite.
  *
- * Errors are `RankwiseError`s whose message starts with the function's name:
+ * Errors are `NativeKernelError`s whose message starts with the function's name (the package knows
+ * nothing of the app: `main/methods/kernels.ts` maps them onto the engine's error kinds):
  * - kind `'bad-input'` when the values are the problem (NaN/Inf, which usually means a model with NaN
  *   weights or activations; a matrix that is not positive definite; a singular triangular matrix);
  * - kind `'internal'` for a caller's mistake (wrong array type, wrong length, bad dimension) or a
@@ -20,8 +21,19 @@
  * has it (`RANKWISE_NATIVE_VARIANT=baseline` forces the baseline). It loads on first use, in any thread.
  */
 import { createRequire } from 'node:module';
-// eslint-disable-next-line @typescript-eslint/no-restricted-imports -- until the kernels throw their own error type (see docs/ARCHITECTURE.md, Layers)
-import { RankwiseError, type ErrorKind } from '../main/core/errors.ts';
+
+/** 'bad-input': the values are the problem; 'internal': a caller's mistake or a solver failure. */
+export type NativeErrorKind = 'bad-input' | 'internal';
+
+export class NativeKernelError extends Error {
+  readonly kind: NativeErrorKind;
+
+  constructor(kind: NativeErrorKind, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'NativeKernelError';
+    this.kind = kind;
+  }
+}
 
 /** Which build of the Eigen kernels runs. */
 export type NativeVariant = 'avx2' | 'baseline';
@@ -115,30 +127,23 @@ function load(): Addon {
     addon = require(ADDON_PATH) as Addon;
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    throw withCause(
-      new RankwiseError(
-        'internal',
-        `rankwise-native: cannot load native-kernels/build/Release/rankwise_native.node (${why}); ` +
-          'it is built by `npm ci`, which needs the Eigen headers (Debian/Ubuntu: apt-get install libeigen3-dev)',
-      ),
+    throw new NativeKernelError(
+      'internal',
+      `rankwise-native: cannot load native-kernels/build/Release/rankwise_native.node (${why}); ` +
+        'it is built by `npm ci`, which needs the Eigen headers (Debian/Ubuntu: apt-get install libeigen3-dev)',
       e,
     );
   }
   return addon;
 }
 
-function withCause(err: RankwiseError, cause: unknown): RankwiseError {
-  err.cause = cause;
-  return err;
-}
-
-/** Maps the addon's error codes (src/addon.cc) to RankwiseError kinds. */
-function wrapError(e: unknown): RankwiseError {
-  if (e instanceof RankwiseError) return e;
+/** Maps the addon's error codes (src/addon.cc) to NativeKernelError kinds. */
+function wrapError(e: unknown): NativeKernelError {
+  if (e instanceof NativeKernelError) return e;
   const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
-  const kind: ErrorKind = code === 'RW_BAD_INPUT' ? 'bad-input' : 'internal';
+  const kind: NativeErrorKind = code === 'RW_BAD_INPUT' ? 'bad-input' : 'internal';
   const message = e instanceof Error ? e.message : `rankwise-native: ${String(e)}`;
-  return withCause(new RankwiseError(kind, message), e);
+  return new NativeKernelError(kind, message, e);
 }
 
 function call<T>(fn: () => T): T {
@@ -202,7 +207,7 @@ export function qr(a: Float64Array, m: number, n: number): QrResult {
  *
  * @param a n×n row-major, symmetric positive definite (symmetrised as (A + Aᵀ)/2).
  * @returns L, n×n row-major, lower triangular (zeros above the diagonal), positive diagonal.
- * @throws RankwiseError 'bad-input' when A is not positive definite (regularise it, e.g. A + εI).
+ * @throws NativeKernelError 'bad-input' when A is not positive definite (regularise it, e.g. A + εI).
  */
 export function cholesky(a: Float64Array, n: number): Float64Array {
   return call(() => load().cholesky(a, n));
@@ -214,7 +219,7 @@ export function cholesky(a: Float64Array, n: number): Float64Array {
  * @param t n×n row-major; only the triangle named by `options.lower` (and the diagonal) is read.
  * @param b n×cols row-major right-hand sides.
  * @returns X, n×cols row-major.
- * @throws RankwiseError 'bad-input' when T has a zero on its diagonal or the solution overflows.
+ * @throws NativeKernelError 'bad-input' when T has a zero on its diagonal or the solution overflows.
  */
 export function solveTriangular(
   t: Float64Array,

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { allocateByBudget, allocateByMemory, applyOverrides, type LayerProfile } from '../allocate/index.ts';
+import { reallocateProfiles, type LayerProfile } from '../core/allocate/index.ts';
 import { DEMO_EVAL_PATH, DEMO_TEXT_PATH } from '../data/builtin.ts';
 import { loadWindows } from '../data/windows.ts';
 import type { CompressSettings } from '../jobs/compress.ts';
@@ -21,10 +21,9 @@ import { modelInfo } from '../model/info.ts';
 import { openModel } from '../model/model.ts';
 import { loadTokenizer } from '../model/tokenizer.ts';
 import { promptSuggestions } from '../generate/prompts.ts';
+import { listLocalModels, type HubEnv } from './local-models.ts';
 import type { TryTaskModel } from '../jobs/messages.ts';
 import {
-  check,
-  checkJobSettings,
   checkJobSettingsForModel,
   checkRankOverridesForModel,
   checkReallocateForModel,
@@ -43,8 +42,6 @@ import {
   type TryModel,
   type TryRequest,
   type TryRunResult,
-  MAX_WINDOWS,
-  s as schema,
 } from '../contract/index.ts';
 import { badInput } from '../core/errors.ts';
 
@@ -53,6 +50,12 @@ export interface EngineApiOptions {
   dir: string;
   /** Memory a job may use; default: what the OS reports free when the job is asked for. */
   memoryLimitBytes?: number;
+  /** Where listModels looks for the Hugging Face cache (HF_HOME, HF_HUB_CACHE); default process.env. */
+  env?: HubEnv;
+  /** The home folder the default Hugging Face cache lies under; default os.homedir(). */
+  home?: string;
+  /** onnxruntime intra-op threads of each job; default all cores but one, kept for the host's own work. */
+  jobThreads?: number;
 }
 
 /** Where jobs and the job cache live unless a host says otherwise (RANKWISE_HOME, else ~/.rankwise). */
@@ -84,34 +87,16 @@ export function toCompressSettings(s: JobSettings): CompressSettings {
     layerWeights: s.layerWeights,
     stief: s.stief,
     device: s.device,
+    heldoutWindows: s.heldoutWindows,
+    calibSampling: s.calibSampling,
+    allocator: s.allocator,
   };
 }
-
-/**
- * Settings of a compress job that JobSettings does not carry (the CLI's --heldout-windows,
- * --calib-sampling and --allocator). Only an in-process host passes them, through startTunedJob; the
- * app's jobs take the engine's defaults.
- */
-export interface JobTuning {
-  /** Calibration windows held out to measure layer errors (default a quarter of them, 1…8). */
-  heldoutWindows?: number;
-  calibSampling?: 'first' | 'random';
-  /** EigenAttention's own threshold sweep, or the knapsack. */
-  allocator?: 'knapsack' | 'sweep';
-}
-
-const jobTuning = schema.object({
-  heldoutWindows: schema.int(1, MAX_WINDOWS),
-  calibSampling: schema.enum(['first', 'random']),
-  allocator: schema.enum(['knapsack', 'sweep']),
-});
 
 /** The engine in-process: RankwiseApi, and what only an in-process host reaches. */
 export type EngineApi = RankwiseApi & {
   close(): Promise<void>;
   jobs: JobManager;
-  /** startJob with settings the contract does not carry (JobTuning). */
-  startTunedJob(settings: JobSettings, tuning: JobTuning): Promise<JobSummary>;
 };
 
 /** Profiles of a finished job in the allocator's form. */
@@ -124,7 +109,7 @@ function profilesOf(r: CompressReport): LayerProfile[] | null {
 }
 
 export function createEngineApi(opts: EngineApiOptions): EngineApi {
-  const jobs = new JobManager({ dir: opts.dir });
+  const jobs = new JobManager({ dir: opts.dir, jobThreads: opts.jobThreads });
 
   const estimate = async (settings: JobSettings) => {
     const s = toCompressSettings(settings);
@@ -137,7 +122,7 @@ export function createEngineApi(opts: EngineApiOptions): EngineApi {
     }
   };
 
-  const start = async (settings: JobSettings, tuning: JobTuning): Promise<JobSummary> => {
+  const start = async (settings: JobSettings): Promise<JobSummary> => {
     const e = await estimate(settings);
     if (!e.fits) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
@@ -147,17 +132,13 @@ export function createEngineApi(opts: EngineApiOptions): EngineApi {
         settings.model,
       );
     }
-    // the tuning is part of the engine settings, so of the job cache's key and of what a resume reruns
-    return jobs.start('compress', settings, { ...toCompressSettings(settings), ...tuning });
+    return jobs.start('compress', settings, toCompressSettings(settings));
   };
 
   // the manifest's checks in front of every method (withValidation): what follows gets checked copies
   const impl: EngineApi = {
     jobs,
     close: () => jobs.close(),
-    // not a method of the manifest, so withValidation does not check it: its arguments are checked here
-    startTunedJob: (settings, tuning) =>
-      start(checkJobSettings(settings), check(jobTuning, tuning, 'settings')),
 
     async inspect(modelDir) {
       const model = await openModel(modelDir);
@@ -187,7 +168,7 @@ export function createEngineApi(opts: EngineApiOptions): EngineApi {
 
     estimate,
 
-    startJob: (settings) => start(settings, {}),
+    startJob: (settings) => start(settings),
 
     cancelJob: async (id) => jobs.cancel(id),
     resumeJob: async (id) => jobs.resume(id),
@@ -222,27 +203,13 @@ export function createEngineApi(opts: EngineApiOptions): EngineApi {
       const own = req.budget === undefined && req.kvFraction === undefined;
       const kvFraction = own ? summary.settings.kvFraction : req.kvFraction;
       const budget = own ? summary.settings.budget : req.budget;
-      let allocation =
-        kvFraction !== undefined
-          ? allocateByMemory(profiles, shape, kvFraction, { weights })
-          : allocateByBudget(profiles, shape, budget!, { weights });
-      if (req.overrides?.length) allocation = applyOverrides(allocation, profiles, req.overrides);
-      return {
-        layers: allocation.layers.map((l) => ({
-          layer: l.layer,
-          kRank: l.kRank,
-          vRank: l.vRank,
-          error: l.error,
-        })),
-        kvBytesPerToken: {
-          original: allocation.originalBytesPerToken,
-          compressed: allocation.totalBytesPerToken,
-        },
-        kvFraction: allocation.kvFraction,
-        weightedError: allocation.weightedError,
-        feasible: allocation.feasible,
-        ...(allocation.reason ? { reason: allocation.reason } : {}),
-      };
+      // the wizard calls the same function on the profiles it holds (its slider and re-fit), so both agree
+      return reallocateProfiles(profiles, shape, {
+        ...(kvFraction !== undefined ? { kvFraction } : { budget }),
+        weights,
+        overrides: req.overrides,
+        refit: req.refit,
+      });
     },
 
     async exportJob(req: ExportRequest) {
@@ -278,6 +245,13 @@ export function createEngineApi(opts: EngineApiOptions): EngineApi {
     },
 
     listJobs: () => jobs.list(),
+
+    listModels: async () =>
+      listLocalModels({
+        env: opts.env ?? process.env,
+        home: opts.home ?? os.homedir(),
+        jobs: (await jobs.list()).filter((j) => j.kind === 'compress'),
+      }),
 
     async startTry(r: TryRequest) {
       let device: JobSettings['device'];

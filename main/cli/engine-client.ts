@@ -3,6 +3,8 @@
  * and fill the job cache, and are listed among the app's recent jobs (the same data folder as
  * `rankwise serve`), so an identical rerun, from either face, reuses every layer already fitted.
  */
+import os from 'node:os';
+
 import { createEngineApi, defaultEngineDir } from '../api/engine-api.ts';
 import type { JobEvent, JobId } from '../contract/index.ts';
 import { RankwiseError, type ErrorInfo } from '../core/errors.ts';
@@ -14,13 +16,14 @@ import { readStoredLayer } from '../jobs/layer-store.ts';
 export type Engine = ReturnType<typeof createEngineApi>;
 
 /** The engine on the shared data folder (RANKWISE_HOME, else ~/.rankwise). */
-export function openEngine(): Engine {
-  return createEngineApi({ dir: defaultEngineDir() });
+export function openEngine(jobThreads?: number): Engine {
+  return createEngineApi({ dir: defaultEngineDir(), jobThreads });
 }
 
 /** Runs `work` with an engine and closes it after, so no worker thread outlives the command. */
 export async function withEngine<T>(work: (api: Engine) => Promise<T>): Promise<T> {
-  const api = openEngine();
+  // a one-shot command's main thread only waits for its job, so the job gets every core (`serve` keeps one)
+  const api = openEngine(os.availableParallelism());
   try {
     return await work(api);
   } finally {
@@ -29,14 +32,14 @@ export async function withEngine<T>(work: (api: Engine) => Promise<T>): Promise<
 }
 
 /**
- * A job's error as the CLI throws it: its kind keeps the exit code (2 for bad input) and its file is
- * named once, as if the work had run in this thread.
+ * A job's error as the CLI throws it: its kind keeps the exit code (2 for bad input), its file is named
+ * once, as if the work had run in this thread, and its setting stays for the CLI to name by its flag.
  */
 export function jobError(info: ErrorInfo): RankwiseError {
   const prefix = info.file ? `${info.file}: ` : '';
   const message =
     prefix && info.message.startsWith(prefix) ? info.message.slice(prefix.length) : info.message;
-  return new RankwiseError(info.kind, message, info.file);
+  return new RankwiseError(info.kind, message, info.file, info.setting);
 }
 
 export interface FollowOptions {

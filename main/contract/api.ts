@@ -5,6 +5,7 @@
  * every host and both renderer transports are derived.
  */
 import type { ErrorInfo } from '../core/errors.ts';
+import type { Reallocation } from '../core/allocate/reallocate.ts';
 import type { MethodId } from '../core/kv.ts';
 import type { KeySpaceSetting, ProfilePoint } from './report.ts';
 import type { TryToken } from './try.ts';
@@ -21,6 +22,13 @@ export const KEY_SPACE_SETTINGS = [
   'folded',
   'auto',
 ] as const satisfies readonly KeySpaceSetting[];
+
+/**
+ * Element types an export's ONNX decoder may keep its cache and weights in: `auto` is the checkpoint's
+ * 16-bit type (float16 for F16 and BF16: onnxruntime-node passes no bfloat16 tensors) or float32.
+ */
+export const ONNX_DTYPES = ['auto', 'float32', 'float16'] as const;
+export type OnnxDtype = (typeof ONNX_DTYPES)[number];
 
 /** The project's own demo texts, which every face may name without a path. */
 export const BUILTIN_TEXTS = ['demo-calibration', 'demo-evaluation'] as const;
@@ -80,6 +88,12 @@ export interface JobSettings {
   layerWeights?: number[];
   stief?: StiefTraining;
   device?: Device;
+  /** Calibration windows held out to measure layer errors (default a quarter of them, 1…8). */
+  heldoutWindows?: number;
+  /** Which calibration windows: the first ones (default) or a seeded random draw. */
+  calibSampling?: 'first' | 'random';
+  /** How ranks are chosen under a budget: the exact knapsack (default), or EigenAttention's own sweep. */
+  allocator?: 'knapsack' | 'sweep';
 }
 
 /** Pre-flight figures: what the job will need, and whether this machine has it. */
@@ -110,6 +124,15 @@ export interface JobSummary {
   createdAt: string;
   finishedAt?: string;
   error?: ErrorInfo;
+  /** A finished compress job's figures, so recent jobs can be told apart (absent on older jobs). */
+  outcome?: JobOutcome;
+}
+
+/** What a finished compress job achieved, as its report says. */
+export interface JobOutcome {
+  /** Share of the original KV cache kept, in (0, 1]. */
+  kvFraction: number;
+  perplexity: { original: number; compressed: number };
 }
 
 /**
@@ -170,23 +193,21 @@ export interface ReallocateRequest {
   budget?: number;
   kvFraction?: number;
   overrides?: RankOverride[];
+  /** With overrides: re-allocate the other layers to meet the target, the overridden ones held fixed. */
+  refit?: boolean;
   layerWeights?: number[];
 }
 
-export interface Allocation {
-  layers: { layer: number; kRank: number; vRank: number; error: number }[];
-  kvBytesPerToken: { original: number; compressed: number };
-  kvFraction: number;
-  weightedError: number;
-  feasible: boolean;
-  reason?: string;
-}
+/** `reallocate`'s answer: the allocator's own result (main/core/allocate, which the wizard runs too). */
+export type Allocation = Reallocation;
 
 export interface ExportRequest {
   jobId: JobId;
   out: string;
   force?: boolean;
   onnx?: boolean;
+  /** The ONNX decoder's cache and weight type (default `auto`). */
+  onnxDtype?: OnnxDtype;
   /** Export these ranks instead of the job's own allocation (from `reallocate`). */
   ranks?: RankOverride[];
 }
@@ -214,6 +235,32 @@ export interface DirectoryListing {
   dir: string;
   parent: string | null;
   entries: { name: string; path: string; kind: 'dir' | 'file'; bytes?: number }[];
+}
+
+/** A model folder found on this machine, offered as a pick in the model step (listModels). */
+export interface LocalModel {
+  /** The folder to inspect: a Hugging Face cache snapshot, or a folder a recent job compressed. */
+  path: string;
+  /** `org/name` for a Hugging Face cache entry; the folder's name otherwise. */
+  name: string;
+  /** The snapshot's revision (the Hugging Face cache's commit hash). */
+  revision?: string;
+  /** When the snapshot was written, or when the recent job started (ISO 8601). */
+  at?: string;
+}
+
+/** The model folders this machine offers: the Hugging Face cache's snapshots and recent jobs' models. */
+export interface LocalModels {
+  /** The model shipped with Rankwise (stories260K): the wizard's default; null if the install lacks it. */
+  bundled: LocalModel | null;
+  /** The hub cache folder that was scanned, or null when there is none. */
+  hubCache: string | null;
+  /** Newest snapshot first. */
+  huggingFace: LocalModel[];
+  /** Most recent job first, each folder once. */
+  recent: LocalModel[];
+  /** Browser mode: entries left out because they lie outside the folders the server may use. */
+  hidden?: number;
 }
 
 export type Unsubscribe = () => void;

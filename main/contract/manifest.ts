@@ -14,6 +14,7 @@ import {
   BUILTIN_TEXTS,
   DEVICES,
   KEY_SPACE_SETTINGS,
+  ONNX_DTYPES,
   PATH_PURPOSES,
   type Allocation,
   type DataPreview,
@@ -28,6 +29,7 @@ import {
   type JobId,
   type JobSettings,
   type JobSummary,
+  type LocalModels,
   type PathPurpose,
   type RankOverride,
   type ReallocateRequest,
@@ -104,6 +106,9 @@ const jobSettings: Schema<JobSettings> = s.object(
     window,
     calibWindows: s.int(2, MAX_WINDOWS),
     evalWindows: s.int(1, MAX_WINDOWS),
+    heldoutWindows: s.int(1, MAX_WINDOWS),
+    calibSampling: s.enum(['first', 'random']),
+    allocator: s.enum(['knapsack', 'sweep']),
     seed,
     layerWeights,
     stief: s.object({
@@ -142,12 +147,19 @@ const previewRequest: Schema<DataPreviewRequest> = s.object(
 );
 
 const reallocateRequest: Schema<ReallocateRequest> = s.object(
-  { jobId, budget, kvFraction, overrides: rankOverrides, layerWeights },
+  { jobId, budget, kvFraction, overrides: rankOverrides, refit: s.boolean(), layerWeights },
   { required: ['jobId'], rules: [{ rule: 'atMostOne', of: ['budget', 'kvFraction'] }] },
 );
 
 const exportRequest: Schema<ExportRequest> = s.object(
-  { jobId, out: s.path('output-dir'), force: s.boolean(), onnx: s.boolean(), ranks: rankOverrides },
+  {
+    jobId,
+    out: s.path('output-dir'),
+    force: s.boolean(),
+    onnx: s.boolean(),
+    onnxDtype: s.enum(ONNX_DTYPES),
+    ranks: rankOverrides,
+  },
   { required: ['jobId', 'out'] },
 );
 
@@ -333,6 +345,11 @@ export const MANIFEST = {
     doc: 'Every compress and export job kept on disk (Try-it runs are not listed).',
     args: [],
     result: returns<JobSummary[]>('JobSummary[]'),
+  }),
+  listModels: method({
+    doc: 'Model folders on this machine: the Hugging Face cache’s snapshots and the folders recent jobs used.',
+    args: [],
+    result: returns<LocalModels>('LocalModels'),
   }),
   startTry: method({
     doc: 'Starts a Try-it run (a job of kind `try`): `token` events stream, cancelJob stops it.',

@@ -35,6 +35,8 @@ export interface ModelInfo {
   maxPositions: number;
   /** RoPE base θ, or null when positions are learned (GPT-2). */
   rope: number | null;
+  /** Per-head q/k norms between the projections and RoPE (Qwen3): keys compress only after RoPE. */
+  qkNorm: boolean;
   dtype: DType;
   /** Parameters counted from the checkpoint's tensor shapes; tied embeddings once, buffers not at all. */
   parameters: number;

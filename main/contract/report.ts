@@ -51,8 +51,50 @@ export interface CompressReport {
 }
 
 export const REPORT_FORMAT = 'rankwise-report';
-/** 2: every key camelCase (version 1 had snake_case keys in `compress`). */
-export const REPORT_VERSION = 2;
+/**
+ * 2: every key camelCase (version 1 had snake_case keys in `compress`). 3: `compress` describes the
+ * exported model (its layers' ranks and cache as written, an error that may be null), the job's own
+ * allocation moved to `compress.jobAllocation`, the layers that differ listed in `compress.edits`.
+ */
+export const REPORT_VERSION = 3;
+
+/** A layer as exported: its ranks and key space as config.json's `kv_compression` holds them. */
+export interface ExportedLayerReport extends Omit<CompressedLayerReport, 'error'> {
+  /**
+   * The job's measured error at these ranks: its own figure where the layer kept the job's ranks, else
+   * the profile's point at them; null when the ranks were set by hand to a point the job never measured.
+   */
+  error: number | null;
+}
+
+/** A layer whose exported ranks differ from the job's allocation (set by hand, or re-allocated, in review). */
+export interface RankEdit {
+  layer: number;
+  job: { kRank: number; vRank: number };
+  exported: { kRank: number; vRank: number };
+}
+
+/** The compress job's own allocation and what the job measured of it, kept beside an export that differs. */
+export interface JobAllocation {
+  layers: CompressedLayerReport[];
+  kvBytesPerToken: { original: number; compressed: number };
+  kvFraction: number;
+  /** The job's evaluation, of its in-memory model at these ranks. */
+  perplexity: { original: number; compressed: number };
+}
+
+/**
+ * The compression as exported: the job's settings, timings, profiles and allocator record, with the
+ * per-layer ranks, cache and compressed perplexity of the files written (which hand edits may have
+ * changed from the job's allocation).
+ */
+export interface ExportedCompressReport extends Omit<CompressReport, 'layers'> {
+  layers: ExportedLayerReport[];
+  /** Written by every export since version 3; filled from `compress` when an older report is read. */
+  jobAllocation?: JobAllocation;
+  /** Empty when the export is the job's allocation; absent in reports before version 3 (not recorded). */
+  edits?: RankEdit[];
+}
 
 /** One row of the memory table: a context length, and the cache of one sequence before and after. */
 export interface MemoryRow {
@@ -93,8 +135,38 @@ export interface VerificationReport {
   perplexity: { reloaded: number; inMemory: number };
   /** Bytes of the ONNX `present` tensors after the verification run, and what the layout predicts. */
   presentBytes: { measured: number; predicted: number };
+  /** Of checkpointRelError; onnxRelError's is `onnx.tolerance` (the same for a float32 decoder). */
   tolerance: number;
+  /** The ONNX decoder as written and run (absent without ONNX, and in reports before it was added). */
+  onnx?: OnnxVerification;
   passed: boolean;
+}
+
+export interface OnnxVerification {
+  /** Element type of the past/present cache tensors. */
+  cacheDtype: 'float32' | 'float16';
+  /** How the weights are stored in the file (computation is float32 either way). */
+  weightsDtype: 'float32' | 'float16' | 'bfloat16';
+  /** Of onnxRelError: looser for a 16-bit cache, whose rounding the in-memory model does not share. */
+  tolerance: number;
+  /**
+   * The cache per token: measured (the `present` outputs' bytes over the tokens they hold) and the
+   * original, uncompressed model's at the checkpoint's own dtype, so their ratio is the real saving.
+   */
+  cacheBytesPerToken: { measured: number; original: number };
+}
+
+/** The written checkpoint evaluated as `rankwise eval` evaluates a folder, on the job's evaluation windows. */
+export interface ExportEvaluation {
+  windows: number;
+  window: number;
+  /** The exported files' perplexity: the report's `compress.perplexity.compressed`. */
+  perplexity: number;
+  /**
+   * The compress job's own figure, from its in-memory model at the job's allocation (before folding,
+   * rounding to the dtype and any hand edit): `compress.jobAllocation.perplexity.compressed`.
+   */
+  inMemory: number;
 }
 
 export interface ExportedFile {
@@ -108,13 +180,19 @@ export interface ReportData {
   /** ISO time the export finished. */
   created: string;
   model: { dir: string; info: ModelInfo };
-  /** The compression job: settings, per-layer ranks and errors, profiles, perplexities, timings. */
-  compress: CompressReport;
+  /**
+   * The compression as exported: settings, per-layer ranks and errors, profiles, perplexities, timings.
+   * Its layers, cache and compressed perplexity are the exported files'; the job's own are in
+   * `compress.jobAllocation`.
+   */
+  compress: ExportedCompressReport;
   memory: MemoryTable;
   export: {
     dir: string;
     files: ExportedFile[];
     seconds: Record<string, number>;
     verification: VerificationReport;
+    /** Absent in reports before it was added. */
+    evaluation?: ExportEvaluation;
   };
 }

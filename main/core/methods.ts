@@ -108,7 +108,30 @@ export function methodCard(id: MethodId): MethodCard {
   return card;
 }
 
-/** Key spaces a method can fit on a model with or without RoPE; the first is its default. */
-export function methodKeySpaces(id: MethodId, rope: boolean): KeySpace[] {
-  return rope ? [...methodCard(id).ropeKeySpaces] : ['folded'];
+/**
+ * Why a model cannot take keys compressed in `space`, whichever the method; null when it can. `rope`: the
+ * model rotates its keys; `qkNorm`: it normalises each query and key head between the projection and RoPE
+ * (Qwen3).
+ */
+export function keySpaceObstacle(space: KeySpace, rope: boolean, qkNorm = false): string | null {
+  if (!rope && space !== 'folded') return 'without RoPE every key basis folds into the projections';
+  if (rope && space === 'folded') return 'folded keys need a model without RoPE';
+  // Pre-RoPE and folded bases are exported inside k_proj and q_proj; a norm of whole heads sits between
+  // those projections and the cache, so only post-RoPE bases (kept beside the projections) survive export.
+  if (qkNorm && space !== 'post-rope') {
+    return (
+      'per-head q/k norms sit between the q/k projections and RoPE, ' +
+      `so a ${space} key basis cannot be folded into k_proj`
+    );
+  }
+  return null;
+}
+
+/**
+ * Key spaces a method can fit on a model (see keySpaceObstacle for `rope` and `qkNorm`); the first is its
+ * default. Empty when the model allows none of the method's.
+ */
+export function methodKeySpaces(id: MethodId, rope: boolean, qkNorm = false): KeySpace[] {
+  const spaces: readonly KeySpace[] = rope ? methodCard(id).ropeKeySpaces : ['folded'];
+  return spaces.filter((space) => keySpaceObstacle(space, rope, qkNorm) === null);
 }

@@ -7,7 +7,7 @@
  * the reading that reproduces the README: the first 300 paragraphs, each encoded as `<s>` + paragraph, give
  * 29,256 predicted tokens and mean NLL 1.4353 (untrimmed lines give 29,302: some lines end in a space).
  */
-import { badInput } from '../core/errors.ts';
+import { badInput, badSetting } from '../core/errors.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 
 /** The first `n` paragraphs (trimmed non-empty lines) of `text`; all of them when `n` is undefined. */
@@ -53,7 +53,7 @@ export function bosPrefixedWindows(
   const window = opts.window ?? 512;
   const join = opts.join ?? README_PARAGRAPH_JOIN;
   if (!Number.isInteger(window) || window < 2) {
-    throw badInput(`--window must be a whole number of at least 2 (got ${window})`);
+    throw badSetting('window', `window must be a whole number of at least 2 (got ${window})`);
   }
   if (tokenizer.bosId === null) throw badInput('this tokenizer has no BOS token to start each window with');
   const ids = tokenizer.encodeWithoutSpecials(firstParagraphs(text).join(join));

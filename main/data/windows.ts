@@ -4,7 +4,7 @@
  * very start), then cut into windows of `window` tokens. This is the GPTQ / Palu / EigenAttention
  * convention, so perplexities compare across tools; every window is scored on its tokens 2…L.
  */
-import { badInput } from '../core/errors.ts';
+import { badInput, badSetting } from '../core/errors.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import { mulberry32, randomInt } from '../model/prng.ts';
 import { readTextChunks, readTextSource } from './read.ts';
@@ -137,8 +137,9 @@ export function makeWindows(ids: Int32Array, opts: WindowOptions): Int32Array[] 
   checkWindowOptions(opts);
   const n = ids.length;
   if (n < window) {
-    throw badInput(
-      `has ${n} tokens; one window needs ${window}: use a longer text or a smaller --window`,
+    throw badSetting(
+      'window',
+      `has ${n} tokens, too few for window ${window}: use a longer text or a smaller window`,
       source,
     );
   }
@@ -148,9 +149,10 @@ export function makeWindows(ids: Int32Array, opts: WindowOptions): Int32Array[] 
 
   const count = opts.count ?? Math.min(opts.maxCount ?? available, available);
   if (count > available) {
-    throw badInput(
+    throw badSetting(
+      'window',
       `has ${n} tokens, enough for ${available} windows of ${window}, but ${count} were asked for: ` +
-        `ask for at most ${available}, use a smaller --window or a longer text`,
+        `ask for at most ${available}, use a smaller window or a longer text`,
       source,
     );
   }
@@ -163,9 +165,9 @@ function checkWindowOptions(opts: WindowOptions): void {
   const { window } = opts;
   const sampling = opts.sampling ?? 'first';
   if (!Number.isInteger(window) || window < 2) {
-    throw badInput(
-      `--window must be a whole number of at least 2 (got ${window}): a window needs one token of ` +
-        'context and one to predict',
+    throw badSetting(
+      'window',
+      `window must be a whole number of at least 2 (got ${window}): one token of context and one to predict`,
     );
   }
   for (const count of [opts.count, opts.maxCount]) {

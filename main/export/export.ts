@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { badInput, RankwiseError } from '../core/errors.ts';
+import { badInput, badSetting, RankwiseError } from '../core/errors.ts';
 import type { CompressionPlan } from './plan.ts';
 import { loadWindows } from '../data/windows.ts';
 import { CONFIG_FILE, readJsonObject } from '../model/config.ts';
@@ -23,11 +23,21 @@ import { buildKvDecoder } from '../runtime/graphs/kv-decoder.ts';
 import { compressedModel, type CompressedModel } from './compressed-model.ts';
 import { effectiveCompression } from '../model/fold.ts';
 import { memoryTable, type MemoryOptions } from './memory.ts';
-import { ONNX_DATA, ONNX_DATA_FILE, ONNX_DIR, ONNX_FILE } from './onnx-files.ts';
+import {
+  ONNX_DATA,
+  ONNX_DATA_FILE,
+  ONNX_DIR,
+  ONNX_FILE,
+  onnxPrecision,
+  onnxWeightBytes,
+} from './onnx-files.ts';
+import { exportedCompressReport } from './exported-layers.ts';
 import { renderReportHtml } from './report-html.ts';
 import { REPORT_FORMAT, REPORT_VERSION, type ExportedFile, type ReportData } from '../contract/report.ts';
+import type { OnnxDtype } from '../contract/api.ts';
+import type { KvDecoderPrecision } from '../runtime/graphs/kv-decoder.ts';
 import { PARTIAL_MARKER, prepareDestination, publishPartial, removePartial } from './publish.ts';
-import { describeFailure, verifyExport } from './verify.ts';
+import { describeFailure, exportedPerplexity, verifyExport } from './verify.ts';
 import { writeCompressedCheckpoint } from './write-checkpoint.ts';
 
 export const REPORT_JSON = 'rankwise-report.json';
@@ -55,6 +65,8 @@ export interface ExportOptions {
   force?: boolean;
   /** Write onnx/model.onnx (default true). */
   onnx?: boolean;
+  /** Its cache and weight type (default `auto`: the checkpoint's 16 bits, or float32; onnx-files.ts). */
+  onnxDtype?: OnnxDtype;
   maxShardBytes?: number;
   /**
    * Initializers of at least this many bytes go to onnx/model.onnx_data; default: only when the model is
@@ -116,16 +128,17 @@ async function writeConfig(
   cm: CompressedModel,
   plan: CompressionPlan,
   onnxExternalData: boolean,
+  precision: KvDecoderPrecision | null,
 ) {
   const config = await readJsonObject(path.join(source, CONFIG_FILE));
-  if (onnxExternalData) {
-    // transformers.js fetches onnx/model.onnx_data only when told to (Node finds it beside the model anyway)
+  const tjsConfig = (extra: Record<string, unknown>) => {
     const tjs = config['transformers.js_config'];
-    config['transformers.js_config'] = {
-      ...(tjs !== null && typeof tjs === 'object' ? tjs : {}),
-      use_external_data_format: true,
-    };
-  }
+    config['transformers.js_config'] = { ...(tjs !== null && typeof tjs === 'object' ? tjs : {}), ...extra };
+  };
+  // transformers.js fetches onnx/model.onnx_data only when told to (Node finds it beside the model anyway)
+  if (onnxExternalData) tjsConfig({ use_external_data_format: true });
+  // transformers.js 3 sizes its first, empty past from this (float32 unless told); 4 reads the model's inputs
+  if (precision?.cache === 'float16') tjsConfig({ kv_cache_dtype: 'float16' });
   const c = plan.calibration;
   config[KV_COMPRESSION_KEY] = {
     format: KV_COMPRESSION_FORMAT,
@@ -144,9 +157,17 @@ async function writeConfig(
   await fs.promises.writeFile(path.join(partial, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
 }
 
-/** Bytes an export writes at most: the checkpoint as it is (compression only shrinks it) and the float32 decoder. */
-export function predictedExportBytes(model: ModelHandle, onnx: boolean): number {
-  return weightsBytes(model) + (onnx ? 4 * modelInfo(model).parameters : 0);
+/**
+ * Bytes an export writes at most: the checkpoint as it is (compression only shrinks it) and the decoder
+ * (its weights at their stored width; the RoPE tables and the graph are small beside them).
+ */
+export function predictedExportBytes(
+  model: ModelHandle,
+  onnx: boolean,
+  onnxDtype: OnnxDtype = 'auto',
+): number {
+  const perWeight = onnxWeightBytes(onnxPrecision(model.spec.dtype, onnxDtype));
+  return weightsBytes(model) + (onnx ? perWeight * modelInfo(model).parameters : 0);
 }
 
 export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Promise<ReportData> {
@@ -159,14 +180,14 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     t0 = now;
   };
   const out = path.resolve(opts.out);
-  if (opts.out.trim() === '') throw badInput('--out must name a folder');
+  if (opts.out.trim() === '') throw badSetting('out', 'out is empty: name the folder to export to');
   if ((await exists(out)) && !opts.force) {
-    throw badInput('already exists; pass --force to replace it with the new export', out);
+    throw badSetting('force', 'already exists; replacing it with the new export needs force', out);
   }
   const model = await openModel(plan.modelDir);
   let partial: string;
   try {
-    partial = await prepareDestination(out, predictedExportBytes(model, opts.onnx ?? true));
+    partial = await prepareDestination(out, predictedExportBytes(model, opts.onnx ?? true, opts.onnxDtype));
   } catch (e) {
     await model.close();
     throw e;
@@ -193,24 +214,30 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     const report = opts.onProgress;
     const compressed = plan.layers.map((c) => effectiveCompression(model.spec, c) !== null);
     const writeOnnx = opts.onnx ?? true;
-    // the decoder holds every weight as float32, whatever the checkpoint stores
-    const onnxBytes = 4 * modelInfo(model).parameters;
+    const precision = onnxPrecision(spec.dtype, opts.onnxDtype);
+    const onnxBytes = onnxWeightBytes(precision) * modelInfo(model).parameters;
     const onnxMinBytes = opts.onnxExternalMinBytes ?? (onnxBytes > ONNX_EXTERNAL_BYTES ? 1024 : undefined);
 
+    // counted in the model's layers, as the label names them: a count of the compressed ones alone read
+    // `layer 5 4/4` when one layer stayed whole; layers left whole are copied, and the last event says N/N
+    const layerCount = model.spec.numLayers;
     let layersDone = 0;
+    const weightsDone = (layer: number, done: number) =>
+      report?.({ stage: 'export weights', layer, done, total: layerCount, etaSeconds: null });
     await writeCompressedCheckpoint(partial, cm, compressed, {
       maxShardBytes: opts.maxShardBytes,
       signal,
-      onLayer: (layer) =>
-        report?.({
-          stage: 'export weights',
-          layer,
-          done: ++layersDone,
-          total: compressed.filter(Boolean).length,
-          etaSeconds: null,
-        }),
+      onLayer: (layer) => weightsDone(layer, (layersDone = Math.max(layersDone, layer + 1))),
     });
-    await writeConfig(model.dir, partial, cm, plan, writeOnnx && onnxMinBytes !== undefined);
+    if (layersDone < layerCount) weightsDone(-1, layerCount);
+    await writeConfig(
+      model.dir,
+      partial,
+      cm,
+      plan,
+      writeOnnx && onnxMinBytes !== undefined,
+      writeOnnx ? precision : null,
+    );
     for (const name of COPIED_FILES) {
       const src = path.join(model.dir, name);
       if (await exists(src)) await fs.promises.copyFile(src, path.join(partial, name));
@@ -239,6 +266,7 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
           },
         },
         {
+          precision,
           // the data file's location is relative to the model file: both live in onnx/
           ...(onnxMinBytes === undefined
             ? {}
@@ -263,30 +291,46 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     const verification = await verifyExport(partial, cm, plan, windows, engine, {
       decodeSteps: opts.decodeSteps ?? 16,
       onnxFile,
+      onnxPrecision: precision,
       onProgress: report,
       signal,
     });
-    lap('verify');
     if (!verification.passed) throw new RankwiseError('internal', describeFailure(verification, out));
+    // The job measured its model in memory, before folding and rounding to the checkpoint's dtype, and with
+    // the ranks it allocated, which an export may override: the files' own figure is what is reported.
+    const job = plan.report;
+    const evalCount = Math.min(job.evalWindows, evalWindows.windows.length);
+    const evaluation = {
+      windows: evalCount,
+      window: plan.calibration.window,
+      perplexity: await exportedPerplexity(partial, evalWindows.windows.slice(0, evalCount), engine, {
+        onProgress: report,
+        signal,
+      }),
+      inMemory: job.perplexity.compressed,
+    };
+    lap('verify');
 
     // the report describes the files beside it, not itself
     const files = await fileList(partial);
     const written = files.filter((f) => f.name.endsWith('.safetensors')).reduce((a, f) => a + f.bytes, 0);
     seconds.total = (performance.now() - started) / 1000;
+    const kv = { original: originalKvBytesPerToken(spec), compressed: kvBytesPerToken(spec) };
     const data: ReportData = {
       format: REPORT_FORMAT,
       version: REPORT_VERSION,
       created: new Date().toISOString(),
       model: { dir: model.dir, info: modelInfo(model) },
-      compress: plan.report,
+      // the layouts are what writeConfig put in config.json, so the report and the files cannot disagree
+      compress: exportedCompressReport(job, cm.layouts, {
+        kvBytesPerToken: kv,
+        perplexity: evaluation.perplexity,
+      }),
       memory: memoryTable(
-        {
-          kvBytesPerToken: { original: originalKvBytesPerToken(spec), compressed: kvBytesPerToken(spec) },
-          weightsBytes: { original: weightsBytes(model), compressed: written },
-        },
+        { kvBytesPerToken: kv, weightsBytes: { original: weightsBytes(model), compressed: written } },
         opts.memory,
       ),
-      export: { dir: out, files, seconds, verification },
+      export: { dir: out, files, seconds, verification, evaluation },
     };
     await fs.promises.writeFile(path.join(partial, REPORT_JSON), `${JSON.stringify(data, null, 2)}\n`);
     await fs.promises.writeFile(path.join(partial, REPORT_HTML), renderReportHtml(data));

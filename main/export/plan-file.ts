@@ -4,6 +4,7 @@
  * `layers.{i}.{keys|values}.{g}.{a|b}` (d×r each) and everything else as JSON in `__metadata__`, so
  * reading one back goes through the same validated reader as any checkpoint and nothing is unpickled.
  */
+import { upgradeCompressReport } from '../contract/report-upgrade.ts';
 import { badInput } from '../core/errors.ts';
 import type { CompressionPlan } from './plan.ts';
 import { float64Bytes, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
@@ -108,7 +109,7 @@ export async function readPlanFile(file: string): Promise<CompressionPlan> {
       });
     }
     const { version: _v, layers: _l, ...rest } = meta;
-    return { ...rest, layers };
+    return { ...rest, report: upgradeCompressReport(rest.report), layers };
   } finally {
     await st.close();
   }

@@ -3,20 +3,21 @@
  * external resources) so it can be mailed, attached to an issue or opened offline and still show
  * everything. It renders the ReportData object and nothing else, so it never disagrees with the JSON.
  */
-import { paretoFront } from '../allocate/index.ts';
-import type { ProfilePoint } from '../allocate/index.ts';
+import { paretoFront } from '../core/allocate/index.ts';
+import {
+  ALLOCATION_BOX,
+  allocationChart,
+  allocationChartSvg,
+  PROFILE_BOX,
+  profileChart,
+  profileChartSvg,
+} from '../core/charts/index.ts';
+import { escapeXml } from '../core/charts/svg.ts';
 import { formatBytes } from '../core/format.ts';
-import type { CompressReport, ReportData } from '../contract/report.ts';
+import type { ExportedCompressReport, RankEdit, ReportData } from '../contract/report.ts';
 
-/** Makes any string safe as HTML text and inside a double- or single-quoted attribute. */
-export function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+/** Makes any string safe as HTML text and inside a double- or single-quoted attribute (the charts' own). */
+export const escapeHtml = escapeXml;
 
 const esc = (value: unknown) => escapeHtml(String(value));
 
@@ -41,24 +42,20 @@ export function formatError(x: number): string {
   return Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toFixed(4);
 }
 
+/** A layer's error, or why there is none: the report shows only numbers that were measured. */
+function layerError(x: number | null): string {
+  return x === null ? 'not measured' : formatError(x);
+}
+
 function formatChange(before: number, after: number): string {
   if (!isNum(before) || !isNum(after) || before === 0) return '—';
   const pct = ((after - before) / before) * 100;
   return `${pct >= 0 ? '+' : '−'}${Math.abs(pct).toFixed(1)} %`;
 }
 
-/** SVG coordinates: two decimals are well below a pixel and keep the document small. */
-const px = (x: number) => String(Math.round(x * 100) / 100);
-
 function baseName(dir: string): string {
   const parts = dir.split(/[\\/]+/).filter((p) => p.length > 0);
   return parts.length > 0 ? parts[parts.length - 1] : dir;
-}
-
-/** Layer colour: a blue → orange ramp, so depth reads as colour and a legend needs only its two ends. */
-function layerColour(index: number, count: number): string {
-  const t = count > 1 ? index / (count - 1) : 0;
-  return `hsl(${Math.round(215 - 185 * t)} 70% 50%)`;
 }
 
 const STYLE = `
@@ -102,13 +99,17 @@ svg .axis { stroke: var(--muted); stroke-width: 1; }
 svg .grid { stroke: var(--grid); stroke-width: 1; }
 svg .full { stroke: var(--muted); stroke-dasharray: 4 3; }
 svg .bar.k { fill: var(--k); } svg .bar.v { fill: var(--v); }
-svg .curve polyline { fill: none; stroke-width: 1.5; }
 svg .chosen { stroke: var(--fg); stroke-width: 1.5; }
-.legend { display: flex; gap: 16px; align-items: center; color: var(--muted); font-size: 0.9em; }
+svg .point { opacity: 0.7; }
+svg .curve:hover path { stroke-width: 3; }
+svg .curve:hover .point { opacity: 1; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: center; color: var(--muted); font-size: 0.9em; }
+.legend .series svg { display: inline-block; vertical-align: middle; margin-right: 4px; }
 .legend i { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 4px;
   vertical-align: -1px; }
-.legend i.ramp { width: 80px; margin: 0 -8px; }
 .legend i.k { background: var(--k); } .legend i.v { background: var(--v); }
+.edits { border-left: 4px solid var(--v); background: var(--panel); padding: 8px 12px; margin: 12px 0; }
+.edits ul { margin: 4px 0 0; padding-left: 20px; }
 `;
 
 function section(id: string, title: string, body: string): string {
@@ -135,20 +136,37 @@ function renderSummary(r: ReportData): string {
   const v = r.export.verification;
   const kept = isNum(kv.original) && kv.original > 0 ? kv.compressed / kv.original : c.kvFraction;
   const status = v.passed ? '<span class="ok">passed</span>' : '<span class="bad">FAILED</span>';
+  const o = v.onnx;
+  const ev = r.export.evaluation;
+  const edited = (c.edits?.length ?? 0) > 0;
+  // the compressed perplexity is the exported files' own (reports that have it); the job's beside it, which
+  // after hand edits belongs to ranks that were not exported
+  const jobModel = edited
+    ? "the job's allocation, before the edits below, in memory"
+    : "the job's model in memory";
+  const evalNote = ev
+    ? `; the exported files' own, as <code>rankwise eval</code> measures them (${jobModel}: ${fixed(ev.inMemory, 3)})`
+    : '';
+  const onnxRows = o
+    ? `<tr><th>ONNX decoder: cache / weights stored as</th><td class="num">${esc(o.cacheDtype)} / ${esc(o.weightsDtype)}</td></tr>
+<tr><th>ONNX cache per token, measured / the original model's at its dtype</th><td class="num">${formatInt(o.cacheBytesPerToken.measured)} / ${formatInt(o.cacheBytesPerToken.original)} B</td></tr>`
+    : '';
+  const onnxTolerance = o?.tolerance ?? v.tolerance;
   return section(
     'summary',
     'Summary',
     `<div class="cards">
 <div class="card"><h3>Perplexity</h3>
 <div class="big">${fixed(c.perplexity.original, 3)} → ${fixed(c.perplexity.compressed, 3)}</div>
-<div class="note">${formatChange(c.perplexity.original, c.perplexity.compressed)} on ${formatInt(c.evalWindows)} evaluation windows of ${formatInt(c.window)} tokens</div></div>
+<div class="note">${formatChange(c.perplexity.original, c.perplexity.compressed)} on ${formatInt(c.evalWindows)} evaluation windows of ${formatInt(c.window)} tokens${evalNote}</div></div>
 <div class="card"><h3>KV cache per token</h3>
 <div class="big">${bytes(kv.original)} → ${bytes(kv.compressed)}</div>
 <div class="note">${fixed(kept * 100, 1)} % kept (${formatInt(kv.original)} → ${formatInt(kv.compressed)} bytes)</div></div>
 <div class="card"><h3>Verification</h3>
 <div class="big">${status}</div>
-<div class="note">checkpoint error ${formatError(v.checkpointRelError)}, ONNX error ${formatError(v.onnxRelError)} (tolerance ${formatError(v.tolerance)})</div></div>
+<div class="note">checkpoint error ${formatError(v.checkpointRelError)} (tolerance ${formatError(v.tolerance)}), ONNX error ${formatError(v.onnxRelError)} (tolerance ${formatError(onnxTolerance)})</div></div>
 </div>
+${renderEdits(c.edits)}
 <table>
 <tbody>
 <tr><th>Verification windows</th><td class="num">${formatInt(v.windows)}</td></tr>
@@ -156,139 +174,70 @@ function renderSummary(r: ReportData): string {
 <tr><th>ONNX decoder with KV cache (${formatInt(v.onnxPrefillTokens)} prefill tokens, ${formatInt(v.onnxDecodeSteps)} decode steps)</th><td class="num">${formatError(v.onnxRelError)}</td></tr>
 <tr><th>Perplexity, reloaded / in memory</th><td class="num">${fixed(v.perplexity.reloaded, 3)} / ${fixed(v.perplexity.inMemory, 3)}</td></tr>
 <tr><th>ONNX <code>present</code> bytes, measured / predicted</th><td class="num">${formatInt(v.presentBytes.measured)} / ${formatInt(v.presentBytes.predicted)}</td></tr>
+${onnxRows}
 </tbody>
 </table>`,
   );
 }
 
-// Allocation chart geometry (SVG user units).
-const BAR_W = 9;
-const BAR_GAP = 2;
-const GROUP_GAP = 10;
-const GROUP_W = 2 * BAR_W + BAR_GAP + GROUP_GAP;
-const ALLOC_PLOT_H = 200;
-const ALLOC_LEFT = 64;
-const ALLOC_TOP = 14;
-const ALLOC_BOTTOM = 48;
-
 /**
- * Every n-th layer gets an x label. A deep model's chart is scaled down to the page width, which shrinks
- * its text too, so past 40 layers about 20 labels stay legible where 80 would not.
+ * The layers whose exported ranks are not the job's allocation, job's → exported, so a reader comparing
+ * this report with the job's own sees why they differ.
  */
-function labelStride(count: number): number {
-  return count <= 40 ? 1 : Math.ceil(count / 20);
+function renderEdits(edits: readonly RankEdit[] | undefined): string {
+  if (!edits || edits.length === 0) return '';
+  const items = edits.map(
+    (e) =>
+      `<li data-layer="${esc(e.layer)}">Layer ${esc(e.layer)}: K ${esc(e.job.kRank)} → ${esc(e.exported.kRank)}, V ${esc(e.job.vRank)} → ${esc(e.exported.vRank)}</li>`,
+  );
+  const n = edits.length;
+  return `<div class="edits" id="edits"><strong>Edited before export:</strong> ${n} ${n === 1 ? 'layer was' : 'layers were'} exported at other ranks than the job allocated (job's ranks → exported ranks, per KV head). Every figure in this report is the exported model's; the job's allocation is kept in the JSON as <code>compress.jobAllocation</code>.
+<ul>
+${items.join('\n')}
+</ul></div>`;
 }
 
-function renderAllocationChart(c: CompressReport, d: number): string {
-  const layers = c.layers;
-  const plotW = Math.max(layers.length * GROUP_W, 120);
-  const width = ALLOC_LEFT + plotW + 16;
-  const height = ALLOC_TOP + ALLOC_PLOT_H + ALLOC_BOTTOM;
-  const base = ALLOC_TOP + ALLOC_PLOT_H;
-  const yOf = (rank: number) => base - (rank / d) * ALLOC_PLOT_H;
-  const parts: string[] = [];
-  parts.push(
-    `<svg id="allocation-chart" role="img" aria-labelledby="allocation-chart-title" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
-    `<title id="allocation-chart-title">Per-head K and V ranks per layer, out of d = ${esc(d)}</title>`,
-  );
-  for (const q of [0, 0.25, 0.5, 0.75, 1]) {
-    const y = px(yOf(q * d));
-    parts.push(
-      `<line class="${q === 1 ? 'full' : 'grid'}" x1="${ALLOC_LEFT}" x2="${ALLOC_LEFT + plotW}" y1="${y}" y2="${y}"/>`,
-      `<text x="${ALLOC_LEFT - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(px(q * d))}</text>`,
-    );
-  }
-  const stride = labelStride(layers.length);
-  layers.forEach((l, i) => {
-    const x0 = ALLOC_LEFT + i * GROUP_W + GROUP_GAP / 2;
-    const bar = (kind: 'k' | 'v', rank: number, x: number) => {
-      const h = (rank / d) * ALLOC_PLOT_H;
-      const label = `layer ${l.layer}: ${kind.toUpperCase()} rank ${rank} of ${d} per head (${fixed((rank / d) * 100, 1)} %)`;
-      return `<rect class="bar ${kind}" data-rank="${esc(rank)}" x="${px(x)}" y="${px(base - h)}" width="${BAR_W}" height="${px(h)}"><title>${esc(label)}</title></rect>`;
-    };
-    const tick =
-      i % stride === 0
-        ? `<text x="${px(x0 + BAR_W + BAR_GAP / 2)}" y="${base + 14}" text-anchor="middle">${esc(l.layer)}</text>`
-        : '';
-    parts.push(
-      `<g class="layer" data-layer="${esc(l.layer)}">${bar('k', l.kRank, x0)}${bar('v', l.vRank, x0 + BAR_W + BAR_GAP)}${tick}</g>`,
-    );
-  });
-  parts.push(
-    `<line class="axis" x1="${ALLOC_LEFT}" x2="${ALLOC_LEFT + plotW}" y1="${base}" y2="${base}"/>`,
-    `<line class="axis" x1="${ALLOC_LEFT}" x2="${ALLOC_LEFT}" y1="${ALLOC_TOP}" y2="${base}"/>`,
-    `<text x="${px(ALLOC_LEFT + plotW / 2)}" y="${height - 8}" text-anchor="middle">layer</text>`,
-    `<text transform="translate(16 ${px(ALLOC_TOP + ALLOC_PLOT_H / 2)}) rotate(-90)" text-anchor="middle">rank per KV head (elements, of d = ${esc(d)})</text>`,
-    '</svg>',
+/** Cache bytes per token of one rank of one side of a layer, from the report's own totals (as the wizard does). */
+function bytesPerRank(c: ExportedCompressReport, d: number): number | undefined {
+  const original = c.kvBytesPerToken?.original;
+  const units = c.layers.length * 2 * d;
+  return isNum(original) && units > 0 ? original / units : undefined;
+}
+
+function renderAllocationChart(c: ExportedCompressReport, d: number): string {
+  // an unmeasured error is NaN to the shared chart, whose tooltips print it as a dash
+  const layers = c.layers.map((l) => ({ ...l, error: l.error ?? NaN }));
+  const edited = new Set((c.edits ?? []).map((e) => e.layer));
+  const chart = allocationChart(layers, d, ALLOCATION_BOX, edited, bytesPerRank(c, d));
+  const svg = allocationChartSvg(
+    chart,
+    'allocation-chart',
+    `Per-head K and V ranks per layer as exported, out of d = ${d}`,
+    {
+      x: 'Layer',
+      y: `Rank per head (of d = ${d})`,
+    },
   );
   const alloc = c.allocation;
   const how = alloc
-    ? `Allocated by ${esc(alloc.kind)} with target ${esc(alloc.target)}: ${alloc.feasible ? 'feasible' : '<span class="bad">infeasible</span>'}${alloc.reason ? ` (${esc(alloc.reason)})` : ''}, weighted mean error ${formatError(alloc.weightedError)}.`
+    ? `The job allocated by ${esc(alloc.kind)} with target ${esc(alloc.target)}: ${alloc.feasible ? 'feasible' : '<span class="bad">infeasible</span>'}${alloc.reason ? ` (${esc(alloc.reason)})` : ''}, weighted mean error ${formatError(alloc.weightedError)}.`
     : c.profile
-      ? 'Ranks chosen per layer from the measured profiles.'
-      : 'Fixed ranks: every layer got the same ranks.';
+      ? 'The job chose ranks per layer from the measured profiles.'
+      : 'Fixed ranks: the job gave every layer the same ranks.';
+  const editNote =
+    edited.size > 0
+      ? ` Then ${edited.size === 1 ? 'layer' : 'layers'} ${[...edited].join(', ')} ${edited.size === 1 ? 'was' : 'were'} set to other ranks before export (see the list above); the bars show what was exported.`
+      : '';
   return section(
     'allocation',
     'Rank allocation',
-    `<div class="legend"><span><i class="k"></i>K rank</span><span><i class="v"></i>V rank</span><span>dashed line: full rank d = ${esc(d)}</span></div>
-<figure>${parts.join('\n')}</figure>
-<p class="note">${how} Bar height is the per-head rank out of the head dimension d; hover a bar for its value.</p>`,
+    `<div class="legend"><span><i class="k"></i>K rank</span><span><i class="v"></i>V rank</span></div>
+<figure>${svg}</figure>
+<p class="note">${how}${editNote} Bar height is the per-head rank out of the head dimension d; hover a bar for its numbers.</p>`,
   );
 }
 
-// Error-rank curve geometry.
-const CURVE_W = 640;
-const CURVE_H = 320;
-const CURVE_LEFT = 72;
-const CURVE_RIGHT = 20;
-const CURVE_TOP = 16;
-const CURVE_BOTTOM = 48;
-
-interface YScale {
-  log: boolean;
-  map: (error: number) => number;
-  ticks: number[];
-}
-
-/** Above this max/min ratio of the positive errors the y axis goes logarithmic. */
-const LOG_RATIO = 100;
-
-/** Axis labels: 1e-4, 0.001, 0.125 (three significant digits, no trailing zeros). */
-function formatTick(x: number): string {
-  if (x === 0) return '0';
-  return Math.abs(x) < 1e-3 ? x.toExponential(0) : String(Number(x.toPrecision(3)));
-}
-
-function niceCeil(x: number): number {
-  const p = 10 ** Math.floor(Math.log10(x));
-  for (const m of [1, 2, 5, 10]) if (m * p >= x) return m * p;
-  return 10 * p;
-}
-
-function errorScale(errors: number[], top: number, bottom: number): YScale {
-  const positive = errors.filter((e) => isNum(e) && e > 0);
-  const hi = positive.length > 0 ? Math.max(...positive) : 1;
-  const lo = positive.length > 0 ? Math.min(...positive) : 1;
-  if (hi / lo >= LOG_RATIO) {
-    const d0 = Math.floor(Math.log10(lo));
-    const d1 = Math.max(Math.ceil(Math.log10(hi)), d0 + 1);
-    const ticks: number[] = [];
-    const step = Math.max(1, Math.ceil((d1 - d0) / 8));
-    for (let e = d0; e <= d1; e += step) ticks.push(10 ** e);
-    // An error of exactly 0 has no logarithm: it is drawn on the bottom edge.
-    const map = (err: number) => {
-      const t = err > 0 ? (Math.log10(err) - d0) / (d1 - d0) : 0;
-      return bottom - Math.min(1, Math.max(0, t)) * (bottom - top);
-    };
-    return { log: true, map, ticks };
-  }
-  const max = niceCeil(hi);
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((q) => q * max);
-  const map = (err: number) => bottom - (Math.max(0, err) / max) * (bottom - top);
-  return { log: false, map, ticks };
-}
-
-function renderCurves(c: CompressReport, d: number): string {
+function renderCurves(c: ExportedCompressReport, d: number): string {
   const profile = c.profile;
   if (!profile || profile.every((p) => p.length === 0)) {
     return section(
@@ -297,71 +246,44 @@ function renderCurves(c: CompressReport, d: number): string {
       '<p>No error-rank profile was measured: the ranks were fixed, so each layer was measured at its one setting only (see the per-layer table).</p>',
     );
   }
-  const fronts = profile.map((points) =>
-    paretoFront(points.map((p): ProfilePoint => ({ kRank: p.kRank, vRank: p.vRank, error: p.error }))),
-  );
-  const chosen = profile.map((points, i) => (points.length > 0 ? c.layers[i] : undefined));
-  const errors = [
-    ...fronts.flatMap((f) => f.map((p) => p.error)),
-    ...chosen.flatMap((l) => (l ? [l.error] : [])),
-  ];
-  const left = CURVE_LEFT;
-  const right = CURVE_W - CURVE_RIGHT;
-  const top = CURVE_TOP;
-  const bottom = CURVE_H - CURVE_BOTTOM;
-  const xMax = 2 * d;
-  const xOf = (cost: number) => left + (cost / xMax) * (right - left);
-  const y = errorScale(errors, top, bottom);
-  const parts: string[] = [];
-  parts.push(
-    `<svg id="curves-chart" role="img" aria-labelledby="curves-chart-title" width="${CURVE_W}" height="${CURVE_H}" viewBox="0 0 ${CURVE_W} ${CURVE_H}">`,
-    `<title id="curves-chart-title">Pareto front of relative layer-output error against cache elements per token per KV head, one line per layer</title>`,
-  );
-  for (const t of y.ticks) {
-    const ty = px(y.map(t));
-    parts.push(
-      `<line class="grid" x1="${left}" x2="${right}" y1="${ty}" y2="${ty}"/>`,
-      `<text x="${left - 6}" y="${ty}" text-anchor="end" dominant-baseline="middle">${esc(formatTick(t))}</text>`,
-    );
-  }
-  for (const q of [0, 0.25, 0.5, 0.75, 1]) {
-    const tx = px(xOf(q * xMax));
-    parts.push(
-      `<line class="grid" x1="${tx}" x2="${tx}" y1="${top}" y2="${bottom}"/>`,
-      `<text x="${tx}" y="${bottom + 14}" text-anchor="middle">${esc(px(q * xMax))}</text>`,
-    );
-  }
-  const count = profile.length;
-  fronts.forEach((front, i) => {
-    if (front.length === 0) return;
-    const layer = c.layers[i]?.layer ?? i;
-    const colour = layerColour(i, count);
-    const pts = front.map((p) => `${px(xOf(p.kRank + p.vRank))},${px(y.map(p.error))}`).join(' ');
-    parts.push(
-      `<g class="curve" data-layer="${esc(layer)}"><polyline stroke="${colour}" points="${pts}"><title>${esc(`layer ${layer}: ${front.length} Pareto points`)}</title></polyline></g>`,
-    );
+  const curves = profile.flatMap((points, i) => {
+    if (points.length === 0) return [];
+    const chosen = c.layers[i];
+    return [
+      {
+        layer: chosen?.layer ?? i,
+        front: paretoFront(points.map((p) => ({ kRank: p.kRank, vRank: p.vRank, error: p.error }))),
+        // a point without a measured error has no place on the error axis
+        chosen:
+          chosen && chosen.error !== null
+            ? { kRank: chosen.kRank, vRank: chosen.vRank, error: chosen.error }
+            : null,
+      },
+    ];
   });
-  chosen.forEach((l, i) => {
-    if (!l) return;
-    const cost = l.kRank + l.vRank;
-    const label = `layer ${l.layer}: chosen K ${l.kRank} + V ${l.vRank} = ${cost} elements, error ${formatError(l.error)}`;
-    parts.push(
-      `<circle class="chosen" data-layer="${esc(l.layer)}" data-k-rank="${esc(l.kRank)}" data-v-rank="${esc(l.vRank)}" cx="${px(xOf(cost))}" cy="${px(y.map(l.error))}" r="4" fill="${layerColour(i, count)}"><title>${esc(label)}</title></circle>`,
-    );
-  });
-  parts.push(
-    `<line class="axis" x1="${left}" x2="${right}" y1="${bottom}" y2="${bottom}"/>`,
-    `<line class="axis" x1="${left}" x2="${left}" y1="${top}" y2="${bottom}"/>`,
-    `<text x="${px((left + right) / 2)}" y="${CURVE_H - 10}" text-anchor="middle">cache elements per token per KV head (k_rank + v_rank, of 2d = ${esc(xMax)})</text>`,
-    `<text transform="translate(14 ${px((top + bottom) / 2)}) rotate(-90)" text-anchor="middle">relative layer-output error${y.log ? ' (log scale)' : ''}</text>`,
-    '</svg>',
+  const unmeasured = c.layers.filter((l) => l.error === null).map((l) => l.layer);
+  const unmeasuredNote =
+    unmeasured.length > 0
+      ? ` Layer${unmeasured.length === 1 ? '' : 's'} ${unmeasured.join(', ')} ${unmeasured.length === 1 ? 'was' : 'were'} exported at ranks the job did not measure, so ${unmeasured.length === 1 ? 'it has' : 'they have'} no circle.`
+      : '';
+  const chart = profileChart({ curves, headDim: d, box: PROFILE_BOX, bytesPerRank: bytesPerRank(c, d) });
+  const svg = profileChartSvg(
+    chart,
+    'curves-chart',
+    'Pareto front of relative layer-output error against the share of the layer’s cache kept, one line per layer',
   );
+  const legend = chart.curves
+    .map(
+      (k) =>
+        `<span class="series" data-layer="${k.layer}"><svg width="26" height="10" aria-hidden="true"><line x1="1" x2="25" y1="5" y2="5" stroke="${k.colour}" stroke-width="2"${k.dash ? ` stroke-dasharray="${k.dash}"` : ''}/></svg>${esc(k.name)}</span>`,
+    )
+    .join('');
   return section(
     'curves',
     'Error-rank curves',
-    `<div class="legend"><span>layer ${esc(c.layers[0]?.layer ?? 0)}</span><i class="ramp" style="background: linear-gradient(90deg, ${layerColour(0, 2)}, ${layerColour(1, 2)})"></i><span>layer ${esc(c.layers[count - 1]?.layer ?? count - 1)}</span><span>● chosen ranks</span></div>
-<figure>${parts.join('\n')}</figure>
-<p class="note">For each layer, the measured (k_rank, v_rank) points that no other point beats on both cache size and error; circles mark the ranks each layer got.${y.log ? ' Errors of exactly 0 sit on the bottom edge.' : ''} Hover a line or a circle for its layer.</p>`,
+    `<div class="legend">${legend}<span>● chosen ranks</span></div>
+<figure>${svg}</figure>
+<p class="note">For each layer, the measured (k_rank, v_rank) points that no other point beats on both cache size and error; large circles mark each layer's exported ranks.${unmeasuredNote} Errors of exactly 0 sit on the bottom edge. Hover a point for its ranks, bytes and error.</p>`,
   );
 }
 
@@ -404,21 +326,32 @@ ${rows.join('\n')}
   );
 }
 
-function renderLayers(c: CompressReport): string {
+function renderLayers(c: ExportedCompressReport): string {
+  const edits = new Map((c.edits ?? []).map((e) => [e.layer, e]));
+  // the column appears only when something was edited, so an unedited report reads as before
+  const jobColumn = (layer: number) => {
+    if (edits.size === 0) return '';
+    const e = edits.get(layer);
+    return `<td class="num">${e ? `${esc(e.job.kRank)} / ${esc(e.job.vRank)}` : ''}</td>`;
+  };
   const rows = c.layers.map(
     (l) =>
-      `<tr><td class="num">${esc(l.layer)}</td><td>${esc(l.keySpace)}</td><td class="num">${esc(l.kRank)}</td><td class="num">${esc(l.vRank)}</td><td class="num">${formatError(l.error)}</td></tr>`,
+      `<tr><td class="num">${esc(l.layer)}</td><td>${esc(l.keySpace)}</td><td class="num">${esc(l.kRank)}</td><td class="num">${esc(l.vRank)}</td><td class="num">${layerError(l.error)}</td>${jobColumn(l.layer)}</tr>`,
   );
+  const jobHead = edits.size > 0 ? `<th class="num">Job's k_rank / v_rank (edited)</th>` : '';
+  const unmeasured = c.layers.some((l) => l.error === null)
+    ? ' “Not measured”: the layer was exported at ranks the job did not measure (outside its profiled grid, or a job of fixed ranks, which profiles none), so no error is shown.'
+    : '';
   return section(
     'layers',
     'Per-layer ranks',
-    `<table>
-<thead><tr><th class="num">Layer</th><th>Key space</th><th class="num">k_rank</th><th class="num">v_rank</th><th class="num">Error</th></tr></thead>
+    `<table id="layers-table">
+<thead><tr><th class="num">Layer</th><th>Key space</th><th class="num">k_rank</th><th class="num">v_rank</th><th class="num">Error</th>${jobHead}</tr></thead>
 <tbody>
 ${rows.join('\n')}
 </tbody>
 </table>
-<p class="note">Ranks are per KV head; error is the relative decoder-layer output error on the held-out calibration windows.</p>`,
+<p class="note">The ranks as exported (config.json's <code>kv_compression</code>), per KV head; error is the relative decoder-layer output error on the held-out calibration windows, as the job measured it at those ranks.${unmeasured}</p>`,
   );
 }
 

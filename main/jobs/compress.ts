@@ -5,7 +5,7 @@
  * the export stage's work. The stages live under stages/; what differs between methods is asked of the
  * method's hooks (methods/types.ts), never of its id.
  */
-import type { Allocation, LayerProfile } from '../allocate/index.ts';
+import type { Allocation, LayerProfile } from '../core/allocate/index.ts';
 import type { CompressReport } from '../contract/report.ts';
 import type { CompressionPlan } from '../export/plan.ts';
 import type { LayerCompression } from '../core/kv.ts';
@@ -25,7 +25,6 @@ import { loadJobWindows, openJob, type JobWindows } from './stages/load.ts';
 import { StageTimer } from './stages/timer.ts';
 
 export type { CompressOptions, CompressSettings } from './settings.ts';
-export { rankGrid } from '../methods/hooks.ts';
 
 export type { CompressionPlan } from '../export/plan.ts';
 
@@ -44,7 +43,7 @@ export async function compressToPlan(
     const spec = model.spec;
     checkSettings(s, spec);
     const method = methodById(s.method);
-    const spaces = keySpacesFor(s.keySpace ?? 'auto', method.keySpaces(spec), s.method);
+    const spaces = keySpacesFor(s.keySpace ?? 'auto', method.keySpaces(spec), s.method, spec);
     const windows = await loadJobWindows(s, model);
     timer.lap('load');
 

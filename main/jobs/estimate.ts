@@ -21,7 +21,7 @@ const FLOPS = 20e9;
 function layerMacs(spec: ModelSpec): number {
   const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: d, intermediateSize: F } = spec;
   const attn = D * (H * d + 2 * Hkv * d) + H * d * D;
-  const mlp = (spec.act === 'silu' ? 3 : 2) * D * F;
+  const mlp = (spec.block.mlp.gated ? 3 : 2) * D * F;
   return attn + mlp;
 }
 

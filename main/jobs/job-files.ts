@@ -3,6 +3,7 @@
  * job file is written whole or not at all (a unique temporary name, then a rename), and read back with an
  * error that names the file when it is damaged.
  */
+import { upgradeCompressReport } from '../contract/report-upgrade.ts';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,7 +36,7 @@ export async function readPlanMeta(jobDir: string): Promise<PlanMeta> {
   const meta = await readJobJson(file, 'run the job again', () =>
     badInput('the job has no finished result to export', jobDir),
   );
-  return meta as PlanMeta;
+  return { ...meta, report: upgradeCompressReport(meta.report) } as PlanMeta;
 }
 
 /**

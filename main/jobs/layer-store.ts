@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 
 import { badInput, RankwiseError } from '../core/errors.ts';
-import type { ProfilePoint } from '../allocate/index.ts';
+import type { ProfilePoint } from '../core/allocate/index.ts';
 import { HOST_IS_LITTLE_ENDIAN, swapBytesInPlace } from '../model/dtype.ts';
 import { isMissing } from '../model/fs-errors.ts';
 import { float64Bytes, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';

@@ -4,6 +4,7 @@
  * worker between units of work, results and summaries on disk so
  * recent jobs survive a restart, and a job cache that lets a re-run or resumed job skip finished layers.
  */
+import { upgradeJobResult } from '../contract/report-upgrade.ts';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,11 +15,13 @@ import type {
   JobEvent,
   JobId,
   JobKind,
+  JobOutcome,
   JobSettings,
   JobState,
   JobSummary,
   TryRunSummary,
 } from '../contract/api.ts';
+import type { CompressReport } from '../contract/report.ts';
 import { badInput, RankwiseError, toErrorInfo, type ErrorInfo } from '../core/errors.ts';
 import { removeOwnPartials } from '../export/publish.ts';
 import type { CompressSettings } from './compress.ts';
@@ -73,6 +76,8 @@ export interface CacheUse {
 export interface JobManagerOptions {
   /** Where job folders and the job cache live. */
   dir: string;
+  /** onnxruntime intra-op threads of a job's worker; default all cores but one, kept for the host. */
+  jobThreads?: number;
 }
 
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
@@ -80,6 +85,18 @@ const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 const KEPT_TRY_RUNS = 16;
 /** How long a worker whose task has settled may take to end its thread before it is terminated. */
 const EXIT_GRACE_MS = 5000;
+
+/**
+ * The figures of a compress report the recent-jobs list shows, so jobs on the same model can be told
+ * apart without reading every result file.
+ */
+function outcomeOf(result: unknown): JobOutcome | null {
+  const r = result as Partial<CompressReport> | null | undefined;
+  const ppl = r?.perplexity;
+  if (typeof r?.kvFraction !== 'number' || typeof ppl?.original !== 'number') return null;
+  if (typeof ppl.compressed !== 'number') return null;
+  return { kvFraction: r.kvFraction, perplexity: { original: ppl.original, compressed: ppl.compressed } };
+}
 
 export class JobManager {
   private readonly jobs = new Map<JobId, Job>();
@@ -230,6 +247,14 @@ export class JobManager {
   /** A run's last state: told only once the summary saying so is on disk (or its write failed). */
   private async settleState(job: Job, state: JobState, error?: ErrorInfo): Promise<void> {
     this.updateSummary(job, state, error);
+    if (state === 'done' && job.summary.kind === 'compress') {
+      // the worker wrote the report; a summary without its figures is still a summary
+      const report = await readJobJson(path.join(this.jobDir(job.summary.id), RESULT_FILE), '').catch(
+        () => null,
+      );
+      const outcome = outcomeOf(report);
+      if (outcome) job.summary.outcome = outcome;
+    }
     await this.persist(job).catch(() => undefined);
     this.emit(job, { type: 'state', state, ...(error ? { error } : {}) });
   }
@@ -338,7 +363,7 @@ export class JobManager {
     // counted afresh each run: a resumed job's count says what its last run took from the cache
     if (job.summary.kind === 'compress') job.cacheUse = { reused: 0, fitted: 0 };
     this.setState(job, 'running');
-    const worker = new Worker(WORKER_ENTRY);
+    const worker = new Worker(WORKER_ENTRY, { workerData: { threads: this.opts.jobThreads } });
     job.worker = worker;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     let finished = false;
@@ -515,7 +540,8 @@ export class JobManager {
       throw badInput(`job ${id} is ${job.summary.state}; its result exists once it is done`);
     }
     if (job.tryTask) return job.result as T;
-    return (await readJobJson(path.join(this.jobDir(id), RESULT_FILE), 'run the job again')) as T;
+    const raw = await readJobJson(path.join(this.jobDir(id), RESULT_FILE), 'run the job again');
+    return upgradeJobResult(raw) as T;
   }
 
   /** Stops every worker and lets pending summary writes land (app shutdown). */

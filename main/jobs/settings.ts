@@ -2,7 +2,7 @@
  * What a compress job is asked (its settings) and what its caller hears along the way (its options): apart
  * from compress.ts, so the stages under stages/ share them without importing the job that runs them.
  */
-import type { ProfilePoint } from '../allocate/index.ts';
+import type { ProfilePoint } from '../core/allocate/index.ts';
 import type { KeySpaceSetting } from '../contract/report.ts';
 import type { KeySpace, MethodId } from '../core/kv.ts';
 import type { Progress } from '../core/progress.ts';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parentPort, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 
 import { badInput, RankwiseError, toErrorInfo } from '../core/errors.ts';
 import { exportPlan } from '../export/export.ts';
@@ -25,8 +25,11 @@ const port = ((): MessagePort => {
   return parentPort;
 })();
 const controller = new AbortController();
-// the host's main thread (UI, server, IPC) keeps a core for itself
-const threads = Math.max(1, os.availableParallelism() - 1);
+// Intra-op threads of every stage. A host whose main thread serves a UI or a server keeps a core for itself
+// (the default); the CLI's main thread only waits for job events, and on a 2-core machine leaving it a core
+// halved every stage (issue 15: compress ran on one core), so it hands the job all of them (JobManagerOptions).
+const threads =
+  (workerData as { threads?: number } | null)?.threads ?? Math.max(1, os.availableParallelism() - 1);
 const post = (m: FromWorker) => port.postMessage(m);
 
 function progress(p: Progress) {
@@ -93,6 +96,7 @@ async function runExport(task: ExportTask): Promise<void> {
     out: task.request.out,
     force: task.request.force,
     onnx: task.request.onnx,
+    onnxDtype: task.request.onnxDtype,
     device: task.device,
     threads,
     signal: controller.signal,

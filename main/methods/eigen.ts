@@ -1,4 +1,4 @@
-import { eigh } from '../../native-kernels/index.ts';
+import { eigh } from './kernels.ts';
 import { sum } from './linalg.ts';
 import { closedFormHooks, standardRankPlan } from './hooks.ts';
 import { orthonormalFit } from './orthonormal-fit.ts';
@@ -35,7 +35,7 @@ export function fitEigen(capture: LayerCapture, spec: ModelSpec, keySpace: KeySp
 export const eigen: CompressionMethod = {
   id: 'eigen',
   summary: methodCard('eigen').summary,
-  keySpaces: (spec) => methodKeySpaces('eigen', Boolean(spec.rope)),
+  keySpaces: (spec) => methodKeySpaces('eigen', spec.block.rope !== null, spec.block.qkNorm),
   fit: fitEigen,
   ...closedFormHooks(fitEigen),
   rankPlan: eigenRankPlan,

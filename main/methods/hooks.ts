@@ -2,19 +2,11 @@
  * The job hooks most methods share: a fit from the statistics alone, the standard rank plan (the whole
  * grid for the allocator, or the fixed pair), no training cost, nothing of their own in the cache key.
  */
-import { badInput, isUserError } from '../core/errors.ts';
+import { isUserError, RankwiseError } from '../core/errors.ts';
 import type { KeySpace } from '../core/kv.ts';
+import { rankGrid } from '../core/memory.ts';
 import type { ModelSpec } from '../model/types.ts';
 import type { CompressionMethod, LayerCapture, LayerFit, MethodSettings, RankPlan } from './types.ts';
-
-/** Per-head rank grid: multiples of max(1, ⌊d/8⌋) up to d, d included (ARCHITECTURE.md §6). */
-export function rankGrid(d: number): number[] {
-  const step = Math.max(1, Math.floor(d / 8));
-  const grid: number[] = [];
-  for (let r = step; r < d; r += step) grid.push(r);
-  grid.push(d);
-  return grid;
-}
 
 /** Every grid pair for the allocator, or the fixed pair (whose ranks are all a layer needs to serve). */
 export function standardRankPlan(d: number, s: MethodSettings): RankPlan {
@@ -44,7 +36,7 @@ export function closedFormHooks(fit: Fit): Omit<CompressionMethod, 'id' | 'summa
         return { fit: fit(ctx.capture, ctx.spec, ctx.keySpace) };
       } catch (e) {
         // a fit fails on what the calibration text gave it: name that text
-        if (isUserError(e) && !e.file) throw badInput(e.message, ctx.calib);
+        if (isUserError(e) && !e.file) throw new RankwiseError('bad-input', e.message, ctx.calib, e.setting);
         throw e;
       }
     },

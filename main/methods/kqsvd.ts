@@ -1,5 +1,5 @@
-import { cholesky, eigh, matmul, solveTriangular } from '../../native-kernels/index.ts';
-import { badInput, RankwiseError } from '../core/errors.ts';
+import { cholesky, eigh, matmul, solveTriangular } from './kernels.ts';
+import { badSetting, RankwiseError } from '../core/errors.ts';
 import type { ModelSpec } from '../model/types.ts';
 import { closedFormHooks } from './hooks.ts';
 import { columnBlock, identity, leadingColumns, sum, trace, transpose } from './linalg.ts';
@@ -47,11 +47,12 @@ function pairOrExplain(capture: LayerCapture, side: string, g: number, d: number
   } catch (e) {
     const singular = /^cholesky: the matrix is not positive definite/;
     if (!(e instanceof RankwiseError) || e.kind !== 'bad-input' || !singular.test(e.message)) throw e;
-    throw badInput(
+    throw badSetting(
+      'calibWindows',
       `KQ-SVD cannot fit layer ${capture.layer}'s ${side}s (KV head ${g}): the Gram matrix of the ` +
         `${capture.grams.tokens} calibration tokens it was fitted on is singular (too few tokens, or too ` +
-        `little variety, to span the head dimension ${d}); calibrate on more text: more or longer windows ` +
-        '(--calib-windows, --window)',
+        `little variety, to span the head dimension ${d}); calibrate on more text: more calibWindows, ` +
+        'or longer windows',
     );
   }
 }
@@ -118,7 +119,7 @@ export function logitError2(cK: Float64Array, cQ: Float64Array, pair: FactorPair
 export const kqsvd: CompressionMethod = {
   id: 'kqsvd',
   summary: methodCard('kqsvd').summary,
-  keySpaces: (spec) => methodKeySpaces('kqsvd', Boolean(spec.rope)),
+  keySpaces: (spec) => methodKeySpaces('kqsvd', spec.block.rope !== null, spec.block.qkNorm),
   fit: fitKqsvd,
   ...closedFormHooks(fitKqsvd),
 };

@@ -1,4 +1,4 @@
-import { eigh } from '../../native-kernels/index.ts';
+import { eigh } from './kernels.ts';
 import { closedFormHooks } from './hooks.ts';
 import { orthonormalFit } from './orthonormal-fit.ts';
 import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
@@ -22,7 +22,7 @@ function fitKsvd(capture: LayerCapture, spec: ModelSpec, keySpace: KeySpace): La
 export const ksvd: CompressionMethod = {
   id: 'ksvd',
   summary: methodCard('ksvd').summary,
-  keySpaces: (spec) => methodKeySpaces('ksvd', Boolean(spec.rope)),
+  keySpaces: (spec) => methodKeySpaces('ksvd', spec.block.rope !== null, spec.block.qkNorm),
   fit: fitKsvd,
   ...closedFormHooks(fitKsvd),
 };

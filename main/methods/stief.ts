@@ -11,7 +11,7 @@
  * EigenAttention bases is used. So the learned profile is never above EigenAttention's on those windows,
  * which also measure it (documented in docs/methods.md).
  */
-import { matmul } from '../../native-kernels/index.ts';
+import { matmul } from './kernels.ts';
 import { RankwiseError } from '../core/errors.ts';
 import { mulberry32 } from '../model/prng.ts';
 import type { ModelSpec } from '../model/types.ts';
@@ -240,7 +240,7 @@ async function trainLayer(ctx: TrainContext): Promise<TrainedLayer> {
 export const stief: CompressionMethod = {
   id: 'stief',
   summary: methodCard('stief').summary,
-  keySpaces: (spec) => methodKeySpaces('stief', Boolean(spec.rope)),
+  keySpaces: (spec) => methodKeySpaces('stief', spec.block.rope !== null, spec.block.qkNorm),
   // Without training data the best available bases are the starting point.
   fit: fitEigen,
   train: trainLayer,

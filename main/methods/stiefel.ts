@@ -4,7 +4,7 @@
  * moments are kept on projected gradients, the step is projected again, and a QR retraction with a sign fix
  * (diag R ≥ 0, native kernels) brings P back onto the manifold, so PᵀP = I holds to rounding after every step.
  */
-import { matmul, qr } from '../../native-kernels/index.ts';
+import { matmul, qr } from './kernels.ts';
 import { transpose } from './linalg.ts';
 
 /** P·sym(PᵀX) subtracted from X: the tangent-space projection at P (n×k, orthonormal columns). */

@@ -1,4 +1,4 @@
-import { eigh, matmul } from '../../native-kernels/index.ts';
+import { eigh, matmul } from './kernels.ts';
 import { rowBlock, transpose } from './linalg.ts';
 import { closedFormHooks } from './hooks.ts';
 import { orthonormalFit } from './orthonormal-fit.ts';
@@ -32,7 +32,7 @@ function fitThinKeys(capture: LayerCapture, spec: ModelSpec, keySpace: KeySpace)
 export const thinkeys: CompressionMethod = {
   id: 'thinkeys',
   summary: methodCard('thinkeys').summary,
-  keySpaces: (spec) => methodKeySpaces('thinkeys', Boolean(spec.rope)),
+  keySpaces: (spec) => methodKeySpaces('thinkeys', spec.block.rope !== null, spec.block.qkNorm),
   fit: fitThinKeys,
   ...closedFormHooks(fitThinKeys),
 };

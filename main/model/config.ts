@@ -77,7 +77,7 @@ export function specFromConfig(
   if (cfg.has(KV_COMPRESSION_KEY)) {
     spec.kvCompression = parseKvCompression(
       raw[KV_COMPRESSION_KEY],
-      { numLayers: spec.numLayers, headDim: spec.headDim, hasRope: spec.rope !== null },
+      { numLayers: spec.numLayers, headDim: spec.headDim, hasRope: spec.block.rope !== null },
       file,
     );
     if (spec.block.qkNorm) checkWholeHeads(spec, file);

@@ -155,7 +155,9 @@ export function keyBases(
 
 /** The key space an uncompressed layer is labelled with: the model's natural one. */
 export function defaultKeySpace(spec: ModelSpec): KeySpace {
-  return spec.rope ? 'pre-rope' : 'folded';
+  if (!spec.block.rope) return 'folded';
+  // per-head q/k norms rule pre-RoPE keys out (keySpaceObstacle), so the label names the space they allow
+  return spec.block.qkNorm ? 'post-rope' : 'pre-rope';
 }
 
 /** Pads each head's block of `rows` rows (of `l.in` columns) to d rows with zeros. */

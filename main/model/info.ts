@@ -4,7 +4,7 @@
 import { dtypeBytes } from './dtype.ts';
 import { kvElementsPerToken } from './kv-layout.ts';
 import type { ModelHandle } from './model.ts';
-import type { ModelInfo } from '../contract/model.ts';
+import type { ArchFamily, ModelInfo } from '../contract/model.ts';
 import type { ModelSpec } from './types.ts';
 
 /** Context lengths the summary prices the cache at. */
@@ -23,6 +23,14 @@ export function originalKvBytesPerToken(spec: ModelSpec): number {
   return kvElementsPerToken(undefined, spec) * dtypeBytes(spec.dtype);
 }
 
+/**
+ * The card's graph family: every RoPE decoder is computed by the llama-style block, and only GPT-2's
+ * learned positions call for the other one.
+ */
+function archFamily(spec: ModelSpec): ArchFamily {
+  return spec.block.rope ? 'llama' : 'gpt2';
+}
+
 export function modelInfo(handle: ModelHandle): ModelInfo {
   const { spec, checkpoint, adapter } = handle;
   let parameters = 0;
@@ -35,7 +43,7 @@ export function modelInfo(handle: ModelHandle): ModelInfo {
   const perToken = kvBytesPerToken(spec);
   return {
     modelType: spec.modelType,
-    family: spec.family,
+    family: archFamily(spec),
     layers: spec.numLayers,
     heads: spec.numHeads,
     kvHeads: spec.numKvHeads,
@@ -43,7 +51,8 @@ export function modelInfo(handle: ModelHandle): ModelInfo {
     hiddenSize: spec.hiddenSize,
     vocabSize: spec.vocabSize,
     maxPositions: spec.maxPositions,
-    rope: spec.rope ? spec.rope.theta : null,
+    rope: spec.block.rope ? spec.block.rope.theta : null,
+    qkNorm: spec.block.qkNorm,
     dtype: spec.dtype,
     parameters,
     kvBytesPerToken: perToken,

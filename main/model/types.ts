@@ -3,10 +3,10 @@
  * tensor names onto these shapes, so the runtime, the methods and the export see one layout:
  * linear weights are row-major [out, in] (the nn.Linear convention), whatever the file stores.
  */
-import type { ArchFamily, DType, KvLayerLayout } from '../contract/model.ts';
+import type { DType, KvLayerLayout } from '../contract/model.ts';
 
-/** Storage dtypes and graph families are part of the API's model card (main/contract/model.ts). */
-export type { ArchFamily, DType };
+/** Storage dtypes are part of the API's model card (main/contract/model.ts). */
+export type { DType };
 
 /**
  * How one decoder block computes, as the architecture's adapter describes it from config.json. The block
@@ -60,8 +60,6 @@ export interface RopeRecipe {
 export interface ModelSpec {
   /** config.json `model_type` (arch/registry.ts lists those supported). */
   modelType: string;
-  /** Legacy: llama for every RoPE decoder, gpt2. The graphs read `block`. */
-  family: ArchFamily;
   /** D, the residual width. */
   hiddenSize: number;
   numLayers: number;
@@ -76,18 +74,6 @@ export interface ModelSpec {
   vocabSize: number;
   /** Longest context the model was trained for (max_position_embeddings / n_positions). */
   maxPositions: number;
-  /** Legacy mirror of `block.norm` (no offset). */
-  norm: { kind: 'rms' | 'layer'; eps: number };
-  /** Legacy mirror of `block.rope`: θ only, without scaling. Null when positions are learned (GPT-2). */
-  rope: { theta: number } | null;
-  /** Legacy: 'silu' when `block.mlp.gated`, 'gelu_new' for a plain MLP, whatever the activation. */
-  act: 'silu' | 'gelu_new';
-  /** Legacy mirror of `block.bias.qkv`. */
-  qkvBias: boolean;
-  /** Legacy mirror of `block.bias.o`. */
-  oBias: boolean;
-  /** Legacy mirror of `block.bias.mlp`. */
-  mlpBias: boolean;
   tieWordEmbeddings: boolean;
   /** How each decoder block computes (norms, MLP, RoPE, biases, windows). */
   block: BlockRecipe;

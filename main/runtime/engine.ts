@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { badInput } from '../core/errors.ts';
+import { badInput, badSetting } from '../core/errors.ts';
 import { GraphBuilder } from './onnx/builder.ts';
 
 /** Where graphs run. `auto` takes the platform's GPU provider when this onnxruntime build has it. */
@@ -66,9 +66,10 @@ export class Engine {
       return new Engine(wanted, options.threads);
     }
     if (device === 'auto') return new Engine('cpu', options.threads);
-    throw badInput(
+    throw badSetting(
+      'device',
       `device "${device}" is not available in this onnxruntime build on this machine ` +
-        `(known providers: ${knownProviders().join(', ')}); use --device cpu or auto`,
+        `(known providers: ${knownProviders().join(', ')}); choose cpu or auto`,
     );
   }
 

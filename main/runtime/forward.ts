@@ -1,5 +1,5 @@
 import { badInput, RankwiseError } from '../core/errors.ts';
-import { progressTracker, throwIfCancelled, type Progress } from '../core/progress.ts';
+import { itemProgressTracker, throwIfCancelled, type Progress } from '../core/progress.ts';
 import type { Checkpoint } from '../model/checkpoint.ts';
 import type { ArchAdapter } from '../model/arch/registry.ts';
 import { layerWeightFeeds, type ModelRunner, type WeightSource } from './runner.ts';
@@ -161,9 +161,10 @@ export async function forwardSequences(
   const groups = plan(runner, sequences, opts);
   const nll: Float32Array[] = new Array(sequences.length);
   const logits: Float32Array[] | undefined = wantLogits === 'none' ? undefined : new Array(sequences.length);
-  const tick = progressTracker(
+  const tick = itemProgressTracker(
     opts.stage ?? 'forward',
     groups.length * (spec.numLayers + 2),
+    sequences.length,
     opts.onProgress,
   );
 

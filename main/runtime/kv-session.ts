@@ -30,10 +30,15 @@ export class KvDecoderSession {
   private past: LayerCache[];
   private tokens = 0;
 
+  /** The cache tensors' element type, as the model declares its past inputs (a 16-bit export: float16). */
+  readonly cacheType: 'float32' | 'float16';
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly info: KvSessionInfo,
   ) {
+    const past = session.inputMetadata.find((m) => m.name === KV_DECODER_IO.pastKey(0));
+    this.cacheType = past?.isTensor && past.type === 'float16' ? 'float16' : 'float32';
     this.past = this.emptyCache();
   }
 
@@ -55,7 +60,10 @@ export class KvDecoderSession {
 
   private emptyCache(): LayerCache[] {
     const H = this.info.numKvHeads;
-    const empty = (width: number) => new ort.Tensor('float32', new Float32Array(0), [1, H, 0, width]);
+    const empty = (width: number) =>
+      this.cacheType === 'float16'
+        ? new ort.Tensor('float16', new Uint16Array(0), [1, H, 0, width])
+        : new ort.Tensor('float32', new Float32Array(0), [1, H, 0, width]);
     return this.info.layers.map((l) => ({ key: empty(l.kRank), value: empty(l.vRank) }));
   }
 
@@ -72,8 +80,9 @@ export class KvDecoderSession {
   /** Bytes of the cache tensors the last call returned. */
   presentBytes(): number {
     let bytes = 0;
+    // the bytes the runtime handed back, whatever their element type
     for (const { key, value } of this.past) {
-      bytes += (key.data as Float32Array).byteLength + (value.data as Float32Array).byteLength;
+      bytes += (key.data as ArrayBufferView).byteLength + (value.data as ArrayBufferView).byteLength;
     }
     return bytes;
   }

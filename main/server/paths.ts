@@ -14,7 +14,13 @@ import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pathFields, type ApiMethod, type DirectoryListing } from '../contract/index.ts';
+import {
+  pathFields,
+  type ApiMethod,
+  type DirectoryListing,
+  type LocalModel,
+  type LocalModels,
+} from '../contract/index.ts';
 import { badInput, RankwiseError } from '../core/errors.ts';
 
 /** Dangling links followed in a row before giving up (the kernel's own limit is 40). */
@@ -126,16 +132,31 @@ async function openedPath(handle: FileHandle, p: string, given: string): Promise
   return now.real;
 }
 
+/** Whether the physical path `real` is one of `dirs` or lies under one (`/a/bc` is not under `/a/b`). */
+function under(real: string, dirs: readonly string[]): boolean {
+  return dirs.some((dir) => {
+    if (real === dir) return true;
+    const prefix = dir.endsWith(path.sep) ? dir : `${dir}${path.sep}`;
+    return real.startsWith(prefix);
+  });
+}
+
 export class PathGuard {
   /** Real paths of the folders the server may use, in the order given. */
   readonly roots: readonly string[];
+  /**
+   * Folders of Rankwise's own that a page may read but never write: the bundled model, so the wizard's
+   * default works whatever roots the user named. Missing ones are left out.
+   */
+  private readonly readOnly: readonly string[];
 
-  private constructor(roots: string[]) {
+  private constructor(roots: string[], readOnly: string[]) {
     this.roots = roots;
+    this.readOnly = readOnly;
   }
 
   /** Resolves each root; a root that is missing or not a folder is the user's mistake, said at start-up. */
-  static async create(roots: readonly string[]): Promise<PathGuard> {
+  static async create(roots: readonly string[], readOnly: readonly string[] = []): Promise<PathGuard> {
     if (roots.length === 0) throw badInput('the server needs at least one folder it may use');
     const real: string[] = [];
     for (const root of roots) {
@@ -148,20 +169,24 @@ export class PathGuard {
       if (!(await fs.stat(resolved)).isDirectory()) throw badInput('not a folder', root);
       if (!real.includes(resolved)) real.push(resolved);
     }
-    return new PathGuard(real);
+    const own = await Promise.all(readOnly.map((d) => fs.realpath(d).catch(() => null)));
+    return new PathGuard(
+      real,
+      own.filter((d) => d !== null),
+    );
   }
 
   /** True when the physical path `real` is a root or lies under one (`/a/bc` is not under `/a/b`). */
   contains(real: string): boolean {
-    return this.roots.some((root) => {
-      if (real === root) return true;
-      const prefix = root.endsWith(path.sep) ? root : `${root}${path.sep}`;
-      return real.startsWith(prefix);
-    });
+    return under(real, this.roots);
   }
 
   /** The physical path of `p`, or a bad-input error naming `p` when it leaves every root. */
   async check(p: string): Promise<string> {
+    return this.resolve(p, true);
+  }
+
+  private async resolve(p: string, reading: boolean): Promise<string> {
     if (typeof p !== 'string' || p === '') throw badInput('a path argument is empty');
     if (p.includes('\0')) throw badInput('a path may not contain NUL characters', p);
     let real: string;
@@ -171,7 +196,7 @@ export class PathGuard {
       if (e instanceof RankwiseError) throw e;
       throw badInput(`cannot resolve the path (${errorCode(e) ?? String(e)})`, p);
     }
-    if (!this.contains(real)) {
+    if (!this.contains(real) && !(reading && under(real, this.readOnly))) {
       throw badInput(`outside the folders this server may use: ${this.roots.join(', ')}`, p);
     }
     return real;
@@ -182,7 +207,7 @@ export class PathGuard {
    * destination whole and stages it in a sibling (`<out>.partial`), which for a root lies outside it.
    */
   async checkWritable(p: string): Promise<string> {
-    const real = await this.check(p);
+    const real = await this.resolve(p, false);
     if (this.roots.includes(real)) {
       throw badInput('is one of the folders this server may use; choose a new folder inside it', p);
     }
@@ -249,7 +274,7 @@ export class PathGuard {
       const opened = await openedPath(handle, real, p);
       // removed meanwhile: /proc then names it "… (deleted)", which is no path to check
       if ((await handle.stat()).nlink === 0) throw changed(p);
-      if (!this.contains(opened)) {
+      if (!this.contains(opened) && !under(opened, this.readOnly)) {
         throw badInput(`outside the folders this server may use: ${this.roots.join(', ')}`, p);
       }
       if (!(await procFdWorks())) {
@@ -328,6 +353,33 @@ export class PathGuard {
     const parent = this.roots.includes(real) || up === real || !this.contains(up) ? null : up;
     return { dir: real, parent, entries };
   }
+}
+
+/**
+ * listModels' answer as browser mode may give it: only folders inside the roots, the others left out and
+ * counted (`hidden`), so the page can say that the Hugging Face cache needs `--root`. The cache is not made
+ * a root of its own: the token grants the folders the user named when starting the server, not whatever
+ * the engine happens to find on the machine, and a listed folder the server could not then read would be
+ * a pick that fails.
+ */
+export async function visibleModels(guard: PathGuard, models: LocalModels): Promise<LocalModels> {
+  let hidden = 0;
+  const keep = async (list: LocalModel[]) => {
+    const inside = await Promise.all(
+      list.map(async (m) => {
+        const real = await guard.check(m.path).catch(() => null);
+        return real === null ? null : { ...m, path: real };
+      }),
+    );
+    hidden += inside.filter((m) => m === null).length;
+    return inside.filter((m) => m !== null);
+  };
+  const huggingFace = await keep(models.huggingFace);
+  const recent = await keep(models.recent);
+  // the bundled model is readable whenever the guard was given it; otherwise it is simply not offered
+  const bundledReal = models.bundled ? await guard.check(models.bundled.path).catch(() => null) : null;
+  const bundled = models.bundled && bundledReal ? { ...models.bundled, path: bundledReal } : null;
+  return { ...models, bundled, huggingFace, recent, hidden };
 }
 
 /** A call's arguments with each path swapped for what the guard vetted, and what to undo afterwards. */

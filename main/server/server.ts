@@ -29,7 +29,8 @@ import {
   type Unsubscribe,
 } from '../contract/index.ts';
 import { badInput, RankwiseError, toErrorInfo } from '../core/errors.ts';
-import { PathGuard, vetPaths, type PinnedFile } from './paths.ts';
+import { BUNDLED_MODEL_DIR } from '../api/local-models.ts';
+import { PathGuard, vetPaths, visibleModels, type PinnedFile } from './paths.ts';
 import { API_PATH, encodeServerMessage, parseClientMessage } from './protocol.ts';
 import type { ServerMessage } from './protocol.ts';
 import { CONTENT_TYPES } from './content-types.ts';
@@ -76,7 +77,10 @@ const NOT_BUILT_PAGE = `<!doctype html>
 <head><meta charset="utf-8"><title>Rankwise</title></head>
 <body>
 <h1>Rankwise</h1>
-<p>The server is running, but the renderer is not built yet. Run <code>npm run build</code>, then reload this page.</p>
+<p>The server is running, but the renderer (this wizard's page) is not built yet.</p>
+<p><code>rankwise serve</code> builds it as it starts, in a clone with its dev dependencies installed
+(<code>npm ci</code>); the terminal it runs in says why it could not. To build it yourself, run
+<code>npm run build</code> in the repository, then reload this page.</p>
 </body>
 </html>
 `;
@@ -103,7 +107,8 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { api, staticDir } = options;
   const log = options.log ?? (() => {});
-  const guard = await PathGuard.create(options.roots);
+  // the bundled model may be read whatever the roots: it is the wizard's default
+  const guard = await PathGuard.create(options.roots, [BUNDLED_MODEL_DIR]);
   const token = options.token ?? randomBytes(32).toString('base64url');
   if (token.length === 0) throw badInput('the token may not be empty');
 
@@ -283,7 +288,7 @@ function unpinned<T>(value: T, pins: readonly PinnedFile[]): T {
         v.file !== undefined && v.message.startsWith(`${v.file}: `)
           ? v.message.slice(v.file.length + 2)
           : v.message;
-      return new RankwiseError(v.kind, swap(message), file);
+      return new RankwiseError(v.kind, swap(message), file, v.setting);
     }
     if (v instanceof Error) return new Error(swap(v.message));
     if (typeof v === 'object' && v !== null) {
@@ -349,6 +354,7 @@ function serveConnection(
   // The engine gets the paths the guard vetted, never the caller's strings (paths.ts, vetPaths).
   const call = async (method: RequestMethod, params: unknown[]) => {
     const vetted = await vetPaths(guard, method, params);
+    if (method === 'listModels') return visibleModels(guard, await api.listModels());
     const fn = api[method] as (...args: unknown[]) => Promise<unknown>;
     if (vetted.pins.length === 0) return fn.apply(api, vetted.params);
     try {

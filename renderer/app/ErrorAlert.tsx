@@ -3,7 +3,7 @@ import AlertTitle from '@mui/material/AlertTitle';
 import Typography from '@mui/material/Typography';
 import type { ReactNode } from 'react';
 import type { ErrorInfo } from '../../main/contract/index.ts';
-import { guidanceFor, type ErrorContext } from './errors.ts';
+import { errorMessage, guidanceFor, type ErrorContext } from './errors.ts';
 
 /** An engine error: what went wrong (the engine's own words), and what to change. */
 export function ErrorAlert({
@@ -29,7 +29,7 @@ export function ErrorAlert({
     >
       <AlertTitle>{g.title}</AlertTitle>
       <Typography variant="body2" sx={{ wordBreak: 'break-word' }}>
-        {error.message}
+        {errorMessage(error)}
       </Typography>
       {error.file && !error.message.includes(error.file) && (
         <Typography variant="body2" sx={{ wordBreak: 'break-all' }}>

@@ -11,15 +11,37 @@ import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { useEffect, useState } from 'react';
 import type { JobSummary } from '../../main/contract/index.ts';
+import { formatPercent } from '../../main/core/format.ts';
 import { methodInfo } from '../state/methods.ts';
 import { useApi } from './api-context.tsx';
 import { ErrorAlert } from './ErrorAlert.tsx';
+import { errorMessage } from './errors.ts';
 import { baseName } from './paths.ts';
 import { useTask } from './use-task.ts';
 
 function describe(job: JobSummary): string {
   const what = job.kind === 'export' ? 'Export' : methodInfo(job.settings.method).name;
   return `${what} · ${baseName(job.settings.model)}`;
+}
+
+/** What the job aimed at, as its settings say: the budget, the share of the cache, or fixed ranks. */
+export function targetOf(job: JobSummary): string {
+  const s = job.settings;
+  if (s.ranks) return `ranks K ${s.ranks.k} · V ${s.ranks.v}`;
+  if (s.kvFraction !== undefined) return `target: keep ${formatPercent(s.kvFraction, 1)} of the cache`;
+  if (s.budget !== undefined) return `error budget ${s.budget}`;
+  return '';
+}
+
+/** What a finished compress job achieved (jobs from before the summary carried it show nothing). */
+export function outcomeOf(job: JobSummary): string {
+  const o = job.outcome;
+  if (!o) return '';
+  const ppl = (x: number) => x.toFixed(x < 100 ? 2 : 1);
+  return (
+    `kept ${formatPercent(o.kvFraction, 1)} of the cache · ` +
+    `perplexity ${ppl(o.perplexity.original)} → ${ppl(o.perplexity.compressed)}`
+  );
 }
 
 export function RecentJobs({
@@ -94,6 +116,14 @@ export function RecentJobs({
                   <>
                     <Chip size="small" label={job.state} component="span" sx={{ mr: 1 }} />
                     {new Date(job.createdAt).toLocaleString()}
+                    <Box component="span" sx={{ display: 'block' }} data-testid="recent-job-target">
+                      {targetOf(job)}
+                    </Box>
+                    {job.outcome && (
+                      <Box component="span" sx={{ display: 'block' }} data-testid="recent-job-outcome">
+                        {outcomeOf(job)}
+                      </Box>
+                    )}
                     {job.out && (
                       <Box component="span" sx={{ display: 'block', wordBreak: 'break-all' }}>
                         → {job.out}
@@ -101,7 +131,7 @@ export function RecentJobs({
                     )}
                     {job.error && (
                       <Box component="span" sx={{ display: 'block' }}>
-                        {job.error.message}
+                        {errorMessage(job.error)}
                       </Box>
                     )}
                   </>

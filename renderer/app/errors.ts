@@ -3,6 +3,7 @@
  * file or option) and what to change, by error kind and by where in the wizard it happened.
  */
 import type { ErrorInfo } from '../../main/contract/index.ts';
+import { nameSetting } from '../../main/core/errors.ts';
 
 /** Where the error happened: the same kind of error calls for a different fix in each place. */
 export type ErrorContext =
@@ -20,6 +21,31 @@ export function errorInfoOf(e: unknown): ErrorInfo {
   if (info && typeof info.kind === 'string' && typeof info.message === 'string') return info;
   if (e instanceof Error) return { kind: 'internal', message: e.message };
   return { kind: 'internal', message: String(e) };
+}
+
+/**
+ * The wizard's words for the settings the engine names by field path (RankwiseError.setting); quoted
+ * where the words are a control's label, so a message says which control to change.
+ */
+const SETTING_LABELS: Record<string, string> = {
+  window: 'window length',
+  calibWindows: 'calibration windows',
+  evalWindows: 'evaluation windows',
+  heldoutWindows: 'held-out windows',
+  kvFraction: 'memory kept',
+  budget: 'error budget',
+  keySpace: 'key space',
+  'ranks.k': 'key rank',
+  'ranks.v': 'value rank',
+  out: '“Export to”',
+  force: '“Replace the folder if it exists”',
+};
+
+/** The engine's message in the wizard's words: the setting it names by its label. */
+export function errorMessage(info: ErrorInfo): string {
+  return nameSetting(info, (setting) =>
+    Object.hasOwn(SETTING_LABELS, setting) ? SETTING_LABELS[setting] : undefined,
+  );
 }
 
 const BAD_INPUT_ADVICE: Record<ErrorContext, string> = {
@@ -44,7 +70,7 @@ export function guidanceFor(info: ErrorInfo, context: ErrorContext): Guidance {
       return {
         title: 'This model is not supported',
         advice:
-          'Rankwise compresses Llama, Mistral, Qwen2 and GPT-2 checkpoints stored as .safetensors (F32, F16 ' +
+          'Rankwise compresses Llama (2 and 3.x), Mistral, Qwen2, Qwen3, Phi-3, Gemma 2 and GPT-2 checkpoints stored as .safetensors (F32, F16 ' +
           'or BF16). Choose a model of one of these families, or convert this one to safetensors first.',
       };
     case 'bad-input':
@@ -72,4 +98,33 @@ export function guidanceFor(info: ErrorInfo, context: ErrorContext): Guidance {
           'report the message above.',
       };
   }
+}
+
+/**
+ * The Hugging Face repository id `text` names (`org/name`), or null. Only the hub's own shape counts: one
+ * slash between two parts of letters, digits, `-`, `_` and `.`, neither starting with `.` or `-`, no `--`
+ * or `..`; an absolute path, `./x`, `~/x` or a Windows path is a path.
+ */
+export function hubRepoId(text: string): string | null {
+  const t = text.trim();
+  const part = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}$/;
+  const parts = t.split('/');
+  if (parts.length !== 2 || !parts.every((p) => part.test(p))) return null;
+  if (/--|\.\./.test(t) || /[.-]$/.test(parts[1])) return null;
+  return t;
+}
+
+/**
+ * What to say when a typed model id is no folder: Rankwise reads local folders and never downloads, so the
+ * answer is the download command and where the folder then is, not that the path was refused.
+ */
+export function hubIdGuidance(id: string): Guidance & { commands: string[] } {
+  return {
+    title: `“${id}” looks like a Hugging Face model id, not a folder`,
+    advice:
+      'Rankwise works offline and reads a model from a folder on this machine. Download the model first, ' +
+      'then choose its folder here (downloaded models are listed above, from the Hugging Face cache). ' +
+      'If you meant a folder of that name, check the path.',
+    commands: [`hf download ${id}`, `huggingface-cli download ${id}`],
+  };
 }

@@ -14,14 +14,16 @@ export function useKeyedRequest<T>(
   have: string | null,
   fetch: () => Promise<T>,
   onAnswer: (key: string, value: T) => void,
+  /** Told of a failed request too, so state that waits for the answer can stop waiting. */
+  onError?: (key: string, error: ErrorInfo) => void,
 ) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ErrorInfo | null>(null);
   const [attempt, setAttempt] = useState(0);
   // the latest closures, so the effect depends on the key alone
-  const latest = useRef({ fetch, onAnswer });
+  const latest = useRef({ fetch, onAnswer, onError });
   useEffect(() => {
-    latest.current = { fetch, onAnswer };
+    latest.current = { fetch, onAnswer, onError };
   });
 
   useEffect(() => {
@@ -37,7 +39,10 @@ export function useKeyedRequest<T>(
             if (current) latest.current.onAnswer(key, value);
           },
           (e: unknown) => {
-            if (current) setError(errorInfoOf(e));
+            if (!current) return;
+            const info = errorInfoOf(e);
+            setError(info);
+            latest.current.onError?.(key, info);
           },
         )
         .finally(() => {

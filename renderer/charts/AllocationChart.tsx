@@ -7,13 +7,15 @@ import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { alpha, useTheme } from '@mui/material/styles';
 import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { ALLOCATION_BOX } from '../../main/core/charts/geometry.ts';
 import { AxisBottom, AxisLeft } from './Axes.tsx';
 import { allocationLayout, type LayerRanks } from './allocation-data.ts';
-import type { ChartBox } from './box.ts';
+import { ChartTooltip, type TipState } from './ChartTooltip.tsx';
 import { isSelectKey, nextIndex } from './keyboard.ts';
 
 const NONE: ReadonlySet<number> = new Set();
-const BOX: ChartBox = { width: 760, height: 300, margin: { top: 12, right: 12, bottom: 44, left: 64 } };
+// the report's box: the same bars, scaled to the width each has
+const BOX = ALLOCATION_BOX;
 
 export function AllocationChart({
   layers,
@@ -21,16 +23,25 @@ export function AllocationChart({
   edited = NONE,
   selected = null,
   onSelect,
+  bytesPerRank,
 }: {
   layers: readonly LayerRanks[];
   headDim: number;
   edited?: ReadonlySet<number>;
   selected?: number | null;
   onSelect?: (layer: number) => void;
+  /** Cache bytes per token of one rank of one side of a layer, for the tooltips. */
+  bytesPerRank?: number;
 }) {
   const theme = useTheme();
-  const layout = useMemo(() => allocationLayout(layers, headDim, BOX, edited), [layers, headDim, edited]);
+  const layout = useMemo(
+    () => allocationLayout(layers, headDim, BOX, edited, bytesPerRank),
+    [layers, headDim, edited, bytesPerRank],
+  );
   const [focusIndex, setFocusIndex] = useState(0);
+  const [tip, setTip] = useState<TipState | null>(null);
+  const showTip = (g: (typeof layout.groups)[number]) =>
+    setTip({ x: g.x + g.width / 2, y: Math.min(g.bars[0].y, g.bars[1].y), text: g.label });
   const refs = useRef<(SVGGElement | null)[]>([]);
   const colors = { k: theme.palette.primary.main, v: theme.palette.secondary.main };
 
@@ -47,14 +58,15 @@ export function AllocationChart({
   };
 
   return (
-    <Box>
+    <Box sx={{ position: 'relative' }}>
       <svg
+        onMouseLeave={() => setTip(null)}
         viewBox={`0 0 ${BOX.width} ${BOX.height}`}
         width="100%"
         role="group"
         aria-label={`Ranks per layer, keys and values, out of ${headDim} per head. Use the arrow keys to move between layers and Enter to edit one.`}
         data-testid="allocation-chart"
-        style={{ display: 'block', maxHeight: 340 }}
+        style={{ display: 'block' }}
       >
         <g transform={`translate(${BOX.margin.left},${BOX.margin.top})`}>
           <AxisLeft
@@ -87,7 +99,12 @@ export function AllocationChart({
                 role="button"
                 aria-label={g.label}
                 aria-pressed={isSelected}
-                onFocus={() => setFocusIndex(i)}
+                onFocus={() => {
+                  setFocusIndex(i);
+                  showTip(g);
+                }}
+                onBlur={() => setTip(null)}
+                onMouseEnter={() => showTip(g)}
                 onKeyDown={(e) => onKeyDown(e, i)}
                 onClick={() => {
                   setFocusIndex(i);
@@ -108,9 +125,14 @@ export function AllocationChart({
                   className="rw-focus-ring"
                 />
                 {g.bars.map((b) => (
-                  <rect key={b.side} x={b.x} y={b.y} width={b.width} height={b.height} fill={colors[b.side]}>
-                    <title>{`${b.side === 'k' ? 'Key' : 'Value'} rank ${b.rank}`}</title>
-                  </rect>
+                  <rect
+                    key={b.side}
+                    x={b.x}
+                    y={b.y}
+                    width={b.width}
+                    height={b.height}
+                    fill={colors[b.side]}
+                  />
                 ))}
                 {g.edited && (
                   <text
@@ -128,6 +150,7 @@ export function AllocationChart({
           })}
         </g>
       </svg>
+      <ChartTooltip tip={tip} box={BOX} id="allocation-tooltip" />
       <Stack direction="row" spacing={2} sx={{ justifyContent: 'center', mt: 0.5 }} aria-hidden="true">
         <Legend color={colors.k} text="Key rank" />
         <Legend color={colors.v} text="Value rank" />

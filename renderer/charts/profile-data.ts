@@ -4,13 +4,18 @@
  * Errors span decades and reach 0 at full rank, so the y axis is logarithmic with a floor below the
  * smallest positive error; points under it are drawn on it.
  */
-import { line, scaleLinear, scaleLog } from 'd3';
 import type { ProfilePoint } from '../../main/contract/index.ts';
-import { formatError } from '../../main/core/format.ts';
+import { linearScale, logScale, round2 } from '../../main/core/charts/geometry.ts';
+import {
+  errorFloor as coreErrorFloor,
+  pointTip,
+  profileChart,
+  type ProfileChart,
+} from '../../main/core/charts/profile.ts';
 import { keptFraction } from '../../main/core/memory.ts';
 import { paretoFront as front } from '../../main/core/pareto.ts';
 import type { LayerProfileView } from '../state/run.ts';
-import { innerSize, type ChartBox, type Tick } from './box.ts';
+import type { ChartBox, Tick } from './box.ts';
 
 export interface CurvePoint extends ProfilePoint {
   /** Fraction of the layer's full cache kept: (kRank + vRank) / 2d. */
@@ -57,12 +62,7 @@ export function profileSeries(
 
 /** Half the smallest positive error shown (or 1e-6 with none): where a log axis must stop. */
 export function errorFloor(series: readonly ProfileSeries[]): number {
-  let min = Infinity;
-  for (const s of series) {
-    for (const p of s.front) if (p.error > 0 && p.error < min) min = p.error;
-    if (s.chosen && s.chosen.error > 0 && s.chosen.error < min) min = s.chosen.error;
-  }
-  return Number.isFinite(min) ? Math.max(min / 2, 1e-12) : 1e-6;
+  return coreErrorFloor(series);
 }
 
 export interface ProfileLayout {
@@ -75,37 +75,39 @@ export interface ProfileLayout {
   path(front: readonly CurvePoint[]): string;
 }
 
+/** The chart model the wizard draws: main/core/charts' profileChart, the one the report prints. */
+export function profileChartOf(
+  series: readonly ProfileSeries[],
+  headDim: number,
+  box: ChartBox,
+  bytesPerRank?: number,
+): ProfileChart {
+  return profileChart({ curves: series, headDim, box, bytesPerRank });
+}
+
 export function profileLayout(series: readonly ProfileSeries[], box: ChartBox): ProfileLayout {
-  const inner = innerSize(box);
-  const floor = errorFloor(series);
+  const chart = profileChart({ curves: series, headDim: 1, box });
+  const floor = chart.floor;
   let max = floor * 10;
   for (const s of series) for (const p of s.front) max = Math.max(max, p.error);
-  const x = scaleLinear().domain([0, 1]).range([0, inner.width]);
-  const y = scaleLog()
-    .domain([floor, max * 1.2])
-    .range([inner.height, 0])
-    .clamp(true);
-  const position = (p: { kept: number; error: number }) => ({ x: x(p.kept), y: y(Math.max(p.error, floor)) });
-  const draw = line<CurvePoint>()
-    .x((p) => position(p).x)
-    .y((p) => position(p).y);
-  const decades = y.ticks().filter((v) => Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
+  const x = linearScale([0, 1], [0, chart.inner.width]);
+  const y = logScale([floor, max * 1.2], [chart.inner.height, 0]);
+  const position = (p: { kept: number; error: number }) => ({ x: round2(x(p.kept)), y: round2(y(p.error)) });
   return {
-    inner,
-    xTicks: [0, 0.25, 0.5, 0.75, 1].map((v) => ({ value: v, at: x(v), label: `${v * 100} %` })),
-    yTicks: (decades.length >= 2 ? decades : y.ticks(4)).map((v) => ({
-      value: v,
-      at: y(v),
-      label: formatError(v),
-    })),
+    inner: chart.inner,
+    xTicks: chart.xTicks,
+    yTicks: chart.yTicks,
     position,
-    path: (front) => draw(front as CurvePoint[]) ?? '',
+    path: (front) =>
+      front
+        .map((p, i) => {
+          const at = position(p);
+          return `${i === 0 ? 'M' : 'L'}${at.x},${at.y}`;
+        })
+        .join(''),
   };
 }
 
 export function pointLabel(s: ProfileSeries, p: CurvePoint, headDim: number): string {
-  return (
-    `Layer ${s.layer}${s.chosen === p ? ' (chosen)' : ''}: key rank ${p.kRank}, value rank ${p.vRank} ` +
-    `of ${headDim}, ${Math.round(p.kept * 100)} % of the layer’s cache kept, error ${formatError(p.error)}`
-  );
+  return pointTip(s.layer, p, headDim, s.chosen === p);
 }

@@ -3,8 +3,13 @@
  * a plain paragraph for someone new to KV caches, the trade-off, the technical summary, and the key
  * spaces each method fits), so the wizard and the engine never describe a method differently.
  */
-import { METHOD_CATALOGUE, methodKeySpaces, type MethodCard } from '../../main/core/methods.ts';
-import type { MethodId } from '../../main/contract/index.ts';
+import {
+  keySpaceObstacle,
+  METHOD_CATALOGUE,
+  methodKeySpaces,
+  type MethodCard,
+} from '../../main/core/methods.ts';
+import type { MethodId, ModelInfo } from '../../main/contract/index.ts';
 import type { KeySpaceSetting } from './wizard.ts';
 
 export interface MethodInfo extends MethodCard {
@@ -18,9 +23,26 @@ export function methodInfo(id: MethodId): MethodInfo {
   return METHODS.find((m) => m.id === id) ?? METHODS[0];
 }
 
-/** The key-space choices a method offers on a model: 'auto' plus the spaces it can fit (none to choose without RoPE). */
-export function keySpacesFor(method: MethodId, rope: boolean): KeySpaceSetting[] {
-  return rope ? ['auto', ...methodKeySpaces(method, true)] : ['auto'];
+/** What of the model card decides the key spaces (null before a model is chosen: the RoPE case). */
+export type KeySpaceModel = Pick<ModelInfo, 'rope' | 'qkNorm'> | null;
+
+const ropeOf = (model: KeySpaceModel) => model === null || model.rope !== null;
+
+/**
+ * The key-space choices a method offers on a model: 'auto' plus the spaces it can fit (none to choose
+ * without RoPE); empty when the model rules out every space the method fits (methodObstacle says why).
+ */
+export function keySpacesFor(method: MethodId, model: KeySpaceModel): KeySpaceSetting[] {
+  if (!ropeOf(model)) return ['auto'];
+  const spaces = methodKeySpaces(method, true, model?.qkNorm ?? false);
+  return spaces.length > 0 ? ['auto', ...spaces] : [];
+}
+
+/** Why a method cannot compress this model's keys, in the engine's words; null when it can. */
+export function methodObstacle(method: MethodId, model: KeySpaceModel): string | null {
+  if (keySpacesFor(method, model).length > 0) return null;
+  const [first] = methodInfo(method).ropeKeySpaces;
+  return keySpaceObstacle(first, ropeOf(model), model?.qkNorm ?? false);
 }
 
 export const KEY_SPACE_TEXT: Record<KeySpaceSetting, { label: string; help: string }> = {

@@ -9,7 +9,7 @@ import type {
   JobSummary,
   ModelCard,
 } from '../../main/contract/index.ts';
-import { keySpacesFor } from './methods.ts';
+import { keySpacesFor, methodInfo, methodObstacle } from './methods.ts';
 import { EMPTY_RUN_VIEW } from './run.ts';
 import {
   DEFAULT_CALIB_WINDOWS,
@@ -157,8 +157,14 @@ export function dataIssues(state: WizardState): string[] {
   for (const slot of ['calib', 'eval'] as const) {
     const request = previewRequest(state, slot);
     const preview = state.data.previews[slot];
+    const what = slot === 'calib' ? 'calibration' : 'evaluation';
+    const failed = state.data.previewErrors?.[slot];
+    if (request && failed && failed.key === requestKey(request)) {
+      issues.push(`The ${what} text could not be read: ${failed.value}`);
+      continue;
+    }
     if (!request || !preview || preview.key !== requestKey(request)) {
-      issues.push(`Reading the ${slot === 'calib' ? 'calibration' : 'evaluation'} text…`);
+      issues.push(`Reading the ${what} text…`);
       continue;
     }
     const requested = slot === 'calib' ? calibWindows : evalWindows;
@@ -170,6 +176,8 @@ export function dataIssues(state: WizardState): string[] {
 
 export function methodIssues(state: WizardState): string[] {
   const m = state.method;
+  const obstacle = methodObstacle(m.method, state.model.card ?? null);
+  if (obstacle) return [`${methodInfo(m.method).name} cannot compress this model's keys: ${obstacle}.`];
   if (m.mode === 'budget' && !(parseDecimal(m.budget) > 0))
     return ['The error budget must be a positive number, such as 0.05.'];
   if (m.mode === 'memory') {
@@ -248,9 +256,7 @@ export function stateForJob(job: JobSummary, card: ModelCard): WizardState {
       mode: s.kvFraction !== undefined ? 'memory' : 'budget',
       budget: String(s.budget ?? base.method.budget),
       keep: keepText(s.kvFraction),
-      keySpace: keySpacesFor(s.method, card.rope !== null).includes(s.keySpace ?? 'auto')
-        ? (s.keySpace ?? 'auto')
-        : 'auto',
+      keySpace: keySpacesFor(s.method, card).includes(s.keySpace ?? 'auto') ? (s.keySpace ?? 'auto') : 'auto',
     },
   };
   // keyed by the settings as this wizard writes them, so they match until the user changes one

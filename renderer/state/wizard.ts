@@ -62,6 +62,8 @@ export interface WizardState {
     /** Fields the user set: the others follow the model and the texts. */
     touched: { window: boolean; calibWindows: boolean; evalWindows: boolean };
     previews: Record<TextSlot, Keyed<DataPreview> | null>;
+    /** The request a text's preview last failed for (its key) and why: the step says so instead of waiting. */
+    previewErrors?: Partial<Record<TextSlot, Keyed<string>>>;
   };
   method: {
     method: MethodId;
@@ -74,17 +76,26 @@ export interface WizardState {
   };
   run: JobTrack<CompressReport> | null;
   review: {
-    /** From `reallocate`, once a layer was set by hand; null shows the job's own allocation. */
+    /** From `reallocate`, once a layer was set by hand or the target moved; null shows the job's own allocation. */
     allocation: Allocation | null;
     overrides: RankOverride[];
+    /** The memory target the review's slider set (a fraction); null keeps the job's own target. */
+    kvFraction: number | null;
     compare: JobTrack<CompressReport> | null;
   };
+  /**
+   * Above this perplexity increase, in per cent (as typed), the review and the export warn; kept across
+   * jobs, since it says what the user can tolerate rather than anything about one job.
+   */
+  warnAbove: string;
   export: { path: string; onnx: boolean; force: boolean; job: JobTrack<ReportData> | null };
 }
 
 export const DEFAULT_WINDOW = 512;
 export const DEFAULT_CALIB_WINDOWS = 32;
 export const DEFAULT_EVAL_WINDOWS = 16;
+/** Perplexity increase, per cent, past which a result is flagged. */
+export const DEFAULT_WARN_ABOVE = 10;
 
 export function initialState(): WizardState {
   return {
@@ -109,8 +120,9 @@ export function initialState(): WizardState {
       estimate: null,
     },
     run: null,
-    review: { allocation: null, overrides: [], compare: null },
+    review: { allocation: null, overrides: [], kvFraction: null, compare: null },
     export: { path: '', onnx: true, force: false, job: null },
+    warnAbove: String(DEFAULT_WARN_ABOVE),
   };
 }
 
@@ -124,6 +136,7 @@ export type WizardAction =
   | { type: 'source'; slot: TextSlot; patch: Partial<SourceState> }
   | { type: 'dataField'; field: 'window' | 'calibWindows' | 'evalWindows' | 'seed'; value: string }
   | { type: 'previewLoaded'; slot: TextSlot; key: string; preview: DataPreview }
+  | { type: 'previewFailed'; slot: TextSlot; key: string; message: string }
   | { type: 'methodField'; patch: Partial<Omit<WizardState['method'], 'estimate'>> }
   | { type: 'estimateLoaded'; key: string; estimate: JobEstimate }
   | { type: 'jobStarted'; slot: JobSlot; summary: JobSummary; settingsKey: string; method: MethodId }
@@ -132,7 +145,14 @@ export type WizardAction =
   | { type: 'exportResult'; jobId: string; report: ReportData }
   /** The job finished but its result could not be fetched. */
   | { type: 'jobError'; slot: JobSlot; jobId: string; error: ErrorInfo }
-  | { type: 'allocation'; allocation: Allocation | null; overrides: RankOverride[] }
+  | {
+      type: 'allocation';
+      allocation: Allocation | null;
+      overrides: RankOverride[];
+      /** The slider's memory target; left out, the one already set stays. */
+      kvFraction?: number | null;
+    }
+  | { type: 'warnAbove'; value: string }
   | { type: 'exportField'; patch: Partial<Omit<WizardState['export'], 'job'>> }
   | { type: 'openJob'; state: WizardState };
 
@@ -186,8 +206,19 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
         action.field === 'seed' ? state.data.touched : { ...state.data.touched, [action.field]: true };
       return { ...state, data: { ...state.data, [action.field]: action.value, touched } };
     }
+    case 'previewFailed': {
+      const previewErrors = {
+        ...state.data.previewErrors,
+        [action.slot]: { key: action.key, value: action.message },
+      };
+      return { ...state, data: { ...state.data, previewErrors } };
+    }
     case 'previewLoaded': {
       const data = { ...state.data, previews: { ...state.data.previews } };
+      if (data.previewErrors?.[action.slot]) {
+        data.previewErrors = { ...data.previewErrors };
+        delete data.previewErrors[action.slot];
+      }
       data.previews[action.slot] = { key: action.key, value: action.preview };
       // untouched counts follow the text: as many windows as it gives, up to the default
       const available = action.preview.windows;
@@ -214,7 +245,7 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
         return {
           ...state,
           run: base,
-          review: { allocation: null, overrides: [], compare: null },
+          review: { allocation: null, overrides: [], kvFraction: null, compare: null },
           export: { ...state.export, job: null },
         };
       }
@@ -238,11 +269,19 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
     case 'allocation':
       return {
         ...state,
-        review: { ...state.review, allocation: action.allocation, overrides: action.overrides },
+        review: {
+          ...state.review,
+          allocation: action.allocation,
+          overrides: action.overrides,
+          kvFraction: action.kvFraction === undefined ? state.review.kvFraction : action.kvFraction,
+        },
       };
+    case 'warnAbove':
+      return { ...state, warnAbove: action.value };
     case 'exportField':
       return { ...state, export: { ...state.export, ...action.patch } };
     case 'openJob':
-      return action.state;
+      // the threshold is the user's, not the job's
+      return { ...action.state, warnAbove: state.warnAbove };
   }
 }

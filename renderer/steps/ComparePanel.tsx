@@ -17,7 +17,7 @@ import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import { formatBytes, formatError, formatPercent, formatSeconds } from '../../main/core/format.ts';
 import { useTask } from '../app/use-task.ts';
-import { keySpacesFor, methodInfo, METHODS } from '../state/methods.ts';
+import { keySpacesFor, methodInfo, methodObstacle, METHODS } from '../state/methods.ts';
 import { isActive } from '../state/run.ts';
 import { settingsKey, settingsOf } from '../state/settings.ts';
 import { JobProgress } from './JobProgress.tsx';
@@ -76,16 +76,20 @@ export function ComparePanel({ state, dispatch }: StepProps) {
   const task = useTask();
   const main = state.run;
   const compare = state.review.compare;
-  const others = METHODS.filter((m) => m.id !== main?.method);
+  const others = METHODS.filter(
+    (m) => m.id !== main?.method && methodObstacle(m.id, state.model.card ?? null) === null,
+  );
   const [method, setMethod] = useState<MethodId>(compare?.method ?? others[0].id);
-  const rope = (state.model.card?.rope ?? null) !== null;
 
   const start = async () => {
     const base = settingsOf(state);
     if (!base) return;
     const settings: JobSettings = { ...base, method };
     // a key space the first method used may not exist for this one
-    if (base.keySpace !== undefined && !keySpacesFor(method, rope).includes(base.keySpace)) {
+    if (
+      base.keySpace !== undefined &&
+      !keySpacesFor(method, state.model.card ?? null).includes(base.keySpace)
+    ) {
       settings.keySpace = 'auto';
     }
     const summary = await task.run(() => api.startJob(settings));

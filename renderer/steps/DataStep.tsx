@@ -12,7 +12,8 @@ import type { DataPreview } from '../../main/contract/index.ts';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
 import { formatBytes } from '../../main/core/format.ts';
 import { PathField } from '../app/PathField.tsx';
-import { dataIssues } from '../state/settings.ts';
+import { dataIssues, previewRequest, requestKey } from '../state/settings.ts';
+import type { WizardState } from '../state/wizard.ts';
 import type { TextSlot } from '../state/wizard.ts';
 import type { StepProps } from './step-props.ts';
 import { usePreview } from './use-preview.ts';
@@ -138,8 +139,24 @@ function NumberField({
   );
 }
 
+/** The preview of the text as the form now asks for it (null while it is read, or when it failed). */
+function currentPreview(state: WizardState, slot: TextSlot): DataPreview | null {
+  const request = previewRequest(state, slot);
+  const held = state.data.previews[slot];
+  return request && held && held.key === requestKey(request) ? held.value : null;
+}
+
+/** What a windows field's helper says: how many windows the text holds, once it is known. */
+function windowsHelp(preview: DataPreview | null, rest: string): string {
+  if (!preview) return rest;
+  const n = preview.windows;
+  return `The text holds ${n} window${n === 1 ? '' : 's'} of ${preview.window} tokens. ${rest}`;
+}
+
 export function DataStep({ state, dispatch }: StepProps) {
   const issues = dataIssues(state);
+  const calibPreview = currentPreview(state, 'calib');
+  const evalPreview = currentPreview(state, 'eval');
   const field = (f: 'window' | 'calibWindows' | 'evalWindows' | 'seed') => (value: string) =>
     dispatch({ type: 'dataField', field: f, value });
   return (
@@ -161,14 +178,17 @@ export function DataStep({ state, dispatch }: StepProps) {
           testId="calib-windows"
           value={state.data.calibWindows}
           onChange={field('calibWindows')}
-          helperText="More windows: better estimates, slower job. A quarter (up to 8) is held out to measure errors."
+          helperText={windowsHelp(
+            calibPreview,
+            'More windows: better estimates, slower job. A quarter (up to 8) is held out to measure errors.',
+          )}
         />
         <NumberField
           label="Evaluation windows"
           testId="eval-windows"
           value={state.data.evalWindows}
           onChange={field('evalWindows')}
-          helperText="Windows used to measure perplexity before and after."
+          helperText={windowsHelp(evalPreview, 'Windows used to measure perplexity before and after.')}
         />
         <NumberField
           label="Seed"

@@ -3,6 +3,11 @@ import AlertTitle from '@mui/material/AlertTitle';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
 import Checkbox from '@mui/material/Checkbox';
+import Dialog from '@mui/material/Dialog';
+import DialogActions from '@mui/material/DialogActions';
+import DialogContent from '@mui/material/DialogContent';
+import DialogContentText from '@mui/material/DialogContentText';
+import DialogTitle from '@mui/material/DialogTitle';
 import FormControlLabel from '@mui/material/FormControlLabel';
 import List from '@mui/material/List';
 import ListItem from '@mui/material/ListItem';
@@ -11,7 +16,7 @@ import Paper from '@mui/material/Paper';
 import Stack from '@mui/material/Stack';
 import Switch from '@mui/material/Switch';
 import Typography from '@mui/material/Typography';
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import type { ExportRequest, ReportData } from '../../main/contract/index.ts';
 import { useApi } from '../app/api-context.tsx';
 import { ErrorAlert } from '../app/ErrorAlert.tsx';
@@ -19,9 +24,11 @@ import { formatBytes, formatError } from '../../main/core/format.ts';
 import { joinPath, suggestExportPath, baseName } from '../app/paths.ts';
 import { PathField } from '../app/PathField.tsx';
 import { useTask } from '../app/use-task.ts';
+import { formatChange, qualityWarning } from '../state/quality.ts';
 import { isActive } from '../state/run.ts';
 import type { WizardState } from '../state/wizard.ts';
 import { JobProgress } from './JobProgress.tsx';
+import { QualityWarning } from './QualityWarning.tsx';
 import type { StepProps } from './step-props.ts';
 import { TryPanel, usePromptSuggestions } from './TryPanel.tsx';
 
@@ -33,8 +40,29 @@ const REPORT_FILES = ['rankwise-report.html', 'rankwise-report.json'];
  */
 export function exportRanks(state: WizardState): ExportRequest['ranks'] {
   const a = state.review.allocation;
-  if (!a || state.review.overrides.length === 0) return undefined;
+  if (!a || (state.review.overrides.length === 0 && state.review.kvFraction === null)) return undefined;
   return a.layers.map((l) => ({ layer: l.layer, kRank: l.kRank, vRank: l.vRank }));
+}
+
+/** The layers exported at other ranks than the job allocated, as the report lists them. */
+function EditedLayers({ report }: { report: ReportData }) {
+  const edits = report.compress.edits ?? [];
+  if (edits.length === 0) return null;
+  return (
+    <Alert severity="info" sx={{ mt: 2 }} data-testid="export-edits">
+      <AlertTitle>
+        {edits.length === 1 ? '1 layer' : `${edits.length} layers`} exported at other ranks than the job
+        allocated
+      </AlertTitle>
+      {edits.map((e) => (
+        <div key={e.layer}>
+          Layer {e.layer}: K {e.job.kRank} → {e.exported.kRank}, V {e.job.vRank} → {e.exported.vRank}
+        </div>
+      ))}
+      The report describes the exported model; the job&apos;s allocation is kept in it as{' '}
+      <code>compress.jobAllocation</code>.
+    </Alert>
+  );
 }
 
 function ExportResult({ report }: { report: ReportData }) {
@@ -48,6 +76,7 @@ function ExportResult({ report }: { report: ReportData }) {
         </AlertTitle>
         The compressed model is in <code data-testid="export-dir">{dir}</code>
       </Alert>
+      <EditedLayers report={report} />
       <Typography variant="subtitle1" sx={{ mt: 2 }}>
         Report
       </Typography>
@@ -103,6 +132,10 @@ export function ExportStep({ state, dispatch }: StepProps) {
     }
   }, [state.export.path, card, run, dispatch]);
 
+  // once exported, the files' own measured perplexity is the one to judge (hand edits change it)
+  const judged = job?.result?.compress ?? run?.result;
+  const warning = qualityWarning(judged, state.warnAbove);
+  const [confirming, setConfirming] = useState(false);
   const start = async () => {
     if (!run) return;
     const request: ExportRequest = {
@@ -167,15 +200,46 @@ export function ExportStep({ state, dispatch }: StepProps) {
           ? `Exports the allocation as edited in review (${state.review.overrides.length} layer(s) set by hand).`
           : 'Exports the allocation the job chose.'}
       </Typography>
-      <Button
-        variant="contained"
-        sx={{ mt: 2 }}
-        data-testid="export"
-        disabled={!run || task.busy || active || state.export.path.trim() === ''}
-        onClick={() => void start()}
-      >
-        Export
-      </Button>
+      {judged && <QualityWarning result={judged} warnAbove={state.warnAbove} dispatch={dispatch} />}
+      <Box>
+        <Button
+          variant="contained"
+          color={warning ? 'error' : 'primary'}
+          sx={{ mt: 2 }}
+          data-testid="export"
+          data-warned={warning ? 'true' : undefined}
+          disabled={!run || task.busy || active || state.export.path.trim() === ''}
+          // past the threshold the export asks first: one click must not ship a model that much worse
+          onClick={() => (warning ? setConfirming(true) : void start())}
+        >
+          {warning ? 'Export anyway…' : 'Export'}
+        </Button>
+      </Box>
+      <Dialog open={confirming} onClose={() => setConfirming(false)} data-testid="export-confirm">
+        <DialogTitle>
+          Export a model with {warning ? formatChange(warning.change) : ''} perplexity?
+        </DialogTitle>
+        <DialogContent>
+          <DialogContentText>
+            The job measured a perplexity increase of {warning ? formatChange(warning.change) : ''}, above the{' '}
+            {warning ? formatChange(warning.threshold) : ''} you set. The exported model will be clearly worse
+            than the original.
+          </DialogContentText>
+        </DialogContent>
+        <DialogActions>
+          <Button onClick={() => setConfirming(false)}>Go back</Button>
+          <Button
+            color="error"
+            data-testid="export-confirm-yes"
+            onClick={() => {
+              setConfirming(false);
+              void start();
+            }}
+          >
+            Export anyway
+          </Button>
+        </DialogActions>
+      </Dialog>
       {task.error && <ErrorAlert error={task.error} context="export" />}
       {job && (
         <>

@@ -1,3 +1,4 @@
+import Alert from '@mui/material/Alert';
 import Box from '@mui/material/Box';
 import FormControlLabel from '@mui/material/FormControlLabel';
 import Paper from '@mui/material/Paper';
@@ -11,7 +12,14 @@ import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import Typography from '@mui/material/Typography';
 import type { InputHTMLAttributes } from 'react';
 import type { MethodId } from '../../main/contract/index.ts';
-import { budgetToSlider, KEY_SPACE_TEXT, keySpacesFor, METHODS, sliderToBudget } from '../state/methods.ts';
+import {
+  budgetToSlider,
+  KEY_SPACE_TEXT,
+  keySpacesFor,
+  methodObstacle,
+  METHODS,
+  sliderToBudget,
+} from '../state/methods.ts';
 import { parseDecimal, parseKeep } from '../state/settings.ts';
 import type { KeySpaceSetting } from '../state/wizard.ts';
 import { EstimatePanel } from './EstimatePanel.tsx';
@@ -26,9 +34,9 @@ const BUDGET_MARKS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2].map((b) => ({
 }));
 
 function MethodChoice({ state, dispatch }: StepProps) {
-  const rope = (state.model.card?.rope ?? null) !== null;
+  const model = state.model.card ?? null;
   const choose = (method: MethodId) => {
-    const allowed = keySpacesFor(method, rope);
+    const allowed = keySpacesFor(method, model);
     const keySpace = allowed.includes(state.method.keySpace) ? state.method.keySpace : 'auto';
     dispatch({ type: 'methodField', patch: { method, keySpace } });
   };
@@ -41,6 +49,7 @@ function MethodChoice({ state, dispatch }: StepProps) {
       <Stack spacing={1}>
         {METHODS.map((m) => {
           const selected = m.id === state.method.method;
+          const obstacle = methodObstacle(m.id, model);
           return (
             <Paper
               key={m.id}
@@ -53,6 +62,7 @@ function MethodChoice({ state, dispatch }: StepProps) {
             >
               <FormControlLabel
                 value={m.id}
+                disabled={obstacle !== null}
                 control={<Radio slotProps={{ input: testId(`method-${m.id}`) }} />}
                 label={
                   <Typography variant="subtitle1">
@@ -65,6 +75,15 @@ function MethodChoice({ state, dispatch }: StepProps) {
                   </Typography>
                 }
               />
+              {obstacle !== null && (
+                <Alert
+                  severity={selected ? 'error' : 'info'}
+                  sx={{ my: 0.5 }}
+                  data-testid={`method-obstacle-${m.id}`}
+                >
+                  Not available for this model: {obstacle}.
+                </Alert>
+              )}
               <Typography variant="body2">{m.plain}</Typography>
               <Typography variant="body2" sx={{ mt: 0.5 }}>
                 <strong>Trade-off: </strong>
@@ -179,7 +198,7 @@ function TargetChoice({ state, dispatch }: StepProps) {
 function KeySpaceChoice({ state, dispatch }: StepProps) {
   const card = state.model.card;
   if (!card || card.rope === null) return null;
-  const options = keySpacesFor(state.method.method, true);
+  const options = keySpacesFor(state.method.method, card);
   return (
     <Box sx={{ mt: 3 }}>
       <Typography variant="h6">Key space</Typography>

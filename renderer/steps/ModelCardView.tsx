@@ -10,9 +10,21 @@ import type { ModelCard } from '../../main/contract/index.ts';
 import { formatBytes, formatCount, formatTokens } from '../../main/core/format.ts';
 import { dtypeBytes } from '../charts/memory-data.ts';
 
-function Row({ label, value, hint }: { label: string; value: string; hint?: string }) {
+function Row({
+  label,
+  value,
+  hint,
+  muted = false,
+  testId,
+}: {
+  label: string;
+  value: string;
+  hint?: string;
+  muted?: boolean;
+  testId?: string;
+}) {
   return (
-    <TableRow>
+    <TableRow data-testid={testId} sx={muted ? { '& td, & th': { color: 'text.disabled' } } : undefined}>
       <TableCell component="th" scope="row" sx={{ width: '40%' }}>
         {label}
         {hint && (
@@ -59,13 +71,24 @@ export function ModelCardView({ card }: { card: ModelCard }) {
             value={formatBytes(card.kvBytesPerToken)}
             hint={`2 (key, value) × ${card.layers} layers × ${card.kvHeads} KV heads × ${card.headDim} × ${bytes} bytes`}
           />
-          {card.kvBytesPerSequence.map((s) => (
-            <Row
-              key={s.tokens}
-              label={`KV cache of one ${formatTokens(s.tokens)}-token sequence`}
-              value={formatBytes(s.bytes)}
-            />
-          ))}
+          {card.kvBytesPerSequence.map((s) => {
+            // the engine lists fixed lengths; one past the model's context is arithmetic the model never meets
+            const beyond = s.tokens > card.maxPositions;
+            return (
+              <Row
+                key={s.tokens}
+                testId="kv-sequence-row"
+                muted={beyond}
+                label={`KV cache of one ${formatTokens(s.tokens)}-token sequence`}
+                value={formatBytes(s.bytes)}
+                hint={
+                  beyond
+                    ? `beyond this model’s context of ${formatTokens(card.maxPositions)} tokens`
+                    : undefined
+                }
+              />
+            );
+          })}
         </TableBody>
       </Table>
       <Typography variant="body2" color="text.secondary" sx={{ mt: 1 }}>

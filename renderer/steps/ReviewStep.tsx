@@ -3,9 +3,11 @@ import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
 import CircularProgress from '@mui/material/CircularProgress';
 import Paper from '@mui/material/Paper';
+import Slider from '@mui/material/Slider';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
-import { useMemo, useState } from 'react';
+import { useMemo, useState, type Dispatch } from 'react';
+import { reallocateProfiles, type CacheShape, type LayerProfile } from '../../main/core/allocate/index.ts';
 import type { Allocation, CompressReport, RankOverride } from '../../main/contract/index.ts';
 import { useApi } from '../app/api-context.tsx';
 import { baseName } from '../app/paths.ts';
@@ -19,7 +21,10 @@ import { weightsBytes } from '../charts/memory-data.ts';
 import { ProfileChart } from '../charts/ProfileChart.tsx';
 import { profileSeries } from '../charts/profile-data.ts';
 import { methodInfo } from '../state/methods.ts';
+import { qualityWarning } from '../state/quality.ts';
+import { QualityWarning } from './QualityWarning.tsx';
 import { profilesFromReport } from '../state/run.ts';
+import type { WizardAction } from '../state/wizard.ts';
 import { ComparePanel } from './ComparePanel.tsx';
 import { exportRanks } from './ExportStep.tsx';
 import { LayerEditor } from './LayerEditor.tsx';
@@ -50,9 +55,18 @@ export function upsertOverride(list: readonly RankOverride[], o: RankOverride): 
   return [...list.filter((x) => x.layer !== o.layer), o].sort((a, b) => a.layer - b.layer);
 }
 
-function Perplexity({ result }: { result: CompressReport }) {
+function Perplexity({
+  result,
+  warnAbove,
+  dispatch,
+}: {
+  result: CompressReport;
+  warnAbove: string;
+  dispatch: Dispatch<WizardAction>;
+}) {
   const { original, compressed } = result.perplexity;
   const change = (compressed / original - 1) * 100;
+  const warning = qualityWarning(result, warnAbove);
   return (
     <Paper variant="outlined" sx={{ p: 2, flex: 1 }} data-testid="perplexity">
       <Typography variant="h6">Perplexity</Typography>
@@ -62,15 +76,41 @@ function Perplexity({ result }: { result: CompressReport }) {
       <Typography variant="h5" sx={{ mt: 1 }}>
         {original.toFixed(3)} → {compressed.toFixed(3)}
       </Typography>
-      <Typography color={change > 5 ? 'warning.main' : 'text.secondary'}>
+      <Typography color={warning ? 'error.main' : 'text.secondary'} data-testid="perplexity-change">
         {change >= 0 ? '+' : ''}
         {change.toFixed(2)} %
       </Typography>
       <Typography variant="caption" color="text.secondary">
-        Measured for the job’s allocation. Hand-set ranks are measured by the export’s verification.
+        Measured for the job’s allocation. Hand-set ranks and a moved target are measured by the export’s
+        verification.
       </Typography>
+      <Box>
+        <QualityWarning result={result} warnAbove={warnAbove} dispatch={dispatch} />
+      </Box>
     </Paper>
   );
+}
+
+/** The memory target or error budget the job ran with, from its settings as the wizard keyed them. */
+export function jobTarget(settingsKey: string): { kvFraction?: number; budget?: number } {
+  try {
+    const s = JSON.parse(settingsKey) as { kvFraction?: number; budget?: number };
+    return s.kvFraction !== undefined ? { kvFraction: s.kvFraction } : { budget: s.budget };
+  } catch {
+    return {};
+  }
+}
+
+/** The cache shape the engine allocates with, from the job's own byte counts (so both agree exactly). */
+export function cacheShape(
+  result: CompressReport,
+  card: { layers: number; kvHeads: number; headDim: number },
+): CacheShape {
+  return {
+    kvHeads: card.kvHeads,
+    headDim: card.headDim,
+    bytesPerElement: result.kvBytesPerToken.original / (2 * card.layers * card.kvHeads * card.headDim),
+  };
 }
 
 export function ReviewStep({ state, dispatch }: StepProps) {
@@ -102,15 +142,40 @@ export function ReviewStep({ state, dispatch }: StepProps) {
 
   const editable = profiles.length > 0;
   const unitBytes = result.kvBytesPerToken.original / (2 * card.layers * card.headDim);
+  const kvFraction = state.review.kvFraction;
   const reallocate = async (next: RankOverride[]) => {
-    if (next.length === 0) {
+    if (next.length === 0 && kvFraction === null) {
       dispatch({ type: 'allocation', allocation: null, overrides: [] });
       return true;
     }
-    const a = await task.run(() => api.reallocate({ jobId: run.jobId, overrides: next }));
+    const a = await task.run(() =>
+      api.reallocate({
+        jobId: run.jobId,
+        ...(kvFraction !== null ? { kvFraction } : {}),
+        ...(next.length > 0 ? { overrides: next } : {}),
+      }),
+    );
     if (a) dispatch({ type: 'allocation', allocation: a, overrides: next });
     return a !== undefined;
   };
+  // The slider and the re-fit run the engine's own allocator (main/core/allocate) on the profiles held
+  // here: the same function the engine's reallocate calls, in milliseconds instead of a round trip.
+  const layerProfiles: LayerProfile[] = profiles.map((p) => ({ layer: p.layer, points: p.points }));
+  const locally = (target: { kvFraction?: number; budget?: number }, next: RankOverride[], refit: boolean) =>
+    // synchronous, but through the task so an allocator refusal is shown like the engine's would be
+    task.run(async () =>
+      reallocateProfiles(layerProfiles, cacheShape(result, card), { ...target, overrides: next, refit }),
+    );
+  const moveTarget = async (fraction: number) => {
+    const a = await locally({ kvFraction: fraction }, overrides, overrides.length > 0);
+    if (a) dispatch({ type: 'allocation', allocation: a, overrides, kvFraction: fraction });
+  };
+  const target = kvFraction !== null ? { kvFraction } : jobTarget(run.settingsKey);
+  const refit = async () => {
+    const a = await locally(target, overrides, true);
+    if (a) dispatch({ type: 'allocation', allocation: a, overrides });
+  };
+  const resetAll = () => dispatch({ type: 'allocation', allocation: null, overrides: [], kvFraction: null });
   const select = (layer: number) => {
     setSelected(layer);
     if (editable) {
@@ -134,16 +199,55 @@ export function ReviewStep({ state, dispatch }: StepProps) {
         .
       </Typography>
       {!shown.feasible && (
-        <Alert severity="warning" sx={{ mt: 1 }} data-testid="infeasible">
+        <Alert
+          severity="warning"
+          sx={{ mt: 1 }}
+          data-testid="infeasible"
+          action={
+            overrides.length > 0 && target.kvFraction !== undefined ? (
+              <Button color="inherit" size="small" onClick={() => void refit()} data-testid="refit">
+                Re-fit the other layers
+              </Button>
+            ) : undefined
+          }
+        >
           {shown.reason ?? 'This allocation misses its target.'}
+          {overrides.length > 0 &&
+            target.kvFraction !== undefined &&
+            ' Re-fit keeps the layers you set and re-allocates the rest to meet the target.'}
         </Alert>
+      )}
+      {editable && (
+        <Box sx={{ mt: 2, maxWidth: 560 }} data-testid="target-slider">
+          <Typography id="target-slider-label" variant="body2">
+            Memory target: keep{' '}
+            <strong>
+              {formatPercent(kvFraction ?? shown.perToken.compressed / shown.perToken.original, 1)}
+            </strong>{' '}
+            of the cache{kvFraction === null ? ' (the job’s allocation)' : ''}
+            {overrides.length > 0 ? ', the layers set by hand held' : ''}
+          </Typography>
+          <Slider
+            aria-labelledby="target-slider-label"
+            min={0.05}
+            max={1}
+            step={0.01}
+            value={
+              kvFraction ?? Math.min(1, Math.max(0.05, shown.perToken.compressed / shown.perToken.original))
+            }
+            valueLabelDisplay="auto"
+            valueLabelFormat={(v) => formatPercent(v)}
+            getAriaValueText={(v) => `${formatPercent(v)} of the cache`}
+            onChange={(_, v) => void moveTarget(v as number)}
+          />
+        </Box>
       )}
       {overrides.length > 0 && (
         <Alert
           severity="info"
           sx={{ mt: 1 }}
           action={
-            <Button color="inherit" size="small" onClick={() => void reallocate([])} data-testid="reset-all">
+            <Button color="inherit" size="small" onClick={resetAll} data-testid="reset-all">
               Reset all
             </Button>
           }
@@ -164,6 +268,7 @@ export function ReviewStep({ state, dispatch }: StepProps) {
       <AllocationChart
         layers={shown.layers}
         headDim={card.headDim}
+        bytesPerRank={unitBytes}
         edited={edited}
         selected={selected}
         onSelect={select}
@@ -181,6 +286,7 @@ export function ReviewStep({ state, dispatch }: StepProps) {
           <ProfileChart
             series={series}
             headDim={card.headDim}
+            bytesPerRank={unitBytes}
             layers={card.layers}
             selected={selected}
             onSelect={select}
@@ -196,7 +302,7 @@ export function ReviewStep({ state, dispatch }: StepProps) {
             maxPositions={card.maxPositions}
           />
         </Box>
-        <Perplexity result={result} />
+        <Perplexity result={result} warnAbove={state.warnAbove} dispatch={dispatch} />
       </Stack>
 
       <Box sx={{ mt: 2 }}>

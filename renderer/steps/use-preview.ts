@@ -15,6 +15,7 @@ export function usePreview(state: WizardState, slot: TextSlot, dispatch: Dispatc
     held?.key ?? null,
     () => api.previewData(request!),
     (k, preview) => dispatch({ type: 'previewLoaded', slot, key: k, preview }),
+    (k, e) => dispatch({ type: 'previewFailed', slot, key: k, message: e.message }),
   );
   return { busy, error, retry, preview: held && held.key === key ? held.value : null };
 }

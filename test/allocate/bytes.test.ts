@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import { layerFullBytes, pointBytes } from '../../main/allocate/index.ts';
-import { rankSumCapacity } from '../../main/allocate/bytes.ts';
-import { fixedAllocation } from '../../main/allocate/index.ts';
-import type { LayerProfile } from '../../main/allocate/index.ts';
+import { layerFullBytes, pointBytes } from '../../main/core/allocate/index.ts';
+import { rankSumCapacity } from '../../main/core/allocate/bytes.ts';
+import { fixedAllocation } from '../../main/core/allocate/index.ts';
+import type { LayerProfile } from '../../main/core/allocate/index.ts';
 
 // methods.md §2.4, worked examples (fp16).
 const llama3 = { kvHeads: 8, headDim: 128, bytesPerElement: 2 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { fixedAllocation } from '../../main/allocate/index.ts';
+import { fixedAllocation } from '../../main/core/allocate/index.ts';
 import { badInputFrom } from './helpers.ts';
 
 const shape = { kvHeads: 4, headDim: 16, bytesPerElement: 2 };
@@ -43,9 +43,9 @@ describe('fixedAllocation (--k-rank / --v-rank)', () => {
   it('rejects ranks outside [1, d] and non-integers', () => {
     for (const r of [0, 17, 2.5, NaN, -1]) {
       expect(badInputFrom(() => fixedAllocation(profiles, shape, r)).message).toMatch(
-        /^--k-rank must be an integer in \[1, 16\] \(per KV head, at most head_dim\)/,
+        /^ranks\.k must be an integer in \[1, 16\] \(per KV head, at most head_dim\)/,
       );
     }
-    expect(badInputFrom(() => fixedAllocation(profiles, shape, 4, 32)).message).toMatch(/^--v-rank must be/);
+    expect(badInputFrom(() => fixedAllocation(profiles, shape, 4, 32)).message).toMatch(/^ranks\.v must be/);
   });
 });

@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { mulberry32, randomInt } from '../../main/model/prng.ts';
 
 export { randomInt };
-import type { CacheShape, LayerProfile, ProfilePoint } from '../../main/allocate/types.ts';
+import type { CacheShape, LayerProfile, ProfilePoint } from '../../main/core/allocate/types.ts';
 
 export type Rng = () => number;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { allocateByBudget, allocateByMemory, paretoFront } from '../../main/allocate/index.ts';
-import type { Allocation, LayerProfile } from '../../main/allocate/index.ts';
+import { allocateByBudget, allocateByMemory, paretoFront } from '../../main/core/allocate/index.ts';
+import type { Allocation, LayerProfile } from '../../main/core/allocate/index.ts';
 import type { Case } from './helpers.ts';
 import {
   bruteBudget,
@@ -171,7 +171,7 @@ describe('memory target (--kv-fraction): exact DP against brute force', () => {
     expect(a.feasible).toBe(false);
     expect(a.layers.every((l) => l.kRank === 64 && l.vRank === 64)).toBe(true);
     expect(a.totalBytesPerToken).toBe(4 * 2048);
-    expect(a.reason).toMatch(/--kv-fraction 0\.25 is out of reach/);
+    expect(a.reason).toMatch(/keeping 0\.25 of the KV cache is out of reach/);
     expect(a.reason).toMatch(
       /needs 8192 B\/token \(0\.5000 of the original\), more than the target of 4096 B\/token/,
     );
@@ -206,7 +206,7 @@ describe('error budget (--budget): exact DP against brute force', () => {
       problems.push(...choiceProblems(c, a).map((p) => `${where}: ${p}`));
       if (!brute) {
         regimes.infeasible++;
-        if (a.feasible || !/--budget .* is out of reach/.test(a.reason ?? ''))
+        if (a.feasible || !/an error budget of .* is out of reach/.test(a.reason ?? ''))
           problems.push(`${where}: flags`);
         // the most accurate allocation: the least weighted error there is
         if (Math.abs(a.weightedError - range.min) > 1e-12) problems.push(`${where}: not the most accurate`);
@@ -278,7 +278,7 @@ describe('error budget (--budget): exact DP against brute force', () => {
     expect(a.feasible).toBe(false);
     expect(a.layers.every((l) => l.kRank === 8 && l.vRank === 8)).toBe(true);
     expect(a.totalBytesPerToken).toBe(a.originalBytesPerToken);
-    expect(a.reason).toMatch(/--budget 0\.01 is out of reach: .*weighted mean error 0\.02/);
+    expect(a.reason).toMatch(/an error budget of 0\.01 is out of reach: .*weighted mean error 0\.02/);
     expect(allocateByBudget(profiles, shape, 0.02).feasible).toBe(true);
   });
 });

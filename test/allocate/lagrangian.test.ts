@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import { allocateByBudget, allocateByMemory, paretoFront } from '../../main/allocate/index.ts';
-import type { Allocation, LayerProfile } from '../../main/allocate/index.ts';
-import { toCandidates } from '../../main/allocate/candidates.ts';
-import { lowerHull } from '../../main/allocate/lagrangian.ts';
+import { allocateByBudget, allocateByMemory, paretoFront } from '../../main/core/allocate/index.ts';
+import type { Allocation, LayerProfile } from '../../main/core/allocate/index.ts';
+import { toCandidates } from '../../main/core/allocate/candidates.ts';
+import { lowerHull } from '../../main/core/allocate/lagrangian.ts';
 import type { Case, Rng } from './helpers.ts';
 import { gridRanks, pick, randomCase, rngFor, sum, weightsOr1 } from './helpers.ts';
 

@@ -5,8 +5,8 @@ import {
   allocateByMemory,
   applyOverrides,
   fixedAllocation,
-} from '../../main/allocate/index.ts';
-import type { Allocation, LayerProfile, ProfilePoint } from '../../main/allocate/index.ts';
+} from '../../main/core/allocate/index.ts';
+import type { Allocation, LayerProfile, ProfilePoint } from '../../main/core/allocate/index.ts';
 import type { Case } from './helpers.ts';
 import {
   badInputFrom,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { paretoFront } from '../../main/allocate/index.ts';
-import type { ProfilePoint } from '../../main/allocate/index.ts';
+import { paretoFront } from '../../main/core/allocate/index.ts';
+import type { ProfilePoint } from '../../main/core/allocate/index.ts';
 import { randomCase, rankSumOf, rngFor, shuffle } from './helpers.ts';
 
 const pt = (kRank: number, vRank: number, error: number): ProfilePoint => ({ kRank, vRank, error });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { allocateByBudget, allocateByMemory, stiefWeights } from '../../main/allocate/index.ts';
-import type { LayerProfile } from '../../main/allocate/index.ts';
+import { allocateByBudget, allocateByMemory, stiefWeights } from '../../main/core/allocate/index.ts';
+import type { LayerProfile } from '../../main/core/allocate/index.ts';
 import { badInputFrom } from './helpers.ts';
 
 const shape = { kvHeads: 2, headDim: 8, bytesPerElement: 2 };
@@ -12,19 +12,19 @@ const points = [
 const profiles: LayerProfile[] = [0, 1, 2].map((layer) => ({ layer, points }));
 
 describe('bad inputs are badInput with the valid range in the message', () => {
-  it('--kv-fraction outside (0, 1]', () => {
+  it('kvFraction outside (0, 1]', () => {
     for (const f of [0, 1.5, NaN, -0.25, Infinity]) {
       expect(badInputFrom(() => allocateByMemory(profiles, shape, f)).message).toBe(
-        `--kv-fraction must be a number in (0, 1] (the share of the original KV cache to keep), got ${f}`,
+        `kvFraction must be a number in (0, 1] (the share of the original KV cache to keep), got ${f}`,
       );
     }
     expect(allocateByMemory(profiles, shape, 1).feasible).toBe(true);
   });
 
-  it('--budget not finite and > 0', () => {
+  it('budget not finite and > 0', () => {
     for (const b of [-0.1, 0, NaN, Infinity]) {
       expect(badInputFrom(() => allocateByBudget(profiles, shape, b)).message).toMatch(
-        /^--budget must be a finite number > 0 \(a bound on the weighted mean relative layer-output error/,
+        /^budget must be a finite number > 0 \(a bound on the weighted mean relative layer-output error/,
       );
     }
   });

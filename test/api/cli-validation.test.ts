@@ -63,6 +63,16 @@ describe('compress refuses what the API refuses', () => {
     expect(r.code, r.stderr).toBe(2);
   });
 
+  it('a key space the model rules out, by its flag in the text and the JSON', async () => {
+    const args = COMPRESS.map((a) => (a === 'pre-rope' ? 'folded' : a));
+    const r = await runCli([...args, '--k-rank', '2', '--v-rank', '2', '--json']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^rankwise compress: --key-space folded is not available for ksvd/m);
+    const { error } = JSON.parse(r.stdout) as { error: { message: string; setting: string } };
+    expect(error).toMatchObject({ kind: 'bad-input', setting: 'keySpace' });
+    expect(error.message).toMatch(/^--key-space folded/);
+  });
+
   it('still runs a valid job', async () => {
     const r = await runCli([...COMPRESS, '--k-rank', '2', '--v-rank', '2', '--json']);
     expect(r.code, r.stderr).toBe(0);

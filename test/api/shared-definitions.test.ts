@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { paretoFront as enginePareto } from '../../main/allocate/index.ts';
+import { paretoFront as enginePareto } from '../../main/core/allocate/index.ts';
 import { rankGrid } from '../../main/core/memory.ts';
 import { METHOD_IDS } from '../../main/core/kv.ts';
 import { METHOD_CATALOGUE } from '../../main/core/methods.ts';
@@ -14,7 +14,7 @@ import { dtypeBytes as engineDtypeBytes } from '../../main/model/dtype.ts';
 import { rankTicks } from '../../renderer/charts/allocation-data.ts';
 import { dtypeBytes, sequencesThatFit } from '../../renderer/charts/memory-data.ts';
 import { paretoFront } from '../../renderer/charts/profile-data.ts';
-import { keySpacesFor, METHODS } from '../../renderer/state/methods.ts';
+import { keySpacesFor, methodObstacle, METHODS } from '../../renderer/state/methods.ts';
 
 const pt = (kRank: number, vRank: number, error: number) => ({ kRank, vRank, error });
 
@@ -25,9 +25,19 @@ describe('the method catalogue', () => {
       const engine = methodById(id);
       const shown = METHODS.find((m) => m.id === id)!;
       expect(shown.technical).toBe(engine.summary);
-      for (const rope of [true, false]) {
-        const spec = { rope: rope ? { theta: 10000 } : null } as never;
-        expect(keySpacesFor(id, rope)).toEqual(rope ? ['auto', ...engine.keySpaces(spec)] : ['auto']);
+      for (const [rope, qkNorm] of [
+        [true, false],
+        [false, false],
+        [true, true],
+      ]) {
+        const spec = { block: { rope: rope ? { theta: 10000 } : null, qkNorm } } as never;
+        const spaces = engine.keySpaces(spec);
+        const shownSpaces = keySpacesFor(id, { rope: rope ? 10000 : null, qkNorm });
+        expect(shownSpaces).toEqual(!rope ? ['auto'] : spaces.length ? ['auto', ...spaces] : []);
+        // a method the engine refuses on the model is one the wizard does not let the user pick
+        expect(methodObstacle(id, { rope: rope ? 10000 : null, qkNorm }) !== null).toBe(
+          rope && !spaces.length,
+        );
       }
     }
   });

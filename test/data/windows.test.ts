@@ -86,8 +86,9 @@ describe('window errors', () => {
   it('a text shorter than one window names the file', () => {
     const e = badInputFrom(() => makeWindows(ramp(100), { window: 512, source: 'story.txt' }));
     expect(e.file).toBe('story.txt');
+    expect(e.setting).toBe('window');
     expect(e.message).toContain(
-      'has 100 tokens; one window needs 512: use a longer text or a smaller --window',
+      'has 100 tokens, too few for window 512: use a longer text or a smaller window',
     );
   });
 
@@ -99,7 +100,7 @@ describe('window errors', () => {
 
   it('a window below 2 or not whole', () => {
     expect(badInputFrom(() => makeWindows(ramp(10), { window: 1 })).message).toMatch(
-      /--window must be a whole number of at least 2 \(got 1\)/,
+      /^window must be a whole number of at least 2 \(got 1\)/,
     );
     expect(badInputFrom(() => makeWindows(ramp(10), { window: 2.5 })).message).toMatch(/got 2\.5/);
   });
@@ -152,6 +153,6 @@ describe('the TinyStories excerpt through the text protocol', () => {
     const error = await loadWindows(file, tok, { window: 512 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RankwiseError);
     expect((error as RankwiseError).file).toBe(file);
-    expect((error as RankwiseError).message).toMatch(/has \d+ tokens; one window needs 512/);
+    expect((error as RankwiseError).message).toMatch(/has \d+ tokens, too few for window 512/);
   });
 });

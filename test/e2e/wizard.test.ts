@@ -2,19 +2,26 @@
  * The whole wizard in Debian's chromium, driven by playwright-core, against the real browser-mode server
  * and engine: model → data → method with a budget → run → review (the chart shows the engine's ranks) →
  * edit one layer → Try it (the edited model streams beside the original) → export (files on disk,
- * verified) → Try it on the export. Screenshots of every step go to docs/screenshots/.
+ * verified) → Try it on the export → the exported report, opened from the path the export step lists
+ * (its ranks and perplexity are the exported folder's). The model step also takes a folder dropped on it
+ * and lists a Hugging Face cache (a fake one, under HF_HOME). A screenshot of every step goes to a
+ * temporary folder, or to docs/screenshots/ with `npm run test:e2e:docs`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createEngineApi } from '../../main/api/engine-api.ts';
-import type { CompressReport } from '../../main/contract/index.ts';
-import { ensureDemoModel } from '../../main/cli/commands/demo.ts';
+import { evaluate } from '../../main/cli/commands/eval.ts';
+import type { CompressReport, ReportData } from '../../main/contract/index.ts';
+import { REPORT_HTML, REPORT_JSON } from '../../main/export/export.ts';
 import { startServer, type RunningServer } from '../../main/server/server.ts';
 import { REPO_ROOT, SHARED_TESTDATA, STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
+import { writeRecipeModel } from '../helpers/synthetic-model.ts';
+import { writeFakeHubCache } from './fake-hub.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const tmp = tempDir();
@@ -25,6 +32,17 @@ const SHOTS =
     ? path.join(REPO_ROOT, 'docs', 'screenshots')
     : (process.env.RANKWISE_SCREENSHOTS ?? path.join(tmp.dir, 'screenshots'));
 fs.mkdirSync(SHOTS, { recursive: true });
+const HUB_REPO = 'karpathy/stories260K';
+const HUB_FILES = [
+  'config.json',
+  'generation_config.json',
+  'model.safetensors',
+  'tokenizer.json',
+  'tokenizer_config.json',
+];
+// inside tmp.dir, one of the server's roots: browser mode lists only models it may read
+const HF_HOME = path.join(tmp.dir, 'hf-home');
+let hubSnapshot: string;
 let engine: ReturnType<typeof createEngineApi>;
 let server: RunningServer;
 let context: BrowserContext;
@@ -44,8 +62,10 @@ beforeAll(async () => {
   } finally {
     process.env.NODE_ENV = env;
   }
-  await ensureDemoModel(path.join(tmp.dir, 'demo-model'));
-  engine = createEngineApi({ dir: path.join(tmp.dir, 'engine') });
+  await writeRecipeModel(path.join(tmp.dir, 'demo-model'));
+  hubSnapshot = writeFakeHubCache(HF_HOME, HUB_REPO, STORIES_DIR, HUB_FILES);
+  // the machine's own cache (if any) stays out of the list: the model step shows the fake one only
+  engine = createEngineApi({ dir: path.join(tmp.dir, 'engine'), env: { HF_HOME }, home: tmp.dir });
   server = await startServer({ api: engine, roots: [tmp.dir, SHARED_TESTDATA], staticDir });
   if (!fs.existsSync(CHROMIUM))
     throw new Error(`chromium not found at ${CHROMIUM}: apt-get install chromium`);
@@ -74,7 +94,9 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+// MUI fades a button's colour over 250 ms: without finishing transitions, one just enabled looks disabled
+const shot = (name: string) =>
+  page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true, animations: 'disabled' });
 const byTest = (id: string) => page.getByTestId(id);
 
 async function openWizard() {
@@ -119,7 +141,7 @@ async function tryIt(prompt: string | null, maxNewTokens: number) {
   await expect.poll(() => byTest('try-generate').isEnabled()).toBe(true);
 }
 
-async function walk(name: string, modelDir: string, data: 'demo' | string, layers: number) {
+async function walk(name: string, modelDir: string, data: 'demo' | string, layers: number, budget = '0.05') {
   await openWizard();
   await loadModel(modelDir);
   await byTest('model-card').waitFor();
@@ -143,7 +165,7 @@ async function walk(name: string, modelDir: string, data: 'demo' | string, layer
   await byTest('step-method').waitFor();
   await byTest('method-kqsvd').click();
   await byTest('mode-budget').click();
-  await byTest('budget-input').locator('input').fill('0.05');
+  await byTest('budget-input').locator('input').fill(budget);
   await byTest('estimate').waitFor();
   await shot(`${name}-3-method`);
   await byTest('next').click();
@@ -157,7 +179,7 @@ async function walk(name: string, modelDir: string, data: 'demo' | string, layer
   await byTest('step-review').waitFor();
   const groups = byTest('allocation-chart').getByTestId('layer-group');
   await expect.poll(() => groups.count()).toBe(layers);
-  const { id, report } = await latestResult();
+  const { report } = await latestResult();
   for (let i = 0; i < layers; i++) {
     const g = groups.nth(i);
     expect(await g.getAttribute('data-layer')).toBe(String(i));
@@ -187,7 +209,10 @@ async function walk(name: string, modelDir: string, data: 'demo' | string, layer
   await byTest('step-export').waitFor();
   const out = path.join(tmp.dir, `${name}-export`);
   await byTest('export-path').locator('input').fill(out);
+  // a looser budget may cost more perplexity than the step lets pass without asking
+  const warned = (await byTest('export').getAttribute('data-warned')) === 'true';
   await byTest('export').click();
+  if (warned) await byTest('export-confirm-yes').click();
   await expect.poll(() => byTest('export-state').textContent(), { timeout: 120_000 }).toBe('done');
   await byTest('export-result').waitFor();
   await shot(`${name}-7-export`);
@@ -201,7 +226,90 @@ async function walk(name: string, modelDir: string, data: 'demo' | string, layer
   const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   expect(config.kv_compression.layers[0]).toMatchObject({ k_rank: d, v_rank: d });
   expect(report.layers).toHaveLength(layers);
-  return id;
+  return { out, job: report, headDim: d };
+}
+
+/**
+ * On the export step after an export with layer 0 set to full rank: the step names the edit, and the HTML
+ * report it lists, opened in the browser, shows what was exported — config.json's ranks in its table and
+ * chart, and as headline the perplexity the exported folder itself scores.
+ */
+async function checkReport(out: string, job: CompressReport, d: number) {
+  const written = (
+    JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).kv_compression.layers as {
+      k_rank: number;
+      v_rank: number;
+    }[]
+  ).map((l) => [l.k_rank, l.v_rank]);
+  const j = job.layers[0];
+  // otherwise the edit would change nothing and the checks below would not tell job from export
+  expect([j.kRank, j.vRank]).not.toEqual([d, d]);
+  expect(written[0]).toEqual([d, d]);
+  const note = `Layer 0: K ${j.kRank} → ${d}, V ${j.vRank} → ${d}`;
+  expect(await byTest('export-edits').textContent()).toContain(note);
+
+  const listed = (await byTest('export-report').allTextContents()).find((t) => t.endsWith(REPORT_HTML));
+  expect(listed).toBe(path.join(out, REPORT_HTML));
+  await page.goto(pathToFileURL(listed!).href);
+  await page.locator('#layers-table').waitFor();
+
+  const rows = await page
+    .locator('#layers-table tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+  expect(rows.map((r) => [Number(r[0]), Number(r[2]), Number(r[3])])).toEqual(
+    written.map(([k, v], layer) => [layer, k, v]),
+  );
+  const bars = await page
+    .locator('svg#allocation-chart g.layer')
+    .evaluateAll((groups) =>
+      groups.map((g) =>
+        ['k', 'v'].map((side) => Number(g.querySelector(`rect.bar.${side}`)?.getAttribute('data-rank'))),
+      ),
+    );
+  expect(bars).toEqual(written);
+
+  const saved = JSON.parse(fs.readFileSync(path.join(out, REPORT_JSON), 'utf8')) as ReportData;
+  const ppl = saved.compress.perplexity;
+  expect(await page.locator('#summary .card .big').first().textContent()).toBe(
+    `${ppl.original.toFixed(3)} → ${ppl.compressed.toFixed(3)}`,
+  );
+  const ev = await evaluate({
+    modelDir: out,
+    data: TINYSTORIES_TEXT,
+    window: saved.compress.window,
+    maxWindows: saved.compress.evalWindows,
+    device: 'cpu',
+    progress: false,
+  });
+  expect(ev.windows).toBe(saved.compress.evalWindows);
+  expect(Math.abs(ppl.compressed / ev.perplexity - 1)).toBeLessThan(1e-6);
+
+  const edits = page.locator('#edits li');
+  expect(await edits.count()).toBe(1);
+  expect(await edits.first().getAttribute('data-layer')).toBe('0');
+  expect(await edits.first().textContent()).toBe(note);
+  await shot('stories-9-report');
+}
+
+/**
+ * What chromium hands the page when a folder is dropped on it: an item whose entry carries the folder's
+ * name and nothing else. A page cannot build a directory entry, so the event carries a stub, as the
+ * component test's does; React reads `dataTransfer` off the native event.
+ */
+async function dropFolder(testId: string, name: string) {
+  await byTest(testId).evaluate((target, folder) => {
+    const entry = { name: folder, isDirectory: true, isFile: false };
+    const dataTransfer = {
+      items: [{ kind: 'file', type: '', webkitGetAsEntry: () => entry }],
+      files: [],
+      types: ['Files'],
+    };
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      const event = new Event(type, { bubbles: true, cancelable: true });
+      Object.defineProperty(event, 'dataTransfer', { value: dataTransfer });
+      target.dispatchEvent(event);
+    }
+  }, name);
 }
 
 describe('the wizard in chromium', () => {
@@ -210,7 +318,45 @@ describe('the wizard in chromium', () => {
   });
 
   it('walks stories260K from model to a verified export', async () => {
-    await walk('stories', STORIES_DIR, TINYSTORIES_TEXT, 5);
+    // at 0.05 the job already gives layer 0 full rank; at 0.1 it does not, so setting it to 8/8 is an edit
+    const { out, job, headDim } = await walk('stories', STORIES_DIR, TINYSTORIES_TEXT, 5, '0.1');
+    await checkReport(out, job, headDim);
+  });
+
+  it('takes a folder dropped on the model step when it is one of the listed models', async () => {
+    await openWizard();
+    await byTest('local-model').filter({ hasText: HUB_REPO }).waitFor();
+    // a name the list does not hold: the step says why it cannot use it
+    await dropFolder('step-model', 'somewhere-else');
+    await byTest('drop-message').waitFor();
+    expect(await byTest('model-card').count()).toBe(0);
+    // the cache's repository folder, as dragged from a file manager
+    await dropFolder('step-model', `models--${HUB_REPO.replace('/', '--')}`);
+    await byTest('model-card').waitFor();
+    expect(await byTest('drop-message').count()).toBe(0);
+    const real = fs.realpathSync(hubSnapshot);
+    expect(await byTest('model-path').locator('input').inputValue()).toBe(real);
+    expect(await byTest('model-card').textContent()).toContain(real);
+    await expect.poll(() => byTest('next').isEnabled()).toBe(true);
+    await shot('model-dropped');
+  });
+
+  it('lists the Hugging Face cache in the model step and inspects a pick', async () => {
+    await openWizard();
+    const item = byTest('local-model').filter({ hasText: HUB_REPO });
+    await item.waitFor();
+    expect(await byTest('local-models').textContent()).toContain(
+      `Downloaded from Hugging Face (${path.join(HF_HOME, 'hub')})`,
+    );
+    expect(await byTest('local-models-hidden').count()).toBe(0);
+    await shot('model-list');
+    await item.click();
+    await byTest('model-card').waitFor();
+    const real = fs.realpathSync(hubSnapshot);
+    expect(await byTest('model-path').locator('input').inputValue()).toBe(real);
+    expect(await byTest('model-card').textContent()).toContain(real);
+    await expect.poll(() => byTest('next').isEnabled()).toBe(true);
+    await shot('model-hub-pick');
   });
 
   it('explains an unsupported model in the model step', async () => {

@@ -113,6 +113,7 @@ const VALID_ARGS: Record<RequestMethod, unknown[]> = {
   exportJob: [{ jobId: 'job-1', out: path.join(EXPORTS, 'tiny-kv'), force: false }],
   getExportReport: ['job-2'],
   listJobs: [],
+  listModels: [],
   startTry: [{ model: { jobId: 'job-1' }, compare: { dir: MODEL }, prompt: 'Once upon a time' }],
   getTryResult: ['job-3'],
   choosePath: ['model'],

@@ -27,7 +27,8 @@ const base = {
 
 const cases: [MethodId, KeySpace][] = [];
 for (const id of METHOD_IDS) {
-  for (const space of methodById(id).keySpaces({ rope: { theta: 1 } } as never)) cases.push([id, space]);
+  for (const space of methodById(id).keySpaces({ block: { rope: {}, qkNorm: false } } as never))
+    cases.push([id, space]);
 }
 
 describe('export of stories260K', () => {

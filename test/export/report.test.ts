@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { paretoFront } from '../../main/allocate/index.ts';
+import { paretoFront } from '../../main/core/allocate/index.ts';
 import type { CompressReport } from '../../main/contract/report.ts';
+import { exportedCompressReport } from '../../main/export/exported-layers.ts';
 import { DEFAULT_MEMORY_BYTES, memoryTable, sequencesThatFit } from '../../main/export/memory.ts';
 import { escapeHtml, formatError, formatInt, renderReportHtml } from '../../main/export/report-html.ts';
 import { REPORT_FORMAT, REPORT_VERSION } from '../../main/contract/report.ts';
 import type { ReportData } from '../../main/contract/report.ts';
 import { badInputFrom } from '../helpers/errors.ts';
+import { nonCamelKeys } from '../helpers/json-keys.ts';
 
 const D = 8;
 const LAYERS = 4;
@@ -75,6 +77,7 @@ function fixture(opts: { profile?: boolean; dir?: string } = {}): ReportData {
         vocabSize: 100,
         maxPositions: 512,
         rope: 10000,
+        qkNorm: false,
         dtype: 'BF16',
         parameters: 50_000,
         kvBytesPerToken: KV_ORIGINAL,
@@ -290,7 +293,7 @@ describe('renderReportHtml', () => {
 
   it('draws one K/V bar group per layer, heights proportional to the ranks', () => {
     const svg = svgById(html, 'allocation-chart');
-    const groups = [...svg.matchAll(/<g class="layer" data-layer="(\d+)">([\s\S]*?)<\/g>/g)];
+    const groups = [...svg.matchAll(/<g class="layer" data-layer="(\d+)"[^>]*>([\s\S]*?)<\/g>/g)];
     expect(groups.map((g) => Number(g[1]))).toEqual([0, 1, 2, 3]);
     expect(svg.match(/data-layer=/g)).toHaveLength(LAYERS);
     const scales: number[] = [];
@@ -304,26 +307,27 @@ describe('renderReportHtml', () => {
       scales.push(num(k, 'height') / l.kRank, num(v, 'height') / l.vRank);
       baselines.add((num(k, 'y') + num(k, 'height')).toFixed(2));
       baselines.add((num(v, 'y') + num(v, 'height')).toFixed(2));
-      expect(inner).toMatch(/<title>layer \d+: K rank \d+ of 8 per head/);
-      expect(inner).toMatch(/<title>layer \d+: V rank \d+ of 8 per head/);
+      expect(inner).toMatch(/<title>Layer \d+: key rank \d+, value rank \d+ of 8 per head/);
     }
     expect(scales[0]).toBeGreaterThan(0);
     for (const s of scales) expect(s).toBeCloseTo(scales[0], 2);
     expect(baselines.size).toBe(1);
-    expect(svg).toMatch(/rank per KV head \(elements, of d = 8\)/);
-    expect(svg).toMatch(/>layer</);
+    expect(svg).toMatch(/Rank per head \(of d = 8\)/);
+    expect(svg).toMatch(/>Layer</);
+    // full width: the viewBox scales to the page
+    expect(svg).toMatch(/^<svg id="allocation-chart"[^>]*width="100%"/);
   });
 
   it('draws each layer’s Pareto front and marks every chosen point on it', () => {
     const svg = svgById(html, 'curves-chart');
-    const curves = [...svg.matchAll(/<g class="curve" data-layer="(\d+)"><polyline [^>]*points="([^"]*)"/g)];
+    const curves = [...svg.matchAll(/<g class="curve" data-layer="(\d+)"><path d="([^"]*)"/g)];
     expect(curves.map((c) => Number(c[1]))).toEqual([0, 1, 2, 3]);
     const circles = [...svg.matchAll(/<circle class="chosen"[^>]*>/g)].map((m) => m[0]);
     expect(circles).toHaveLength(LAYERS);
-    for (const [, layerText, points] of curves) {
+    for (const [, layerText, d] of curves) {
       const layer = Number(layerText);
       const front = frontOf(report.compress.profile![layer]);
-      const xy = points.split(' ');
+      const xy = d.slice(1).split(/[ML]/);
       expect(xy).toHaveLength(front.length);
       // x grows with k_rank + v_rank, error falls (y grows downwards)
       const parsed = xy.map((s) => s.split(',').map(Number));
@@ -335,32 +339,27 @@ describe('renderReportHtml', () => {
       const circle = circles.find((c) => attr(c, 'data-layer') === layerText)!;
       expect(num(circle, 'data-k-rank')).toBe(chosen.kRank);
       expect(num(circle, 'data-v-rank')).toBe(chosen.vRank);
-      // the fixture's chosen points are on the front, so the marker sits on a vertex of the polyline
+      // the fixture's chosen points are on the front, so the marker sits on a vertex of the curve
       expect(xy).toContain(`${attr(circle, 'cx')},${attr(circle, 'cy')}`);
     }
-    // errors from 0 to ~0.9: log axis
-    expect(svg).toContain('(log scale)');
-    expect(svg).toMatch(/k_rank \+ v_rank, of 2d = 16/);
+    expect(svg).toContain('(relative, log)');
+    expect(svg).toContain('Layer cache kept (% of its full size)');
+    // one legend entry per layer
+    expect(html.match(/<span class="series" data-layer=/g)).toHaveLength(LAYERS);
   });
 
-  it('keeps a linear error axis when the errors span less than two decades', () => {
+  it('keeps log tick labels apart on a narrow span of errors', () => {
     const narrow = fixture();
-    // a monotone map keeps every front and every chosen point where it was
-    const squash = (e: number) => 0.1 + 0.4 * e;
+    const squash = (e: number) => 0.07 + 0.03 * e;
     narrow.compress.profile = narrow.compress.profile!.map((pts) =>
       pts.map((p) => ({ ...p, error: squash(p.error) })),
     );
-    narrow.compress.layers = narrow.compress.layers.map((l) => ({ ...l, error: squash(l.error) }));
+    narrow.compress.layers = narrow.compress.layers.map((l) => ({ ...l, error: squash(l.error!) }));
     const svg = svgById(renderReportHtml(narrow), 'curves-chart');
-    expect(svg).not.toContain('log scale');
-    expect(svg).toMatch(/>0<\/text>/);
-    for (const circle of svg.match(/<circle class="chosen"[^>]*>/g)!) {
-      const layer = attr(circle, 'data-layer');
-      const points = new RegExp(`data-layer="${layer}"><polyline [^>]*points="([^"]*)"`).exec(svg)![1];
-      expect(points.split(' ')).toContain(`${attr(circle, 'cx')},${attr(circle, 'cy')}`);
-    }
+    const ys = [...svg.matchAll(/<text class="tick y" x="-6" y="([^"]+)"/g)].map((m) => Number(m[1]));
+    expect(ys.length).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i < ys.length; i++) expect(Math.abs(ys[i] - ys[i - 1])).toBeGreaterThanOrEqual(16);
   });
-
   it('tabulates memory, layers, settings and files', () => {
     const m = report.memory;
     expect(html).toContain('Sequences of 4,096 tokens that fit in 24.0 GiB');
@@ -401,5 +400,100 @@ describe('renderReportHtml', () => {
     expect(out).not.toContain('id="curves-chart"');
     expect(out).toContain('No error-rank profile was measured');
     expect(svgById(out, 'allocation-chart').match(/<g class="layer" data-layer=/g)).toHaveLength(LAYERS);
+  });
+});
+
+/**
+ * The fixture exported with two layers set by hand: layer 0 to full rank (a profiled point, error 0) and
+ * layer 1 to 3/3, which this profile lacks (so its error is not known).
+ */
+function editedFixture(): ReportData {
+  const r = fixture();
+  const job = r.compress as CompressReport;
+  job.profile![1] = job.profile![1].filter((p) => !(p.kRank === 3 && p.vRank === 3));
+  const layouts = job.layers.map(({ kRank, vRank, keySpace }) => ({ kRank, vRank, keySpace }));
+  layouts[0] = { ...layouts[0], kRank: D, vRank: D };
+  layouts[1] = { ...layouts[1], kRank: 3, vRank: 3 };
+  const compressed = layouts.reduce((a, l) => a + (l.kRank + l.vRank) * KV_HEADS * 2, 0);
+  const kv = { original: KV_ORIGINAL, compressed };
+  r.compress = exportedCompressReport(job, layouts, { kvBytesPerToken: kv, perplexity: 12.75 });
+  r.memory = memoryTable({ kvBytesPerToken: kv, weightsBytes: { original: 100_000, compressed: 101_024 } });
+  r.export.evaluation = { windows: 4, window: 128, perplexity: 12.75, inMemory: 13.25 };
+  return r;
+}
+
+describe('renderReportHtml of an export edited by hand', () => {
+  const report = editedFixture();
+  const job = report.compress.jobAllocation!.layers;
+  const html = renderReportHtml(report);
+
+  it('lists the edited layers, job’s ranks → exported ranks, near the top', () => {
+    const note = /<div class="edits" id="edits">[\s\S]*?<\/div>/.exec(html)![0];
+    const items = [...note.matchAll(/<li data-layer="(\d+)">([^<]*)<\/li>/g)];
+    expect(items.map((m) => m[2])).toEqual([
+      `Layer 0: K ${job[0].kRank} → 8, V ${job[0].vRank} → 8`,
+      `Layer 1: K ${job[1].kRank} → 3, V ${job[1].vRank} → 3`,
+    ]);
+    expect(note).toContain('compress.jobAllocation');
+    expect(html.indexOf('id="edits"')).toBeLessThan(html.indexOf('id="allocation"'));
+  });
+
+  it('headlines the exported perplexity and calls the job’s figure the unedited allocation’s', () => {
+    expect(html).toContain('12.500 → 12.750');
+    expect(html).toContain("the job's allocation, before the edits below, in memory: 13.250");
+  });
+
+  it('draws the exported ranks, and marks the edited bars as set by hand', () => {
+    const svg = svgById(html, 'allocation-chart');
+    const groups = [...svg.matchAll(/<g class="layer" data-layer="(\d+)"[^>]*>([\s\S]*?)<\/g>/g)];
+    const ranks = groups.map(([, , inner]) => [
+      num(/<rect class="bar k"[^>]*>/.exec(inner)![0], 'data-rank'),
+      num(/<rect class="bar v"[^>]*>/.exec(inner)![0], 'data-rank'),
+    ]);
+    expect(ranks).toEqual(report.compress.layers.map((l) => [l.kRank, l.vRank]));
+    expect(groups.map(([, , inner]) => inner.includes('set by hand'))).toEqual([true, true, false, false]);
+    // layer 1's error was not measured: the tooltip has no number for it
+    expect(groups[1][2]).toMatch(/layer output error –/);
+  });
+
+  it('tabulates the exported ranks, “not measured” where no error was, and the job’s ranks edited', () => {
+    const body = /<table id="layers-table">[\s\S]*?<tbody>([\s\S]*?)<\/tbody>/.exec(html)![1];
+    const rows = [...body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map(([, r]) =>
+      [...r.matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]),
+    );
+    expect(rows).toEqual([
+      ['0', 'post-rope', '8', '8', '0', `${job[0].kRank} / ${job[0].vRank}`],
+      ['1', 'post-rope', '3', '3', 'not measured', `${job[1].kRank} / ${job[1].vRank}`],
+      ['2', 'post-rope', String(job[2].kRank), String(job[2].vRank), formatError(job[2].error), ''],
+      ['3', 'post-rope', '8', '8', '0', ''],
+    ]);
+    expect(html).toContain('“Not measured”');
+  });
+
+  it('marks exported points on the curves, none for the layer without a measured error', () => {
+    const svg = svgById(html, 'curves-chart');
+    const circles = [...svg.matchAll(/<circle class="chosen"[^>]*>/g)].map((m) => m[0]);
+    expect(circles.map((c) => attr(c, 'data-layer'))).toEqual(['0', '2', '3']);
+    expect([num(circles[0], 'data-k-rank'), num(circles[0], 'data-v-rank')]).toEqual([8, 8]);
+    expect(html).toContain('Layer 1 was exported at ranks the job did not measure');
+  });
+
+  it('an unedited export shows no edit note and no job column', () => {
+    const plain = fixture();
+    const c = plain.compress as CompressReport;
+    plain.compress = exportedCompressReport(c, c.layers, {
+      kvBytesPerToken: c.kvBytesPerToken,
+      perplexity: c.perplexity.compressed,
+    });
+    expect(plain.compress.edits).toEqual([]);
+    const out = renderReportHtml(plain);
+    expect(out).not.toContain('id="edits"');
+    expect(out).not.toContain("Job's k_rank");
+    expect(out).toBe(renderReportHtml(fixture()));
+  });
+
+  it('every key of the report JSON is camelCase (stage-name records aside)', () => {
+    expect(nonCamelKeys(JSON.parse(JSON.stringify(report)))).toEqual([]);
+    expect(nonCamelKeys(JSON.parse(JSON.stringify(fixture())))).toEqual([]);
   });
 });

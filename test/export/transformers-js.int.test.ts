@@ -2,7 +2,9 @@
  * transformers.js as a real outside client: an export folder, unchanged, loads in transformers.js 4 and 3
  * (AutoTokenizer + AutoModelForCausalLM, local files only, no network) and its greedy generation equals
  * Rankwise's own greedy tokens from the same onnx/model.onnx, and for an uncompressed export the original
- * model's. Each client runs in its own Node process: transformers.js 3 bundles onnxruntime-node 1.21,
+ * model's; and so does a 16-bit export (stories260K stored in BF16, exported with its float16 cache and
+ * bfloat16 weights), which transformers.js 4 sizes from the model's float16 inputs and transformers.js 3
+ * from config.json's `kv_cache_dtype`. Each client runs in its own Node process: transformers.js 3 bundles onnxruntime-node 1.21,
  * whose native library cannot share a process with the 1.30 that Rankwise (and transformers.js 4) load.
  * That 1.21 is the oldest onnxruntime the README promises, and this test is the proof.
  */
@@ -20,6 +22,7 @@ import { Engine } from '../../main/runtime/engine.ts';
 import { greedyDecode } from '../../main/runtime/generate.ts';
 import { KvDecoderSession } from '../../main/runtime/kv-session.ts';
 import { ModelRunner } from '../../main/runtime/runner.ts';
+import { copyInDtype } from '../helpers/half-checkpoint.ts';
 import { REPO_ROOT, STORIES_DIR, TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
 
 const PROMPT = 'Once upon a time';
@@ -92,6 +95,10 @@ interface Export {
   /** Rankwise's greedy sequence (prompt included) from the export's own ONNX decoder. */
   rankwise: number[];
   ranks: [number, number][];
+  /** The element type of the decoder's cache, as its inputs declare it. */
+  cacheType: string;
+  /** Cache bytes per token measured by the export's verification, and the original model's. */
+  cacheBytesPerToken: { measured: number; original: number } | undefined;
 }
 
 const tmp = tempDir('rankwise-transformers-js-');
@@ -114,6 +121,7 @@ async function exportKind(name: string, plan: CompressionPlan): Promise<void> {
   const dir = path.join(tmp.dir, name);
   const report = await exportPlan(plan, { out: dir });
   expect(report.export.verification.passed).toBe(true);
+  const cacheBytesPerToken = report.export.verification.onnx?.cacheBytesPerToken;
   const model = await openModel(dir);
   const spec = model.spec;
   await model.close();
@@ -125,7 +133,13 @@ async function exportKind(name: string, plan: CompressionPlan): Promise<void> {
   });
   try {
     const rankwise = Array.from(await session.greedy(Int32Array.from(promptIds), STEPS));
-    exported.set(name, { dir, rankwise, ranks: layers.map((l) => [l.kRank, l.vRank]) });
+    exported.set(name, {
+      dir,
+      rankwise,
+      ranks: layers.map((l) => [l.kRank, l.vRank]),
+      cacheType: session.cacheType,
+      cacheBytesPerToken,
+    });
   } finally {
     await session.release();
   }
@@ -142,6 +156,16 @@ beforeAll(async () => {
   await exportKind('allocated', allocated.plan);
   // every layer left whole: the export's decoder is the original model with a full cache
   await exportKind('uncompressed', { ...half.plan, layers: half.plan.layers.map(() => null) });
+  // the same model as a BF16 release: its export keeps a float16 cache and bfloat16 weights
+  const bf16 = path.join(tmp.dir, 'stories-bf16');
+  await copyInDtype(STORIES_DIR, bf16, 'BF16');
+  const halfBf16 = await compressToPlan({
+    ...base,
+    modelDir: bf16,
+    ranks: { k: 4, v: 4 },
+    keySpace: 'pre-rope',
+  });
+  await exportKind('half-bf16', halfBf16.plan);
 
   const engine = await Engine.create();
   const original = await openModel(STORIES_DIR);
@@ -157,9 +181,9 @@ afterAll(() => tmp.cleanup());
 
 /**
  * half: ranks 4 of 8 in every layer (post-RoPE keys); allocated: a half cache whose ranks differ from layer
- * to layer; uncompressed: every rank full.
+ * to layer; uncompressed: every rank full; half-bf16: ranks 4 of 8 of the BF16 copy, a 16-bit export.
  */
-const KINDS = ['half', 'allocated', 'uncompressed'] as const;
+const KINDS = ['half', 'allocated', 'uncompressed', 'half-bf16'] as const;
 
 describe('exports load in transformers.js and generate what Rankwise generates', () => {
   it('the exports are what their names say; Rankwise decodes the uncompressed one as the original', () => {
@@ -171,6 +195,15 @@ describe('exports load in transformers.js and generate what Rankwise generates',
     expect(exported.get('uncompressed')!.ranks.every(([k, v]) => k === d && v === d)).toBe(true);
     expect(originalGreedy).toHaveLength(promptIds.length + STEPS);
     expect(exported.get('uncompressed')!.rankwise).toEqual(originalGreedy);
+    // float32 stays float32; the BF16 model's cache is float16, half of its original 2-byte cache per token
+    for (const kind of ['half', 'allocated', 'uncompressed'] as const) {
+      expect(exported.get(kind)!.cacheType).toBe('float32');
+    }
+    const bf16 = exported.get('half-bf16')!;
+    expect(bf16.ranks.every(([k, v]) => k === 4 && v === 4)).toBe(true);
+    expect(bf16.cacheType).toBe('float16');
+    expect(bf16.cacheBytesPerToken!.original).toBe(2 * 2 * 5 * 4 * 8);
+    expect(bf16.cacheBytesPerToken!.measured * 2).toBe(bf16.cacheBytesPerToken!.original);
   });
 
   for (const client of CLIENTS) {

@@ -31,7 +31,11 @@ export async function ortGreedy(
       const m = outputs.get(present);
       if (!m?.isTensor) throw new Error(`no tensor output ${present}`);
       const [, heads, , width] = m.shape;
-      return new ort.Tensor('float32', new Float32Array(0), [1, heads as number, 0, width as number]);
+      const dims = [1, heads as number, 0, width as number];
+      // a 16-bit export declares its cache float16
+      return m.type === 'float16'
+        ? new ort.Tensor('float16', new Uint16Array(0), dims)
+        : new ort.Tensor('float32', new Float32Array(0), dims);
     };
     let past: ort.Tensor[][] = Array.from({ length: layers }, (_, i) => [
       empty(`present.${i}.key`),
@@ -66,7 +70,7 @@ export async function ortGreedy(
     }
     const cacheDims = past.map(([k, v]) => [k.dims, v.dims] as [readonly number[], readonly number[]]);
     const cacheBytes = past.reduce(
-      (a, [k, v]) => a + (k.data as Float32Array).byteLength + (v.data as Float32Array).byteLength,
+      (a, [k, v]) => a + (k.data as ArrayBufferView).byteLength + (v.data as ArrayBufferView).byteLength,
       0,
     );
     return { ids, cacheDims, cacheBytes };

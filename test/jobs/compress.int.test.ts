@@ -2,8 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadWindows } from '../../main/data/windows.ts';
 import { loadTokenizer } from '../../main/model/tokenizer.ts';
-import { compress, rankGrid } from '../../main/jobs/compress.ts';
-import { allocateByBudget, allocateByMemory } from '../../main/allocate/index.ts';
+import { rankGrid } from '../../main/core/memory.ts';
+import { compress } from '../../main/jobs/compress.ts';
+import { allocateByBudget, allocateByMemory } from '../../main/core/allocate/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { STORIES_DIR, TINYSTORIES_TEXT } from '../helpers/paths.ts';
 

@@ -206,6 +206,36 @@ describe('damaged job files', () => {
     expect(JSON.parse(fs.readFileSync(file, 'utf8')).summary.state).toBe('done');
   });
 
+  it('a job written with report version 1 (snake_case keys) reads in today’s casing and exports', async () => {
+    const first = await runJob(api, settings(107));
+    expect(first.events.at(-1)).toMatchObject({ state: 'done' });
+    const want = await api.getResult(first.id);
+    const jobDir = path.join(engineDir, 'jobs', first.id);
+    const snake = (v: unknown, record = false): unknown =>
+      Array.isArray(v)
+        ? v.map((x) => snake(x))
+        : typeof v === 'object' && v !== null
+          ? Object.fromEntries(
+              Object.entries(v).map(([k, x]) => [
+                record ? k : k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+                snake(x, k === 'seconds'),
+              ]),
+            )
+          : v;
+    const resultFile = path.join(jobDir, RESULT_FILE);
+    fs.writeFileSync(resultFile, JSON.stringify(snake(want)));
+    expect(fs.readFileSync(resultFile, 'utf8')).toContain('"kv_bytes_per_token"');
+    const planFile = path.join(jobDir, PLAN_META);
+    const plan = JSON.parse(fs.readFileSync(planFile, 'utf8')) as { report: unknown };
+    fs.writeFileSync(planFile, JSON.stringify({ ...plan, report: snake(plan.report) }));
+
+    expect(await api.getResult(first.id)).toEqual(want);
+    const job = await api.exportJob({ jobId: first.id, out: path.join(tmp.dir, 'export-107'), onnx: false });
+    expect((await settle(api, job.id)).at(-1)).toMatchObject({ state: 'done' });
+    const report = await api.getExportReport(job.id);
+    expect(report.compress).toMatchObject({ keySpace: want.keySpace, kvBytesPerToken: want.kvBytesPerToken });
+  });
+
   it('a job folder with nothing readable is reported, not listed, and does not stop the others', async () => {
     const dir = path.join(tmp.dir, 'unreadable');
     const bad = path.join(dir, 'jobs', 'not-a-job');

@@ -59,10 +59,10 @@ describe('folding identities (methods.md §2.1, §11.5): folded weights equal th
     const w = await model.loadLayer(0);
     const c: LayerCompression = {
       // keys fold only without RoPE (gpt2); qwen2 folds its values (with biases) and keeps full keys
-      keySpace: spec.rope ? 'pre-rope' : 'folded',
+      keySpace: spec.block.rope ? 'pre-rope' : 'folded',
       kRank: 3,
       vRank: 5,
-      keys: spec.rope ? null : pairs(spec.numKvHeads, d, 3, 7, orthonormal),
+      keys: spec.block.rope ? null : pairs(spec.numKvHeads, d, 3, 7, orthonormal),
       values: pairs(spec.numKvHeads, d, 5, 8, orthonormal),
     };
     const T = 9;
@@ -75,7 +75,7 @@ describe('folding identities (methods.md §2.1, §11.5): folded weights equal th
     const folded = foldLayer(spec, w, c);
     expect(folded.v.out).toBe(spec.numKvHeads * 5);
     expect(folded.o.in).toBe(spec.numHeads * 5);
-    if (!spec.rope) expect(folded.k.out).toBe(spec.numKvHeads * 3);
+    if (!spec.block.rope) expect(folded.k.out).toBe(spec.numKvHeads * 3);
     const D = spec.hiddenSize;
     const rows = Array.from({ length: T }, (_, t) => Float64Array.from(x.subarray(t * D, (t + 1) * D)));
     const want = referenceLayer(spec, folded, rows).flatMap((r) => Array.from(r));

@@ -83,7 +83,7 @@ describe('methods.md §11 invariants on stories260K', () => {
 
   const fullRankCases: [string, string, KeySpace][] = [];
   for (const id of METHOD_IDS) {
-    for (const space of methodById(id).keySpaces({ rope: { theta: 1 } } as never))
+    for (const space of methodById(id).keySpaces({ block: { rope: {}, qkNorm: false } } as never))
       fullRankCases.push([id, 'stories', space]);
     fullRankCases.push([id, 'gpt2', 'folded']);
   }

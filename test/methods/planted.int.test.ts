@@ -54,7 +54,7 @@ afterAll(() => tmp.cleanup());
 
 const cases: [string, string, KeySpace][] = [];
 for (const id of METHOD_IDS) {
-  for (const space of methodById(id).keySpaces({ rope: { theta: 1 } } as never))
+  for (const space of methodById(id).keySpaces({ block: { rope: {}, qkNorm: false } } as never))
     cases.push([id, 'llama', space]);
   cases.push([id, 'gpt2', 'folded']);
 }

@@ -4,12 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultInvFreq } from '../../main/model/arch/rope.ts';
 import { readModelSpec } from '../../main/model/config.ts';
 import { openModel } from '../../main/model/model.ts';
-import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
+import { writeSyntheticModel } from '../../main/model/synthetic.ts';
+import { GEMMA2_RECIPE as RECIPE } from './arch-recipes.ts';
 import { tempDir } from '../helpers/paths.ts';
 import {
   configFolder,
   expectCodecRoundTrip,
-  expectCompressExport,
   expectForwardMatchesReference,
   loadAll,
   specOf,
@@ -61,7 +61,6 @@ describe('gemma2 config', () => {
     const spec = await specOf(tmp.dir, GEMMA2);
     expect(spec).toMatchObject({
       modelType: 'gemma2',
-      family: 'llama',
       headDim: 256,
       numKvHeads: 8,
       tieWordEmbeddings: true, // Gemma2Config's default
@@ -158,28 +157,6 @@ describe('gemma2 config', () => {
   });
 });
 
-const RECIPE: SyntheticRecipe = {
-  modelType: 'gemma2',
-  hiddenSize: 32,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  headDim: 16,
-  intermediateSize: 48,
-  vocabSize: 300,
-  maxPositions: 128,
-  dtype: 'F32',
-  tie: true,
-  seed: 13,
-  // caps small enough to bend the synthetic model's scores and logits; a window shorter than the tests'
-  config: {
-    sliding_window: 5,
-    attn_logit_softcapping: 2.0,
-    final_logit_softcapping: 3.0,
-    query_pre_attn_scalar: 12,
-  },
-};
-
 describe('gemma2 synthetic checkpoint', () => {
   let dir: string;
   beforeAll(async () => {
@@ -243,10 +220,5 @@ describe('gemma2 synthetic checkpoint', () => {
 
   it('runs in onnxruntime as the float64 reference computes it', async () => {
     await expectForwardMatchesReference(dir);
-  });
-
-  it('compresses (KQ-SVD) and exports', async () => {
-    const spec = await expectCompressExport(dir, path.join(tmp.dir, 'export'), tmp.dir);
-    expect(spec.block.slidingWindow).toEqual([5, null]);
   });
 });

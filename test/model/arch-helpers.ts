@@ -1,24 +1,29 @@
 /**
  * What every architecture's test file checks the same way: a config folder of the family's own HF
  * config.json, the codec round trip on a synthetic checkpoint (stored → normalised → stored, and back),
- * the onnxruntime forward against the float64 reference, and one compress + export through onnxruntime.
+ * the onnxruntime forward against the float64 reference, and compress + export through onnxruntime with
+ * every method.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
+import type { KeySpace, MethodId } from '../../main/core/kv.ts';
+import { compressToPlan, type CompressSettings } from '../../main/jobs/compress.ts';
 import { adapterFor } from '../../main/model/arch/registry.ts';
 import { writeCheckpoint } from '../../main/model/checkpoint.ts';
 import { readModelSpec } from '../../main/model/config.ts';
 import { openModel, type ModelHandle } from '../../main/model/model.ts';
+import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
 import type { EmbeddingWeights, LayerWeights, ModelSpec } from '../../main/model/types.ts';
 import { Engine } from '../../main/runtime/engine.ts';
 import { forwardSequences } from '../../main/runtime/forward.ts';
 import { ModelRunner } from '../../main/runtime/runner.ts';
 import { checkExportRoundTrip } from '../helpers/export-check.ts';
 import { maxRelError } from '../helpers/numeric.ts';
-import { TINYSTORIES_TEXT } from '../helpers/paths.ts';
+import { TINYSTORIES_TEXT, tempDir } from '../helpers/paths.ts';
 import { referenceForward, referenceNll } from '../reference/forward.ts';
+import { expectRankwiseError } from './fixtures.ts';
 
 /** Writes `config` as the only file of a new folder under `root` and parses it. */
 export async function specOf(root: string, config: Record<string, unknown>): Promise<ModelSpec> {
@@ -121,28 +126,96 @@ export function excerpt(root: string): string {
   return file;
 }
 
-/** KQ-SVD at per-head ranks 4 (keys) and 2 (values), exported and run through onnxruntime with its cache. */
+/**
+ * The per-head ranks each method is asked for. Thin keys is the keys-only method (values fall back to PCA
+ * only below full rank): leaving its values whole also covers the export of a layer with uncompressed values.
+ */
+function archRanks(method: MethodId, headDim: number): { k: number; v: number } {
+  return method === 'thinkeys' ? { k: 4, v: headDim } : { k: 4, v: 2 };
+}
+
+/**
+ * Few StiefAttention steps on one window, a fraction of a second per family where the defaults take most of a
+ * minute. Fewer than about 20 leave every rank at EigenAttention's start on these synthetic layers, and the
+ * export would then never see a learned basis.
+ */
+const QUICK_STIEF = { steps: 20, evalEvery: 5, patience: 4, trainWindows: 1 };
+
+const settingsFor = (dir: string, root: string, method: MethodId, keySpace?: KeySpace): CompressSettings => {
+  const text = excerpt(root);
+  return {
+    modelDir: dir,
+    calib: text,
+    eval: text,
+    method,
+    keySpace,
+    window: 64,
+    calibWindows: 4,
+    evalWindows: 2,
+    ...(method === 'stief' ? { stief: QUICK_STIEF } : {}),
+  };
+};
+
+/**
+ * `method` at archRanks, exported and run through onnxruntime with its cache (checkExportRoundTrip: the
+ * folder reloads to the in-memory perplexity and decodes as the in-memory compressed model does); the
+ * exported config names the method and the ranks asked for, in `keySpace` on every layer when one is given.
+ */
 export async function expectCompressExport(
   dir: string,
   out: string,
   root: string,
+  method: MethodId,
   keySpace?: 'pre-rope' | 'post-rope',
 ): Promise<ModelSpec> {
-  const text = excerpt(root);
-  const { spec } = await checkExportRoundTrip(
-    {
-      modelDir: dir,
-      calib: text,
-      eval: text,
-      method: 'kqsvd',
-      ranks: { k: 4, v: 2 },
-      keySpace,
-      window: 64,
-      calibWindows: 4,
-      evalWindows: 2,
-    },
+  const ranks = archRanks(method, (await readModelSpec(dir)).headDim);
+  const { spec, report } = await checkExportRoundTrip(
+    { ...settingsFor(dir, root, method, keySpace), ranks },
     out,
   );
-  for (const l of spec.kvCompression!) expect([l.kRank, l.vRank]).toEqual([4, 2]);
+  expect(
+    Number.isFinite(report.perplexity.compressed),
+    `compressed perplexity ${report.perplexity.compressed}`,
+  ).toBe(true);
+  expect(spec.kvCompression!.map((l) => [l.kRank, l.vRank])).toEqual(
+    Array.from({ length: spec.numLayers }, () => [ranks.k, ranks.v]),
+  );
+  if (keySpace) for (const l of spec.kvCompression!) expect(l.keySpace).toBe(keySpace);
+  const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  expect(config.kv_compression.method).toBe(method);
+  // a stief job whose training silently did nothing would export EigenAttention's bases and still pass
+  if (method === 'stief') expect(report.training!.steps).toBeGreaterThan(0);
   return spec;
+}
+
+/** The compress job refuses `method` on the model in `dir` with a bad-input error matching `pattern`. */
+export async function expectCompressRefused(
+  dir: string,
+  root: string,
+  method: MethodId,
+  pattern: RegExp,
+): Promise<void> {
+  const ranks = archRanks(method, (await readModelSpec(dir)).headDim);
+  await expectRankwiseError(
+    compressToPlan({ ...settingsFor(dir, root, method), ranks }),
+    'bad-input',
+    pattern,
+  );
+}
+
+/**
+ * A family's synthetic checkpoint for one test file: written once before its tests into a temporary
+ * folder removed after them. `root()` is that folder (for exports and texts), `dir()` the checkpoint.
+ */
+export function familyCheckpoint(
+  name: string,
+  recipe: SyntheticRecipe,
+): { root: () => string; dir: () => string } {
+  let tmp: ReturnType<typeof tempDir> | undefined;
+  beforeAll(async () => {
+    tmp = tempDir(`rankwise-${name}-`);
+    await writeSyntheticModel(path.join(tmp.dir, 'synthetic'), recipe);
+  });
+  afterAll(() => tmp?.cleanup());
+  return { root: () => tmp!.dir, dir: () => path.join(tmp!.dir, 'synthetic') };
 }

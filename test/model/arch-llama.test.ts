@@ -30,7 +30,6 @@ describe('llama, mistral and qwen2 recipes', () => {
   it('llama mlp_bias gives gate, up and down biases; attention_bias q, k, v and o', async () => {
     const spec = await specOf(tmp.dir, { ...LLAMA, mlp_bias: true });
     expect(spec.block.bias).toEqual({ qkv: false, o: false, mlp: true });
-    expect(spec.mlpBias).toBe(true);
     const both = await specOf(tmp.dir, { ...LLAMA, mlp_bias: true, attention_bias: true });
     expect(both.block.bias).toEqual({ qkv: true, o: true, mlp: true });
   });

@@ -4,15 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultInvFreq } from '../../main/model/arch/rope.ts';
 import { readModelSpec } from '../../main/model/config.ts';
 import { openModel } from '../../main/model/model.ts';
-import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
+import { writeSyntheticModel } from '../../main/model/synthetic.ts';
+import { LLAMA3_RECIPE as RECIPE, LLAMA3_ROPE } from './arch-recipes.ts';
 import { tempDir } from '../helpers/paths.ts';
-import {
-  configFolder,
-  expectCodecRoundTrip,
-  expectCompressExport,
-  expectForwardMatchesReference,
-  specOf,
-} from './arch-helpers.ts';
+import { configFolder, expectCodecRoundTrip, expectForwardMatchesReference, specOf } from './arch-helpers.ts';
 import { expectRankwiseError } from './fixtures.ts';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -20,14 +15,6 @@ beforeAll(() => {
   tmp = tempDir('rankwise-llama3-');
 });
 afterAll(() => tmp.cleanup());
-
-const LLAMA3_ROPE = {
-  factor: 8.0,
-  low_freq_factor: 1.0,
-  high_freq_factor: 4.0,
-  original_max_position_embeddings: 8192,
-  rope_type: 'llama3',
-};
 
 /** Llama-3.1-8B's config.json. */
 const LLAMA31 = {
@@ -78,7 +65,12 @@ function llama31Frequencies(
 describe('llama 3.x config', () => {
   it('resolves the llama3 rope scaling into the block’s frequencies', async () => {
     const spec = await specOf(tmp.dir, LLAMA31);
-    expect(spec).toMatchObject({ modelType: 'llama', headDim: 128, numKvHeads: 8, rope: { theta: 500000 } });
+    expect(spec).toMatchObject({
+      modelType: 'llama',
+      headDim: 128,
+      numKvHeads: 8,
+      block: { rope: { theta: 500000 } },
+    });
     const rope = spec.block.rope!;
     expect(rope.scaling).toBe('llama3');
     expect(rope.attentionFactor).toBe(1);
@@ -139,25 +131,6 @@ describe('llama 3.x config', () => {
   });
 });
 
-const RECIPE: SyntheticRecipe = {
-  modelType: 'llama',
-  hiddenSize: 32,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  intermediateSize: 48,
-  vocabSize: 300,
-  maxPositions: 128,
-  dtype: 'F32',
-  tie: false,
-  seed: 14,
-  // d = 8: wavelengths 2π·(1, 10, 100, 1000); with 128 original positions one of each regime
-  config: {
-    rope_theta: 10000,
-    rope_scaling: { ...LLAMA3_ROPE, original_max_position_embeddings: 128 },
-  },
-};
-
 describe('llama 3.x synthetic checkpoint', () => {
   let dir: string;
   beforeAll(async () => {
@@ -193,10 +166,5 @@ describe('llama 3.x synthetic checkpoint', () => {
     expect(m.spec.block.rope!.attentionFactor).toBeCloseTo(1 + 0.1 * Math.log(4), 12);
     await m.close();
     await expectForwardMatchesReference(yarn);
-  });
-
-  it('compresses (KQ-SVD) and exports', async () => {
-    const spec = await expectCompressExport(dir, path.join(tmp.dir, 'export'), tmp.dir);
-    expect(spec.block.rope!.scaling).toBe('llama3');
   });
 });

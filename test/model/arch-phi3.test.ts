@@ -4,15 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultInvFreq } from '../../main/model/arch/rope.ts';
 import { readModelSpec } from '../../main/model/config.ts';
 import { openModel } from '../../main/model/model.ts';
-import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
+import { writeSyntheticModel } from '../../main/model/synthetic.ts';
+import { PHI3_RECIPE as RECIPE } from './arch-recipes.ts';
 import { tempDir } from '../helpers/paths.ts';
-import {
-  configFolder,
-  expectCodecRoundTrip,
-  expectCompressExport,
-  expectForwardMatchesReference,
-  specOf,
-} from './arch-helpers.ts';
+import { configFolder, expectCodecRoundTrip, expectForwardMatchesReference, specOf } from './arch-helpers.ts';
 import { expectRankwiseError, rewriteCheckpoint } from './fixtures.ts';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -57,7 +52,6 @@ describe('phi3 config', () => {
     const spec = await specOf(tmp.dir, PHI3);
     expect(spec).toMatchObject({
       modelType: 'phi3',
-      family: 'llama',
       headDim: 96,
       numKvHeads: 32,
       tieWordEmbeddings: false,
@@ -108,21 +102,6 @@ describe('phi3 config', () => {
     }
   });
 });
-
-const RECIPE: SyntheticRecipe = {
-  modelType: 'phi3',
-  hiddenSize: 32,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  intermediateSize: 48,
-  vocabSize: 300,
-  maxPositions: 128,
-  dtype: 'F32',
-  tie: false,
-  seed: 12,
-  config: { sliding_window: 7 },
-};
 
 describe('phi3 synthetic checkpoint', () => {
   let dir: string;
@@ -194,17 +173,5 @@ describe('phi3 synthetic checkpoint', () => {
 
   it('runs in onnxruntime as the float64 reference computes it', async () => {
     await expectForwardMatchesReference(dir);
-  });
-
-  it('compresses (KQ-SVD) and exports; the narrowed qkv_proj reloads', async () => {
-    const out = path.join(tmp.dir, 'export');
-    const spec = await expectCompressExport(dir, out, tmp.dir);
-    const m = await openModel(out);
-    try {
-      const rows = spec.kvCompression![0].keySpace === 'post-rope' ? 4 * 8 + 2 * 8 : 4 * 8 + 2 * 4;
-      expect(m.checkpoint.info('model.layers.0.self_attn.qkv_proj.weight').shape).toEqual([rows + 2 * 2, 32]);
-    } finally {
-      await m.close();
-    }
   });
 });

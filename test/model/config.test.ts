@@ -39,18 +39,18 @@ describe('llama family configs', () => {
   it('fills the documented defaults', async () => {
     const spec = await readModelSpec(folder(LLAMA).dir);
     expect(spec).toMatchObject({
-      family: 'llama',
       numKvHeads: 4, // = heads
       headDim: 16, // = hidden / heads
-      rope: { theta: 10000 },
-      norm: { kind: 'rms', eps: 1e-6 },
       tieWordEmbeddings: false,
-      qkvBias: false,
-      oBias: false,
-      mlpBias: false,
       dtype: 'F32',
       bosTokenId: null,
       eosTokenId: null,
+    });
+    expect(spec.block).toMatchObject({
+      rope: { theta: 10000 },
+      norm: { kind: 'rms', eps: 1e-6 },
+      mlp: { gated: true, act: 'silu' },
+      bias: { qkv: false, o: false, mlp: false },
     });
   });
 
@@ -74,15 +74,15 @@ describe('llama family configs', () => {
     expect(spec).toMatchObject({
       headDim: 32,
       numKvHeads: 2,
-      rope: { theta: 500000 },
-      norm: { eps: 1e-5 },
-      qkvBias: true,
-      oBias: true,
-      mlpBias: true,
       tieWordEmbeddings: true,
       dtype: 'BF16',
       bosTokenId: 5,
       eosTokenId: 7,
+    });
+    expect(spec.block).toMatchObject({
+      rope: { theta: 500000 },
+      norm: { eps: 1e-5 },
+      bias: { qkv: true, o: true, mlp: true },
     });
   });
 
@@ -90,14 +90,13 @@ describe('llama family configs', () => {
     const m = await readModelSpec(
       folder({ ...LLAMA, model_type: 'mistral', rope_theta: 1e6, sliding_window: 4096 }).dir,
     );
-    expect(m).toMatchObject({ modelType: 'mistral', family: 'llama', rope: { theta: 1e6 }, qkvBias: false });
+    expect(m).toMatchObject({ modelType: 'mistral', block: { rope: { theta: 1e6 }, bias: { qkv: false } } });
     const q = await readModelSpec(
       folder({ ...LLAMA, model_type: 'qwen2', tie_word_embeddings: true, dtype: 'float16' }).dir,
     );
     expect(q).toMatchObject({
       modelType: 'qwen2',
-      qkvBias: true,
-      oBias: false,
+      block: { bias: { qkv: true, o: false } },
       tieWordEmbeddings: true,
       dtype: 'F16',
     });
@@ -116,7 +115,7 @@ describe('llama family configs', () => {
     const spec = await readModelSpec(
       folder({ ...LLAMA, rope_parameters: { rope_type: 'default', rope_theta: 1234 } }).dir,
     );
-    expect(spec.rope).toEqual({ theta: 1234 });
+    expect(spec.block.rope).toMatchObject({ theta: 1234, scaling: 'default' });
   });
 });
 
@@ -124,7 +123,6 @@ describe('gpt2 configs', () => {
   it('fills the documented defaults', async () => {
     const spec = await readModelSpec(folder(GPT2).dir);
     expect(spec).toMatchObject({
-      family: 'gpt2',
       hiddenSize: 64,
       numLayers: 2,
       numHeads: 4,
@@ -132,13 +130,13 @@ describe('gpt2 configs', () => {
       headDim: 16,
       intermediateSize: 256, // 4 · n_embd
       maxPositions: 128,
+      tieWordEmbeddings: true,
+    });
+    expect(spec.block).toMatchObject({
       norm: { kind: 'layer', eps: 1e-5 },
       rope: null,
-      act: 'gelu_new',
-      qkvBias: true,
-      oBias: true,
-      mlpBias: true,
-      tieWordEmbeddings: true,
+      mlp: { gated: false, act: 'gelu_tanh' },
+      bias: { qkv: true, o: true, mlp: true },
     });
   });
 
@@ -147,7 +145,10 @@ describe('gpt2 configs', () => {
       folder({ ...GPT2, n_inner: 100, layer_norm_epsilon: 1e-6, activation_function: 'gelu_pytorch_tanh' })
         .dir,
     );
-    expect(spec).toMatchObject({ intermediateSize: 100, norm: { eps: 1e-6 }, act: 'gelu_new' });
+    expect(spec).toMatchObject({
+      intermediateSize: 100,
+      block: { norm: { eps: 1e-6 }, mlp: { gated: false, act: 'gelu_tanh' } },
+    });
   });
 
   it('rejects other activations and attention variants', async () => {

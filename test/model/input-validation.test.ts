@@ -89,7 +89,11 @@ describe('config numbers within limits', () => {
 
   it('still reads the real config unchanged', async () => {
     const spec = await readModelSpec(STORIES_DIR);
-    expect(spec).toMatchObject({ numLayers: 5, hiddenSize: 64, norm: { eps: 1e-5 }, rope: { theta: 10000 } });
+    expect(spec).toMatchObject({
+      numLayers: 5,
+      hiddenSize: 64,
+      block: { norm: { eps: 1e-5 }, rope: { theta: 10000 } },
+    });
   });
 });
 

@@ -17,7 +17,6 @@ describe('stories260K-llama', () => {
     const spec = await readModelSpec(STORIES_DIR);
     expect(spec).toEqual({
       modelType: 'llama',
-      family: 'llama',
       hiddenSize: 64,
       numLayers: 5,
       numHeads: 8,
@@ -26,12 +25,6 @@ describe('stories260K-llama', () => {
       intermediateSize: 172,
       vocabSize: 512,
       maxPositions: 512,
-      norm: { kind: 'rms', eps: 1e-5 },
-      rope: { theta: 10000 },
-      act: 'silu',
-      qkvBias: false,
-      oBias: false,
-      mlpBias: false,
       tieWordEmbeddings: true,
       block: {
         norm: { kind: 'rms', eps: 1e-5, offset: 0 },

@@ -120,7 +120,9 @@ describe.each(FAMILIES)('synthetic %s', (_label, recipe) => {
       maxPositions: recipe.maxPositions,
       dtype: recipe.dtype,
       tieWordEmbeddings: recipe.tie,
-      qkvBias: recipe.qkvBias ?? (recipe.modelType === 'qwen2' || recipe.modelType === 'gpt2'),
+      block: {
+        bias: { qkv: recipe.qkvBias ?? (recipe.modelType === 'qwen2' || recipe.modelType === 'gpt2') },
+      },
     });
     expect(m.checkpoint.sharded).toBe(recipe.shardBytes !== undefined);
     if (recipe.shardBytes) expect(fs.existsSync(path.join(dir, INDEX_FILE))).toBe(true);

@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { RankwiseError } from '../../main/core/errors.ts';
 import {
+  NativeKernelError,
   cholesky,
   eigh,
   matmul,
@@ -623,10 +623,10 @@ describe.each(variants)('$variant kernels', ({ variant, full }) => {
         } catch (e) {
           err = e;
         }
-        expect(err).toBeInstanceOf(RankwiseError);
-        expect((err as RankwiseError).kind).toBe('bad-input');
-        expect((err as RankwiseError).message).toMatch(/^cholesky: the matrix is not positive definite/);
-        expect((err as RankwiseError).message).toMatch(/regularise/);
+        expect(err).toBeInstanceOf(NativeKernelError);
+        expect((err as NativeKernelError).kind).toBe('bad-input');
+        expect((err as NativeKernelError).message).toMatch(/^cholesky: the matrix is not positive definite/);
+        expect((err as NativeKernelError).message).toMatch(/regularise/);
       }
     });
 
@@ -717,7 +717,7 @@ describe.each(variants)('$variant kernels', ({ variant, full }) => {
       } catch (e) {
         err = e;
       }
-      expect((err as RankwiseError).kind).toBe('bad-input');
+      expect((err as NativeKernelError).kind).toBe('bad-input');
       expect((err as Error).message).toMatch(/^solveTriangular: the solution overflowed/);
     });
   });
@@ -747,12 +747,12 @@ describe('argument errors', () => {
     matmul: 'a',
   };
 
-  function thrown(fn: () => unknown): RankwiseError {
+  function thrown(fn: () => unknown): NativeKernelError {
     try {
       fn();
     } catch (e) {
-      expect(e).toBeInstanceOf(RankwiseError);
-      return e as RankwiseError;
+      expect(e).toBeInstanceOf(NativeKernelError);
+      return e as NativeKernelError;
     }
     throw new Error('expected a throw');
   }

@@ -22,7 +22,9 @@ describe('engine errors', () => {
   it('says what to do for every kind, in the terms of the step it happened in', () => {
     const unsupported = guidanceFor({ kind: 'unsupported-model', message: 'x' }, 'model');
     expect(unsupported.title).toMatch(/not supported/);
-    expect(unsupported.advice).toMatch(/Llama, Mistral, Qwen2 and GPT-2/);
+    expect(unsupported.advice).toMatch(
+      /Llama \(2 and 3.x\), Mistral, Qwen2, Qwen3, Phi-3, Gemma 2 and GPT-2/,
+    );
     expect(guidanceFor({ kind: 'bad-input', message: 'x' }, 'model').advice).toMatch(/config\.json/);
     expect(guidanceFor({ kind: 'bad-input', message: 'x' }, 'data').advice).toMatch(/shorter window/);
     expect(guidanceFor({ kind: 'bad-input', message: 'x' }, 'export').advice).toMatch(/Replace the folder/);

@@ -13,6 +13,7 @@ import type {
   JobSettings,
   JobState,
   JobSummary,
+  LocalModels,
   ModelCard,
   RankwiseApi,
   ReallocateRequest,
@@ -43,6 +44,7 @@ export const CARD: ModelCard = {
   vocabSize: 512,
   maxPositions: 1024,
   rope: 10000,
+  qkNorm: false,
   dtype: 'F32',
   parameters: 3_500_000,
   kvBytesPerToken: ORIGINAL_PER_TOKEN,
@@ -99,7 +101,7 @@ export function reportData(out: string): ReportData {
   const compress = compressReport();
   return {
     format: 'rankwise-report',
-    version: 2,
+    version: 3,
     created: '2025-01-01T00:00:00Z',
     model: { dir: CARD.dir, info: CARD },
     compress,
@@ -333,6 +335,12 @@ export function fakeApi(): FakeApi {
     }),
     getExportReport: vi.fn(async () => reportData('/out/tiny-llama-kqsvd')),
     listJobs: vi.fn(async () => [] as JobSummary[]),
+    listModels: vi.fn(async (): Promise<LocalModels> => ({
+      bundled: null,
+      hubCache: null,
+      huggingFace: [],
+      recent: [],
+    })),
     startTry: vi.fn(async (req: TryRequest): Promise<TryRunSummary> => {
       const id = `try-${next++}`;
       tries.set(id, req);

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { JobSummary } from '../../main/contract/index.ts';
-import { budgetToSlider, keySpacesFor, sliderToBudget } from '../../renderer/state/methods.ts';
+import {
+  budgetToSlider,
+  keySpacesFor,
+  methodObstacle,
+  sliderToBudget,
+} from '../../renderer/state/methods.ts';
 import { applyJobEvent, EMPTY_RUN_VIEW, profilesFromReport } from '../../renderer/state/run.ts';
 import {
   canOpen,
@@ -306,9 +311,16 @@ describe('job events', () => {
 
 describe('methods', () => {
   it('offers the key spaces each method can fit', () => {
-    expect(keySpacesFor('kqsvd', true)).toEqual(['auto', 'post-rope', 'pre-rope']);
-    expect(keySpacesFor('eigen', true)).toEqual(['auto', 'pre-rope']);
-    expect(keySpacesFor('ksvd', false)).toEqual(['auto']);
+    const llama = { rope: 10000, qkNorm: false };
+    expect(keySpacesFor('kqsvd', llama)).toEqual(['auto', 'post-rope', 'pre-rope']);
+    expect(keySpacesFor('eigen', llama)).toEqual(['auto', 'pre-rope']);
+    expect(keySpacesFor('ksvd', { rope: null, qkNorm: false })).toEqual(['auto']);
+    // Qwen3: its per-head k-norm leaves post-RoPE keys only, and methods without them are ruled out
+    const qwen3 = { rope: 1e6, qkNorm: true };
+    expect(keySpacesFor('kqsvd', qwen3)).toEqual(['auto', 'post-rope']);
+    expect(keySpacesFor('eigen', qwen3)).toEqual([]);
+    expect(methodObstacle('eigen', qwen3)).toMatch(/q\/k norms/);
+    expect(methodObstacle('kqsvd', qwen3)).toBeNull();
   });
 
   it('moves the budget slider on a log scale', () => {

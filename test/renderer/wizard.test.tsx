@@ -96,7 +96,7 @@ describe('the wizard', () => {
     expect(alert.dataset.kind).toBe('unsupported-model');
     expect(alert.textContent).toMatch(/"mamba" is not supported/);
     expect(alert.textContent).toMatch(/not supported/i);
-    expect(alert.textContent).toMatch(/Llama, Mistral, Qwen2 and GPT-2/);
+    expect(alert.textContent).toMatch(/Llama \(2 and 3.x\), Mistral, Qwen2, Qwen3, Phi-3, Gemma 2 and GPT-2/);
     expect(alert.textContent).toMatch(/mamba\/config\.json/);
     expect(screen.queryByTestId('model-card')).toBeNull();
     expect(next().disabled).toBe(true);

@@ -149,7 +149,7 @@ describe('compressed layer graphs', () => {
       key: ({ pre, post }, g, t) => {
         if (keySpace === 'post-rope') return throughPair(post, c.keys![g], d);
         const rebuilt = throughPair(pre, c.keys![g], d);
-        return spec.rope ? ropeVec(rebuilt, t, spec.rope.theta) : rebuilt;
+        return spec.block.rope ? ropeVec(rebuilt, t, spec.block.rope.theta) : rebuilt;
       },
       value: (v, g) => throughPair(v, c.values![g], d),
     });

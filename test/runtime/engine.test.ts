@@ -31,8 +31,9 @@ describe('execution providers', () => {
     expect(missing).toBeDefined();
     await expect(Engine.create({ device: missing })).rejects.toMatchObject({
       kind: 'bad-input',
+      setting: 'device',
       message: expect.stringMatching(
-        new RegExp(`device "${missing}" is not available.*known providers: cpu`),
+        new RegExp(`^device "${missing}" is not available.*known providers: cpu.*; choose cpu or auto$`),
       ),
     });
   });

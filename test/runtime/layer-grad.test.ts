@@ -186,7 +186,7 @@ function referenceLoss(
       const out = referenceLayer(spec, w, rows, {
         key: ({ pre }, g, t) => {
           const k = times(pre, mK[g]);
-          return spec.rope ? ropeVec(k, t, spec.rope.theta) : k;
+          return spec.block.rope ? ropeVec(k, t, spec.block.rope.theta) : k;
         },
         value: (v, g) => times(v, mV[g]),
       });

@@ -55,7 +55,7 @@ export function recipe(overrides: Partial<BlockRecipe> = {}): BlockRecipe {
 }
 
 export function specFor(block: BlockRecipe): ModelSpec {
-  // Only the fields the runtime may read; the spec's older per-architecture flags are left out on purpose.
+  // The runtime computes from `block` alone and never reads modelType, so the spec goes without one.
   return {
     ...SHAPE,
     block,

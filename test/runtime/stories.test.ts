@@ -99,16 +99,23 @@ describe('stories260K through the onnxruntime layer-by-layer forward', () => {
     expect(small.meanNll).toBeCloseTo(big.meanNll, 6);
   });
 
-  it('reports progress with a monotone done count and stops when cancelled', async () => {
-    const events: number[] = [];
-    const windows = [Int32Array.from(ref.input_ids)];
-    await forwardSequences(runner, windows, { onProgress: (p) => events.push(p.done) });
-    expect(events).toEqual(Array.from({ length: model.spec.numLayers + 2 }, (_, i) => i + 1));
+  it('reports progress in windows, ending at N/N, and stops when cancelled', async () => {
+    const events: [number, number][] = [];
+    const windows = [Int32Array.from(ref.input_ids), Int32Array.from(ref.input_ids)];
+    await forwardSequences(runner, windows, { onProgress: (p) => events.push([p.done, p.total]) });
+    // one event per unit of work (a group's embedding, each layer, the head), counted in windows
+    expect(events.length % (model.spec.numLayers + 2)).toBe(0);
+    expect(events.every(([, total]) => total === 2)).toBe(true);
+    const done = events.map(([d]) => d);
+    expect(done).toEqual([...done].sort((a, b) => a - b));
+    expect(done.at(-1)).toBe(2);
+    expect(done.slice(0, -1).every((d) => d < 2)).toBe(true);
     const controller = new AbortController();
+    let seen = 0;
     const run = forwardSequences(runner, windows, {
       signal: controller.signal,
-      onProgress: (p) => {
-        if (p.done === 2) controller.abort();
+      onProgress: () => {
+        if (++seen === 2) controller.abort();
       },
     });
     await expect(run).rejects.toMatchObject({ kind: 'cancelled' });

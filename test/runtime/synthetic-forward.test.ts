@@ -73,7 +73,7 @@ describe('onnxruntime forward equals the float64 TypeScript reference on synthet
       const read = (n: string) => model.checkpoint.readFloat32(n);
       const layers = await Promise.all(
         Array.from({ length: spec.numLayers }, (_, i) =>
-          spec.family === 'gpt2' ? gpt2LayerFromRaw(read, prefix, spec, i) : model.loadLayer(i),
+          spec.modelType === 'gpt2' ? gpt2LayerFromRaw(read, prefix, spec, i) : model.loadLayer(i),
         ),
       );
       const emb = await model.loadEmbeddings();

@@ -51,6 +51,7 @@ export function modelCard(dir: string): ModelCard {
     vocabSize: 300,
     maxPositions: 128,
     rope: 10000,
+    qkNorm: false,
     dtype: 'F32',
     parameters: 12_345,
     kvBytesPerToken: 256,
@@ -200,6 +201,10 @@ export function fakeApi(intervalMs = 5): FakeApi {
     async listJobs() {
       record('listJobs');
       return [summary('job-1', SETTINGS, { state: 'done' })];
+    },
+    async listModels() {
+      record('listModels');
+      return { bundled: null, hubCache: null, huggingFace: [], recent: [] };
     },
     async startTry(req) {
       record('startTry', req);

@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { vi } from 'vitest';
 import { tempDir } from '../helpers/paths.ts';
 
 export const SECRET = 'the contents of a file outside every root';
@@ -63,4 +64,26 @@ export function makeFolders(): Folders {
   const unbuilt = dir('unbuilt');
 
   return { base, root, sibling, outside, staticDir, unbuilt, cleanup: tmp.cleanup };
+}
+
+/** Captures what the command writes while it keeps running. */
+export function capture() {
+  const out = { stdout: '', stderr: '' };
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out.stdout += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out.stderr += String(chunk);
+    return true;
+  });
+  return out;
+}
+
+export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }

@@ -5,33 +5,11 @@ import { serveCommand, SERVE_USAGE } from '../../main/cli/commands/serve.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
 import { TestClient } from './client.ts';
 import { fakeApi } from './fake-api.ts';
-import { makeFolders } from './fixture.ts';
+import { capture, makeFolders, until } from './fixture.ts';
 
 const folders = makeFolders();
 afterAll(() => folders.cleanup());
 afterEach(() => vi.restoreAllMocks());
-
-/** Captures what the command writes while it keeps running. */
-function capture() {
-  const out = { stdout: '', stderr: '' };
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.stderr += String(chunk);
-    return true;
-  });
-  return out;
-}
-
-async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const wsOf = (url: string) => {
   const u = new URL(url);

@@ -1,183 +1,188 @@
-import { badInput, RankwiseError } from '../../core/errors.ts';
-import type {
-  CompressReport,
-  JobEstimate,
-  JobSettings,
-  KeySpaceSetting,
-  ReportData,
-} from '../../contract/index.ts';
+import { badInput } from '../../core/errors.ts';
+import type { CompressReport, JobEstimate, JobSettings, ReportData } from '../../contract/index.ts';
+import { KEY_SPACE_SETTINGS } from '../../contract/api.ts';
+import { METHOD_CATALOGUE } from '../../core/methods.ts';
+import { DEFAULT_TRAIN_WINDOWS, STIEF_DEFAULTS } from '../../methods/stief-settings.ts';
 import { formatSeconds } from '../../core/format.ts';
-import { METHOD_IDS, type MethodId } from '../../core/kv.ts';
-import type { JobTuning } from '../../api/engine-api.ts';
-import { COMMON_OPTIONS, intOption, onePositional, parse, snakeKeys } from '../args.ts';
+import type { Progress } from '../../core/progress.ts';
+import { METHOD_IDS } from '../../core/kv.ts';
+import {
+  choice,
+  COMMON,
+  deviceOption,
+  fraction,
+  int,
+  num,
+  numbers,
+  parseCommand,
+  snakeKeys,
+  text,
+  usage,
+  windowOption,
+  type CommandSpec,
+} from '../args.ts';
 import { followJob, jobPlan, withEngine, type Engine } from '../engine-client.ts';
-import { formatBytes, stderrProgress, table } from '../output.ts';
-import { parseDevice } from './eval.ts';
-import { checkExportTarget, EXPORT_OPTIONS, exportSummary, exportText, savePlan } from './export.ts';
+import { formatBytes, progressDisplay, table } from '../output.ts';
+import { DATA_FORMATS } from './eval.ts';
+import {
+  checkExportTarget,
+  EXPORT_OPTIONS,
+  exportSummary,
+  exportText,
+  parseOnnxDtype,
+  savePlan,
+} from './export.ts';
 
-export const COMPRESS_USAGE =
-  'rankwise compress MODEL_DIR --calib FILE --eval FILE --method ' +
-  `${METHOD_IDS.join('|')} (--k-rank R --v-rank R | --budget E | --kv-fraction F) ` +
-  '[--key-space pre-rope|post-rope|auto] [--window 512] [--calib-windows N] [--heldout-windows N] [--eval-windows N] ' +
-  '[--calib-sampling first|random] [--seed S] [--layer-weights w1,w2,…] [--allocator knapsack|sweep] ' +
-  '[--steps N] [--lr X] [--train-windows N] (stief) [--device cpu|auto|…] ' +
-  '[--out DIR [--force] [--no-onnx]] [--plan FILE] [--json]';
+const RANKS = 'Ranks (exactly one of the three)';
+const WINDOWS = 'Windows';
+const STIEF = 'Training (stief only)';
 
-function numberOption(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw badInput(`--${name} must be a number, got "${value}"`);
-  return n;
-}
+export const COMPRESS_COMMAND = {
+  name: 'compress',
+  summary: "choose each layer's key and value ranks; report perplexity and cache before and after",
+  args: [
+    { name: 'MODEL_DIR', help: 'a Hugging Face model folder (config.json, model.safetensors, tokenizer)' },
+  ],
+  oneOf: [[['k-rank', 'v-rank'], ['budget'], ['kv-fraction']]],
+  options: {
+    calib: text('FILE', 'text the layers are measured and fitted on (formats below)', {
+      required: true,
+      group: 'Data and method',
+    }),
+    eval: text('FILE', 'text the perplexity before and after is measured on', {
+      required: true,
+      group: 'Data and method',
+    }),
+    method: choice('NAME', METHOD_IDS, 'how each layer is projected (see Methods below)', {
+      required: true,
+      group: 'Data and method',
+    }),
+    'k-rank': int('R', 'the same key rank per KV head in every layer (4 of head dim 8 keeps half)', {
+      defaultText: 'none',
+      group: RANKS,
+    }),
+    'v-rank': int('R', 'the same value rank per KV head in every layer; goes with --k-rank', {
+      defaultText: 'none',
+      group: RANKS,
+    }),
+    budget: num('E', 'the smallest cache whose mean layer-output error ‖Ŷ − Y‖/‖Y‖ is at most E', {
+      positive: true,
+      defaultText: 'none',
+      group: RANKS,
+    }),
+    'kv-fraction': fraction('F', 'the least layer-output error keeping at most F of the original cache', {
+      defaultText: 'none',
+      group: RANKS,
+    }),
+    'key-space': choice('SPACE', KEY_SPACE_SETTINGS, 'where key projections act on RoPE models', {
+      defaultText: "the engine's: auto (per layer, whichever space profiles lower)",
+      group: RANKS,
+    }),
+    allocator: choice('NAME', ['knapsack', 'sweep'] as const, 'how ranks are allocated to layers', {
+      defaultText: "the engine's: knapsack (eigen with --budget: its own threshold sweep)",
+      group: RANKS,
+    }),
+    'layer-weights': numbers(
+      'W1,W2,…',
+      "each layer's weight in the allocation's error (one per layer, > 0)",
+      {
+        defaultText: 'every layer 1',
+        group: RANKS,
+      },
+    ),
+    window: windowOption(WINDOWS),
+    'calib-windows': int('N', 'calibration windows to use', {
+      min: 2,
+      defaultText: "the engine's: the first windows, capped",
+      group: WINDOWS,
+    }),
+    'heldout-windows': int('N', 'of those, the last N are held out to measure layer errors', {
+      defaultText: "the engine's: a quarter of them",
+      group: WINDOWS,
+    }),
+    'eval-windows': int('N', 'evaluate on the first N windows of --eval', {
+      defaultText: 'every window of --eval',
+      group: WINDOWS,
+    }),
+    'calib-sampling': choice(
+      'HOW',
+      ['first', 'random'] as const,
+      'calibrate on the first windows, or seeded random ones',
+      {
+        defaultText: "the engine's: first",
+        group: WINDOWS,
+      },
+    ),
+    seed: int('S', 'seed of random sampling and training', { min: 0, default: 0, group: WINDOWS }),
+    steps: int('N', 'optimiser steps per phase (keys, then values)', {
+      min: 0,
+      defaultText: String(STIEF_DEFAULTS.steps),
+      group: STIEF,
+    }),
+    lr: num('X', 'learning rate on the manifold (cosine-decayed)', {
+      positive: true,
+      defaultText: String(STIEF_DEFAULTS.lr),
+      group: STIEF,
+    }),
+    'train-windows': int('N', 'calibration windows trained on', {
+      defaultText: String(DEFAULT_TRAIN_WINDOWS),
+      group: STIEF,
+    }),
+    ...EXPORT_OPTIONS,
+    plan: text('FILE', 'save the plan, so `rankwise export FILE --out DIR` can export it later', {
+      group: 'Export',
+    }),
+    device: deviceOption('Export'),
+    ...COMMON,
+  },
+  notes: [
+    `Texts: ${DATA_FORMATS}.`,
+    '',
+    'Methods:',
+    ...METHOD_CATALOGUE.map((m) => `  ${m.id.padEnd(9)}${m.name}: ${m.tradeOff}`),
+  ],
+  examples: [
+    'rankwise compress ./stories260K --calib calib.txt --eval eval.txt --method kqsvd --kv-fraction 50%',
+    'rankwise compress ./model --calib calib.txt --eval eval.txt --method ksvd --k-rank 4 --v-rank 6 --json',
+    'rankwise compress ./model --calib c.txt --eval e.txt --method eigen --budget 0.05 --out ./kv --plan job.plan',
+  ],
+} satisfies CommandSpec;
 
-function positive(value: string, name: string): number {
-  const n = numberOption(value, name) as number;
-  if (!(n > 0)) throw badInput(`--${name} must be a positive number, got "${value}"`);
-  return n;
-}
-
-function oneOf<T extends string>(
-  value: string | undefined,
-  name: string,
-  allowed: readonly T[],
-): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw badInput(`--${name} must be one of ${allowed.join(', ')}, got "${value}"`);
-  }
-  return value as T;
-}
-
-/** The flag behind each field of JobSettings (and JobTuning), for the engine's messages. */
-const FLAGS: Record<string, string> = {
-  model: 'MODEL_DIR',
-  calib: '--calib',
-  'calib.path': '--calib',
-  eval: '--eval',
-  'eval.path': '--eval',
-  method: '--method',
-  ranks: '--k-rank/--v-rank',
-  'ranks.k': '--k-rank',
-  'ranks.v': '--v-rank',
-  budget: '--budget',
-  kvFraction: '--kv-fraction',
-  keySpace: '--key-space',
-  window: '--window',
-  calibWindows: '--calib-windows',
-  heldoutWindows: '--heldout-windows',
-  evalWindows: '--eval-windows',
-  calibSampling: '--calib-sampling',
-  allocator: '--allocator',
-  seed: '--seed',
-  layerWeights: '--layer-weights',
-  stief: '--steps/--lr/--train-windows',
-  'stief.steps': '--steps',
-  'stief.lr': '--lr',
-  'stief.trainWindows': '--train-windows',
-  device: '--device',
-};
-
-/** A refusal of the engine's checks, said in flags (`settings.evalWindows` → `--eval-windows`). */
-function inFlags(e: unknown): unknown {
-  if (!(e instanceof RankwiseError) || e.kind !== 'bad-input' || e.file !== undefined) return e;
-  return badInput(
-    e.message
-      .replace(
-        /\bsettings\.layerWeights\[(\d+)\]/g,
-        (_m, i: string) => `weight ${Number(i) + 1} of --layer-weights`,
-      )
-      .replace(/\bsettings\.([A-Za-z]+(?:\.[A-Za-z]+)?)/g, (m, field: string) => FLAGS[field] ?? m),
-  );
-}
-
-/** The engine's call, with its refusals said in flags. */
-async function asFlags<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (e) {
-    throw inFlags(e);
-  }
-}
+export const COMPRESS_USAGE = usage(COMPRESS_COMMAND);
 
 /** What `compress` asks of the engine: the job's settings, and those the contract does not carry. */
 function compressRequest(argv: string[]) {
-  const { values, positionals } = parse(argv, {
-    ...COMMON_OPTIONS,
-    calib: { type: 'string' },
-    eval: { type: 'string' },
-    method: { type: 'string' },
-    'k-rank': { type: 'string' },
-    'v-rank': { type: 'string' },
-    budget: { type: 'string' },
-    'kv-fraction': { type: 'string' },
-    'key-space': { type: 'string' },
-    window: { type: 'string' },
-    'calib-windows': { type: 'string' },
-    'eval-windows': { type: 'string' },
-    'heldout-windows': { type: 'string' },
-    'calib-sampling': { type: 'string' },
-    seed: { type: 'string' },
-    'layer-weights': { type: 'string' },
-    allocator: { type: 'string' },
-    device: { type: 'string' },
-    steps: { type: 'string' },
-    lr: { type: 'string' },
-    'train-windows': { type: 'string' },
-    ...EXPORT_OPTIONS,
-    plan: { type: 'string' },
-  });
-  const model = onePositional(positionals, 'MODEL_DIR', COMPRESS_USAGE);
-  for (const required of ['calib', 'eval', 'method'] as const) {
-    if (!values[required]) throw badInput(`missing --${required}; usage: ${COMPRESS_USAGE}`);
-  }
+  const { values, positionals } = parseCommand(argv, COMPRESS_COMMAND);
   const hasK = values['k-rank'] !== undefined;
   if (hasK !== (values['v-rank'] !== undefined)) throw badInput('--k-rank and --v-rank go together');
+  // absent training options stay absent: the engine applies STIEF_DEFAULTS, and a job without them
+  // shares its cache with the app's
   const stief = {
-    ...(values.steps !== undefined ? { steps: intOption(values.steps, 'steps', 0, 0) } : {}),
-    ...(values.lr !== undefined ? { lr: positive(values.lr, 'lr') } : {}),
-    ...(values['train-windows'] !== undefined
-      ? { trainWindows: intOption(values['train-windows'], 'train-windows', 4) }
-      : {}),
+    ...(values.steps !== undefined ? { steps: values.steps } : {}),
+    ...(values.lr !== undefined ? { lr: values.lr } : {}),
+    ...(values['train-windows'] !== undefined ? { trainWindows: values['train-windows'] } : {}),
   };
   const job: JobSettings = {
-    model,
-    calib: { path: values.calib as string },
-    eval: { path: values.eval as string },
-    method: oneOf(values.method, 'method', METHOD_IDS) as MethodId,
-    ranks: hasK
-      ? { k: intOption(values['k-rank'], 'k-rank', 1), v: intOption(values['v-rank'], 'v-rank', 1) }
-      : undefined,
-    budget: numberOption(values.budget, 'budget'),
-    kvFraction: numberOption(values['kv-fraction'], 'kv-fraction'),
-    keySpace: oneOf<KeySpaceSetting>(values['key-space'], 'key-space', [
-      'pre-rope',
-      'post-rope',
-      'folded',
-      'auto',
-    ]),
-    window: intOption(values.window, 'window', 512, 2),
-    calibWindows:
-      values['calib-windows'] === undefined
-        ? undefined
-        : intOption(values['calib-windows'], 'calib-windows', 32, 2),
-    evalWindows:
-      values['eval-windows'] === undefined ? undefined : intOption(values['eval-windows'], 'eval-windows', 1),
-    seed: intOption(values.seed, 'seed', 0, 0),
-    layerWeights: values['layer-weights']
-      ?.split(',')
-      .map((w) => numberOption(w.trim(), 'layer-weights') as number),
+    model: positionals[0],
+    calib: { path: values.calib },
+    eval: { path: values.eval },
+    method: values.method,
+    ranks: hasK ? { k: values['k-rank'] as number, v: values['v-rank'] as number } : undefined,
+    budget: values.budget,
+    kvFraction: values['kv-fraction'],
+    keySpace: values['key-space'],
+    window: values.window,
+    calibWindows: values['calib-windows'],
+    evalWindows: values['eval-windows'],
+    seed: values.seed,
+    layerWeights: values['layer-weights'],
     stief: Object.keys(stief).length > 0 ? stief : undefined,
-    device: parseDevice(values.device),
+    device: values.device,
+    heldoutWindows: values['heldout-windows'],
+    calibSampling: values['calib-sampling'],
+    allocator: values.allocator,
   };
-  const tuning: JobTuning = {
-    heldoutWindows:
-      values['heldout-windows'] === undefined
-        ? undefined
-        : intOption(values['heldout-windows'], 'heldout-windows', 1),
-    calibSampling: oneOf(values['calib-sampling'], 'calib-sampling', ['first', 'random'] as const),
-    allocator: oneOf(values.allocator, 'allocator', ['knapsack', 'sweep'] as const),
-  };
-  return { values, job, tuning };
+  return { values, job };
 }
 
 /** The pre-flight figures, as one line on stderr before the work starts. */
@@ -201,31 +206,37 @@ export interface CompressOutput {
  * engine, and `--plan` saves its plan for `rankwise export`.
  */
 export async function compressCommand(argv: string[]): Promise<CompressOutput> {
-  const { values, job, tuning } = compressRequest(argv);
-  const out = values.out as string | undefined;
-  const quiet = values.quiet === true;
-  const progress = stderrProgress(!quiet);
+  const { values, job } = compressRequest(argv);
+  const out = values.out;
+  const quiet = values.quiet;
+  const progress = progressDisplay(!quiet);
   const follow = {
-    onProgress: progress,
+    onProgress: (p: Progress) => progress.progress(p),
     onLog: (message: string) => {
-      if (!quiet) process.stderr.write(`rankwise compress: ${message}\n`);
+      if (!quiet) progress.log(`rankwise compress: ${message}`);
     },
   };
   const result = await withEngine(async (api: Engine): Promise<CompressOutput> => {
     // refuse before an hour of compression, not after it
-    const estimate = await asFlags(() => api.estimate(job));
+    const estimate = await api.estimate(job);
     if (out !== undefined) {
-      await checkExportTarget(out, values.force === true, job.model, values['no-onnx'] !== true);
+      await checkExportTarget(
+        out,
+        values.force === true,
+        job.model,
+        values['no-onnx'] !== true,
+        parseOnnxDtype(values['onnx-dtype']),
+      );
     }
-    if (!quiet) process.stderr.write(`${estimateLine(estimate)}\n`);
-    const started = await asFlags(() => api.startTunedJob(job, tuning));
+    if (!quiet) progress.log(estimateLine(estimate));
+    const started = await api.startJob(job);
     const cache = { reused: 0, fitted: 0 };
     await followJob(api, started.id, {
       ...follow,
       onProfile: (e) => (e.cached ? cache.reused++ : cache.fitted++),
     });
     const report = await api.getResult(started.id);
-    if (values.plan) await savePlan(values.plan as string, await jobPlan(api, started.id));
+    if (values.plan !== undefined) await savePlan(values.plan, await jobPlan(api, started.id));
     let exported: ReportData | null = null;
     if (out !== undefined) {
       const exporting = await api.exportJob({
@@ -233,12 +244,13 @@ export async function compressCommand(argv: string[]): Promise<CompressOutput> {
         out,
         force: values.force === true,
         onnx: values['no-onnx'] !== true,
+        onnxDtype: parseOnnxDtype(values['onnx-dtype']),
       });
       await followJob(api, exporting.id, follow);
       exported = await api.getExportReport(exporting.id);
     }
     return { report, job: { id: started.id, cache }, export: exported };
-  });
+  }).finally(() => progress.end());
   process.stdout.write(
     values.json
       ? `${JSON.stringify({

@@ -1,15 +1,11 @@
+import { BUNDLED_MODEL_DIR } from '../../model/bundled.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { badInput } from '../../core/errors.ts';
 import { openModel } from '../../model/model.ts';
 import { modelInfo } from '../../model/info.ts';
-import {
-  DEMO_RECIPE_PATH,
-  readRecipe,
-  recipeFingerprint,
-  writeSyntheticModel,
-} from '../../model/synthetic.ts';
-import { COMMON_OPTIONS, parse, snakeKeys } from '../args.ts';
+import { parseCommand, snakeKeys } from '../args.ts';
+import { DEMO_COMMAND } from './demo-spec.ts';
 import { card } from './inspect.ts';
 import { evalTable, evaluate } from './eval.ts';
 import { compressTable } from './compress.ts';
@@ -22,38 +18,57 @@ import { DEMO_EVAL_PATH, DEMO_TEXT_PATH } from '../../data/builtin.ts';
 export const DEMO_USAGE = 'rankwise demo [--out DIR] [--json]';
 
 export { DEMO_EVAL_PATH, DEMO_TEXT_PATH };
+/**
+ * The demo's model is the bundled stories260K (main/model/bundled.ts). Its texts (assets/demo,
+ * CDLA-Sharing-1.0) are TinyStories validation stories, which the model was not trained on.
+ */
+export const DEMO_MODEL_DIR = BUNDLED_MODEL_DIR;
 const DEMO_WINDOW = 128;
 /** Mean relative layer-output error the demo's allocation may spend. */
-export const DEMO_BUDGET = 0.05;
-const STAMP = '.rankwise-recipe';
+export const DEMO_BUDGET = 0.1;
+/** Marks a folder the demo wrote, so a later run may replace what it holds. */
+const STAMP = '.rankwise-demo';
+/** What demos before the bundled model left: a generated synthetic model, stamped with its recipe. */
+const LEGACY_MODEL = 'model';
+const LEGACY_STAMP = '.rankwise-recipe';
 
-/** Writes the demo model unless the folder already holds this exact recipe's output. */
-export async function ensureDemoModel(dir: string): Promise<{ generated: boolean }> {
-  const recipe = await readRecipe(DEMO_RECIPE_PATH);
-  const fingerprint = recipeFingerprint(recipe);
-  const stamp = path.join(dir, STAMP);
-  const ours = fs.existsSync(stamp);
-  if (ours && fs.readFileSync(stamp, 'utf8') === fingerprint) return { generated: false };
-  // only a folder the demo itself wrote (its stamp says so) is ever replaced
-  if (!ours && fs.existsSync(dir)) {
-    throw badInput('exists and was not written by rankwise demo; choose another --out folder', dir);
+/**
+ * Makes `out` the demo's folder: a new or empty folder, or one an earlier demo run wrote (its stamp says
+ * so). Any other folder is refused before anything is written, so `--out` never replaces a folder of yours.
+ */
+export function claimDemoFolder(out: string): void {
+  const stat = fs.statSync(out, { throwIfNoEntry: false });
+  if (stat !== undefined) {
+    if (!stat.isDirectory()) throw badInput('is not a folder; choose another --out folder', out);
+    const legacy = path.join(out, LEGACY_MODEL);
+    const legacyOurs = fs.existsSync(path.join(legacy, LEGACY_STAMP));
+    const ours = fs.existsSync(path.join(out, STAMP)) || legacyOurs;
+    if (!ours && fs.readdirSync(out).length > 0) {
+      throw badInput('exists and was not written by rankwise demo; choose another --out folder', out);
+    }
+    // the synthetic model an older demo generated here is no longer used
+    if (legacyOurs) fs.rmSync(legacy, { recursive: true, force: true });
   }
-  fs.rmSync(dir, { recursive: true, force: true });
-  await writeSyntheticModel(dir, recipe);
-  fs.writeFileSync(stamp, fingerprint);
-  return { generated: true };
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(
+    path.join(out, STAMP),
+    'This folder was written by `rankwise demo`; its next run replaces it.\n',
+  );
 }
 
 export async function demoCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { ...COMMON_OPTIONS, out: { type: 'string' } });
-  const out = path.resolve(values.out ?? 'rankwise-demo');
-  const modelDir = path.join(out, 'model');
+  const { values } = parseCommand(argv, DEMO_COMMAND);
+  const out = path.resolve(values.out);
+  const modelDir = DEMO_MODEL_DIR;
   const log = (s: string) => {
     if (!values.json) process.stdout.write(`${s}\n`);
   };
 
-  const { generated } = await ensureDemoModel(modelDir);
-  log(`${generated ? 'Generated' : 'Reusing'} the synthetic demo model in ${modelDir}\n`);
+  claimDemoFolder(out);
+  log(
+    'The demo model is stories260K (Andrej Karpathy, MIT), a 260K-parameter Llama trained on TinyStories,\n' +
+      'shipped in assets/stories260K; its texts are TinyStories validation stories (CDLA-Sharing-1.0).\n',
+  );
 
   const model = await openModel(modelDir);
   const info = modelInfo(model);
@@ -67,7 +82,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     device: 'cpu',
     progress: !values.quiet,
   });
-  log(`Perplexity on the demo text (the model's weights are random, so it is high):\n${evalTable(report)}\n`);
+  log(`Perplexity on held-out TinyStories text, before compression:\n${evalTable(report)}\n`);
 
   log(`Compressing with KQ-SVD under an error budget of ${DEMO_BUDGET} (mean relative layer-output error):`);
   const progress = stderrProgress(!values.quiet);

@@ -7,11 +7,46 @@ import { loadWindows } from '../../data/windows.ts';
 import { DEVICES, Engine, type Device } from '../../runtime/engine.ts';
 import { ModelRunner } from '../../runtime/runner.ts';
 import { perplexity } from '../../runtime/perplexity.ts';
-import { COMMON_OPTIONS, intOption, onePositional, parse } from '../args.ts';
+import {
+  COMMON,
+  DEFAULT_DEVICE,
+  deviceOption,
+  int,
+  parseCommand,
+  text,
+  usage,
+  windowOption,
+  type CommandSpec,
+} from '../args.ts';
 import { stderrProgress, table } from '../output.ts';
 
-export const EVAL_USAGE =
-  'rankwise eval MODEL_DIR --data FILE [--window 512] [--max-windows N] [--device cpu|auto|cuda|…] [--json]';
+/** Data files every command reads, as help says them. */
+export const DATA_FORMATS = '.txt, .jsonl/.json (field text), their .gz, or .parquet (column text)';
+
+export const EVAL_COMMAND = {
+  name: 'eval',
+  summary: 'perplexity of a model on a text, by the text protocol of GPTQ, Palu and EigenAttention',
+  args: [{ name: 'MODEL_DIR', help: 'a Hugging Face model folder, or an export' }],
+  options: {
+    data: text('FILE', `the text to score: ${DATA_FORMATS}`, { required: true }),
+    window: windowOption(),
+    'max-windows': int('N', 'score at most the first N windows (a shorter text scores the windows it has)', {
+      defaultText: 'every window of the text',
+    }),
+    device: deviceOption(),
+    ...COMMON,
+  },
+  examples: [
+    'rankwise eval ../shared/testdata/stories260K-llama --data tinystories.txt --max-windows 8',
+    'rankwise eval ./my-export --data wiki.test.txt.gz --window 2048 --device auto --json',
+  ],
+  notes: [
+    'The text is tokenised as one string, cut into consecutive windows of --window tokens (a last ' +
+      'partial window is dropped), and each window is scored on its tokens 2…N.',
+  ],
+} satisfies CommandSpec;
+
+export const EVAL_USAGE = usage(EVAL_COMMAND);
 
 export interface EvalReport {
   model: string;
@@ -29,8 +64,9 @@ export interface EvalReport {
   kv_compression?: { original_kv_bytes_per_token: number };
 }
 
+/** --device for code that holds it as text: the same check and default as the option tables'. */
 export function parseDevice(value: string | undefined): Device {
-  if (value === undefined) return 'cpu';
+  if (value === undefined) return DEFAULT_DEVICE;
   if (!(DEVICES as readonly string[]).includes(value)) {
     throw badInput(`--device must be one of ${DEVICES.join(', ')}, got "${value}"`);
   }
@@ -38,22 +74,13 @@ export function parseDevice(value: string | undefined): Device {
 }
 
 export async function evalCommand(argv: string[]): Promise<EvalReport> {
-  const { values, positionals } = parse(argv, {
-    ...COMMON_OPTIONS,
-    data: { type: 'string' },
-    window: { type: 'string' },
-    'max-windows': { type: 'string' },
-    device: { type: 'string' },
-  });
-  const dir = onePositional(positionals, 'MODEL_DIR', EVAL_USAGE);
-  if (!values.data) throw badInput(`missing --data FILE; usage: ${EVAL_USAGE}`);
+  const { values, positionals } = parseCommand(argv, EVAL_COMMAND);
   const report = await evaluate({
-    modelDir: dir,
+    modelDir: positionals[0],
     data: values.data,
-    window: intOption(values.window, 'window', 512, 2),
-    maxWindows:
-      values['max-windows'] === undefined ? undefined : intOption(values['max-windows'], 'max-windows', 1),
-    device: parseDevice(values.device),
+    window: values.window,
+    maxWindows: values['max-windows'],
+    device: values.device,
     progress: !values.quiet,
   });
   process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${evalTable(report)}\n`);

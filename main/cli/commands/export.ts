@@ -7,20 +7,58 @@ import { prepareDestination, removePartial } from '../../export/publish.ts';
 import { openModel } from '../../model/model.ts';
 import { readPlanFile, writePlanFile } from '../../export/plan-file.ts';
 import type { ReportData } from '../../contract/report.ts';
+import { ONNX_DTYPES, type OnnxDtype } from '../../contract/api.ts';
 import type { CompressionPlan } from '../../jobs/compress.ts';
 import type { Progress } from '../../core/progress.ts';
-import { COMMON_OPTIONS, onePositional, parse } from '../args.ts';
+import { choice, COMMON, deviceOption, flag, parseCommand, text, usage, type CommandSpec } from '../args.ts';
 import { formatBytes, stderrProgress, table } from '../output.ts';
 import { parseDevice } from './eval.ts';
 
-export const EXPORT_USAGE = 'rankwise export PLAN --out DIR [--force] [--no-onnx] [--device cpu|…] [--json]';
+/** The checkpoint's 16-bit type (float16 for F16 and BF16), or float32. */
+export const DEFAULT_ONNX_DTYPE: OnnxDtype = 'auto';
 
 /** Options `export` shares with `compress --out`. */
 export const EXPORT_OPTIONS = {
-  out: { type: 'string' },
-  force: { type: 'boolean' },
-  'no-onnx': { type: 'boolean' },
-} as const;
+  out: text('DIR', 'write the export here: a checkpoint, onnx/model.onnx and the report, verified first', {
+    group: 'Export',
+  }),
+  force: flag('replace DIR if it exists (only after the new export passed verification)', {
+    group: 'Export',
+  }),
+  'no-onnx': flag('skip the ONNX decoder (and its verification)', { group: 'Export' }),
+  'onnx-dtype': choice('TYPE', ONNX_DTYPES, "element type of the ONNX decoder's cache and weights", {
+    default: DEFAULT_ONNX_DTYPE,
+    defaultText: `${DEFAULT_ONNX_DTYPE} (the checkpoint's 16-bit type, or float32)`,
+    group: 'Export',
+  }),
+};
+
+export const EXPORT_COMMAND = {
+  name: 'export',
+  summary: 'write a saved plan (compress --plan) as a model folder with an ONNX decoder, verified',
+  args: [{ name: 'PLAN', help: 'a plan file that `rankwise compress --plan FILE` saved' }],
+  options: {
+    ...EXPORT_OPTIONS,
+    out: { ...EXPORT_OPTIONS.out, required: true as const },
+    device: deviceOption('Export'),
+    ...COMMON,
+  },
+  examples: [
+    'rankwise export job.plan --out ./stories-kv50',
+    'rankwise export job.plan --out ./stories-kv50 --force --onnx-dtype float32 --json',
+  ],
+} satisfies CommandSpec;
+
+export const EXPORT_USAGE = usage(EXPORT_COMMAND);
+
+/** --onnx-dtype, checked against the contract's list (default auto: the checkpoint's 16 bits, or float32). */
+export function parseOnnxDtype(value: unknown): OnnxDtype {
+  if (value === undefined) return DEFAULT_ONNX_DTYPE;
+  if (!(ONNX_DTYPES as readonly unknown[]).includes(value)) {
+    throw badInput(`--onnx-dtype must be one of ${ONNX_DTYPES.join(', ')}, got "${String(value)}"`);
+  }
+  return value as OnnxDtype;
+}
 
 /**
  * Fails fast on a destination that would be refused after the work is done: one that exists (without
@@ -31,6 +69,7 @@ export async function checkExportTarget(
   force: boolean,
   modelDir: string,
   onnx: boolean,
+  onnxDtype: OnnxDtype = 'auto',
 ): Promise<void> {
   if (out.trim() === '') throw badInput('--out must name a folder');
   const there = await fs.promises.stat(path.resolve(out)).then(
@@ -41,7 +80,9 @@ export async function checkExportTarget(
     throw badInput('already exists; pass --force to replace it with the new export', path.resolve(out));
   const model = await openModel(modelDir);
   try {
-    await removePartial(await prepareDestination(path.resolve(out), predictedExportBytes(model, onnx)));
+    await removePartial(
+      await prepareDestination(path.resolve(out), predictedExportBytes(model, onnx, onnxDtype)),
+    );
   } finally {
     await model.close();
   }
@@ -70,6 +111,7 @@ export async function runExport(
     out,
     force: values.force === true,
     onnx: values['no-onnx'] !== true,
+    onnxDtype: parseOnnxDtype(values['onnx-dtype']),
     device: parseDevice(values.device as string | undefined),
     onProgress,
   });
@@ -88,14 +130,32 @@ export function exportSummary(r: ReportData) {
 
 export function exportText(r: ReportData): string {
   const v = r.export.verification;
-  return table([
+  const ev = r.export.evaluation;
+  const o = v.onnx;
+  const rows: [string, string][] = [
     ['exported to', r.export.dir],
     ['report', path.join(r.export.dir, REPORT_HTML)],
     [
       'verified',
-      `checkpoint logits Δ ${v.checkpointRelError.toExponential(2)}, ONNX with KV cache Δ ${v.onnxRelError.toExponential(2)} ` +
-        `(${v.onnxPrefillTokens} prefilled + ${v.onnxDecodeSteps} decoded; tolerance ${v.tolerance})`,
+      `checkpoint logits Δ ${v.checkpointRelError.toExponential(2)} (tolerance ${v.tolerance}), ` +
+        `ONNX with KV cache Δ ${v.onnxRelError.toExponential(2)} ` +
+        `(${v.onnxPrefillTokens} prefilled + ${v.onnxDecodeSteps} decoded; tolerance ${o?.tolerance ?? v.tolerance})`,
     ],
+  ];
+  if (o) {
+    rows.push([
+      'onnx',
+      `cache ${o.cacheDtype}, weights ${o.weightsDtype}; cache ${o.cacheBytesPerToken.measured} B/token ` +
+        `measured (the original model: ${o.cacheBytesPerToken.original} B/token)`,
+    ]);
+  }
+  if (ev) {
+    rows.push([
+      'exported perplexity',
+      `${ev.perplexity.toFixed(4)} on ${ev.windows} evaluation windows (the job in memory: ${ev.inMemory.toFixed(4)})`,
+    ]);
+  }
+  rows.push(
     [
       'perplexity',
       `${v.perplexity.reloaded.toFixed(4)} reloaded, ${v.perplexity.inMemory.toFixed(4)} in memory (${v.windows} windows)`,
@@ -104,19 +164,21 @@ export function exportText(r: ReportData): string {
       'weights',
       `${formatBytes(r.memory.weightsBytes.original)} → ${formatBytes(r.memory.weightsBytes.compressed)}`,
     ],
-  ]);
+  );
+  return table(rows);
 }
 
 export async function exportCommand(argv: string[]): Promise<ReportData> {
-  const { values, positionals } = parse(argv, {
-    ...COMMON_OPTIONS,
-    ...EXPORT_OPTIONS,
-    device: { type: 'string' },
-  });
-  const planFile = onePositional(positionals, 'PLAN', EXPORT_USAGE);
-  if (!values.out) throw badInput(`missing --out; usage: ${EXPORT_USAGE}`);
+  const { values, positionals } = parseCommand(argv, EXPORT_COMMAND);
+  const [planFile] = positionals;
   const plan = await readPlanFile(planFile);
-  await checkExportTarget(values.out, values.force === true, plan.modelDir, values['no-onnx'] !== true);
+  await checkExportTarget(
+    values.out,
+    values.force === true,
+    plan.modelDir,
+    values['no-onnx'] !== true,
+    parseOnnxDtype(values['onnx-dtype']),
+  );
   const data = await runExport(plan, values.out, values, stderrProgress(!values.quiet));
   process.stdout.write(values.json ? `${JSON.stringify(exportSummary(data))}\n` : `${exportText(data)}\n`);
   return data;

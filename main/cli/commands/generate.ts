@@ -6,23 +6,77 @@ import type { SamplingSettings } from '../../generate/sampling.ts';
 import type { TryPromptResult, TryRunResult, TrySideResult } from '../../contract/try.ts';
 import { runTry } from '../../generate/try-run.ts';
 import { readTextSource } from '../../data/read.ts';
-import { COMMON_OPTIONS, intOption, onePositional, parse, snakeKeys } from '../args.ts';
+import {
+  COMMON,
+  deviceOption,
+  int,
+  num,
+  parseCommand,
+  snakeKeys,
+  text,
+  usage,
+  type CommandSpec,
+} from '../args.ts';
 import { formatBytes, table } from '../output.ts';
-import { parseDevice } from './eval.ts';
 
-export const GENERATE_USAGE =
-  'rankwise generate MODEL_DIR (--prompt TEXT | --prompt-file F | --prompts FILE) [--max-new-tokens 128] ' +
-  '[--temperature T] [--top-k K] [--top-p P] [--seed S] [--compare ORIGINAL_DIR] [--device cpu|auto|…] [--json]';
+/** Tokens generated per prompt when --max-new-tokens is not given. */
+export const DEFAULT_MAX_NEW_TOKENS = 128;
 
-function numberOption(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n))
-    throw badInput(`--${name} must be a number, got "${value}"`);
-  return n;
-}
+export const GENERATE_COMMAND = {
+  name: 'generate',
+  summary: 'stream a continuation from a model or an export, optionally beside the original',
+  args: [
+    { name: 'MODEL_DIR', help: 'an export (run through its onnx/model.onnx), or an original model folder' },
+  ],
+  oneOf: [[['prompt'], ['prompt-file'], ['prompts']]],
+  options: {
+    prompt: text('TEXT', 'the prompt', { group: 'Prompt (exactly one)' }),
+    'prompt-file': text('FILE', 'a file whose whole text is one prompt', { group: 'Prompt (exactly one)' }),
+    prompts: text('FILE', 'one prompt per line, or .jsonl with a prompt field: report over many prompts', {
+      group: 'Prompt (exactly one)',
+    }),
+    'max-new-tokens': int('N', 'stop after N new tokens (or at end of sequence, the context, Ctrl-C)', {
+      default: DEFAULT_MAX_NEW_TOKENS,
+      group: 'Decoding',
+    }),
+    temperature: num('T', 'sample at this temperature (0: greedy)', {
+      defaultText: 'greedy decoding',
+      group: 'Decoding',
+    }),
+    'top-k': int('K', 'sample among the K most likely tokens (0: all)', {
+      min: 0,
+      defaultText: 'every token',
+      group: 'Decoding',
+    }),
+    'top-p': num('P', 'sample among the most likely tokens whose probability reaches P', {
+      defaultText: 'every token',
+      group: 'Decoding',
+    }),
+    seed: int('S', 'seed of the sampler, so a sampled run repeats exactly', {
+      min: 0,
+      defaultText: "the sampler's fixed seed",
+      group: 'Decoding',
+    }),
+    compare: text('DIR', 'run this original model beside it and compare texts, first divergence and KL', {
+      group: 'Decoding',
+    }),
+    device: deviceOption('Decoding'),
+    ...COMMON,
+  },
+  examples: [
+    'rankwise generate ./my-export --prompt "Once upon a time" --max-new-tokens 32',
+    'rankwise generate ./my-export --prompts prompts.txt --compare ./original-model --json',
+    'rankwise generate ./my-export --prompt "Once" --temperature 0.8 --top-p 0.9 --seed 7',
+  ],
+} satisfies CommandSpec;
 
-async function promptsOf(values: Record<string, string | boolean | undefined>): Promise<string[]> {
+export const GENERATE_USAGE = usage(GENERATE_COMMAND);
+
+async function promptsOf(values: {
+  prompt?: string;
+  'prompt-file'?: string;
+  prompts?: string;
+}): Promise<string[]> {
   const given = (['prompt', 'prompt-file', 'prompts'] as const).filter((k) => values[k] !== undefined);
   if (given.length !== 1) {
     throw badInput(`give exactly one of --prompt, --prompt-file or --prompts; usage: ${GENERATE_USAGE}`);
@@ -92,27 +146,15 @@ function summaryText(result: TryRunResult): string {
 }
 
 export async function generateCommand(argv: string[]): Promise<TryRunResult> {
-  const { values, positionals } = parse(argv, {
-    ...COMMON_OPTIONS,
-    prompt: { type: 'string' },
-    'prompt-file': { type: 'string' },
-    prompts: { type: 'string' },
-    'max-new-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-k': { type: 'string' },
-    'top-p': { type: 'string' },
-    seed: { type: 'string' },
-    compare: { type: 'string' },
-    device: { type: 'string' },
-  });
-  const dir = onePositional(positionals, 'MODEL_DIR', GENERATE_USAGE);
+  const { values, positionals } = parseCommand(argv, GENERATE_COMMAND);
+  const [dir] = positionals;
   const prompts = await promptsOf(values);
-  const maxNewTokens = intOption(values['max-new-tokens'], 'max-new-tokens', 128, 1);
+  const maxNewTokens = values['max-new-tokens'];
   const sampling: SamplingSettings = {
-    temperature: numberOption(values.temperature, 'temperature'),
-    topK: values['top-k'] === undefined ? undefined : intOption(values['top-k'], 'top-k', 0, 0),
-    topP: numberOption(values['top-p'], 'top-p'),
-    seed: values.seed === undefined ? undefined : intOption(values.seed, 'seed', 0, 0),
+    temperature: values.temperature,
+    topK: values['top-k'],
+    topP: values['top-p'],
+    seed: values.seed,
   };
   const json = Boolean(values.json);
   const out = (s: string) => process.stdout.write(s);
@@ -132,7 +174,7 @@ export async function generateCommand(argv: string[]): Promise<TryRunResult> {
         sampling,
       },
       {
-        device: parseDevice(values.device),
+        device: values.device,
         signal: controller.signal,
         onToken: (t) => {
           if (json || t.side !== 'model') return;

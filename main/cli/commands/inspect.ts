@@ -1,13 +1,26 @@
 import type { ModelInfo } from '../../contract/model.ts';
-import { COMMON_OPTIONS, onePositional, parse, snakeKeys } from '../args.ts';
+import { COMMON, parseCommand, snakeKeys, usage, type CommandSpec } from '../args.ts';
 import { withEngine } from '../engine-client.ts';
 import { formatBytes, table } from '../output.ts';
 
-export const INSPECT_USAGE = 'rankwise inspect MODEL_DIR [--json]';
+export const INSPECT_COMMAND = {
+  name: 'inspect',
+  summary: "a model's architecture card, and its KV cache per token and per sequence",
+  args: [
+    {
+      name: 'MODEL_DIR',
+      help: 'a Hugging Face model folder (config.json, model.safetensors, tokenizer), or an export',
+    },
+  ],
+  options: { ...COMMON },
+  examples: ['rankwise inspect ../shared/testdata/stories260K-llama', 'rankwise inspect ./my-export --json'],
+} satisfies CommandSpec;
+
+export const INSPECT_USAGE = usage(INSPECT_COMMAND);
 
 export async function inspectCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, COMMON_OPTIONS);
-  const dir = onePositional(positionals, 'MODEL_DIR', INSPECT_USAGE);
+  const { values, positionals } = parseCommand(argv, INSPECT_COMMAND);
+  const [dir] = positionals;
   // the app's own answer: the same checks and card as the wizard's model step
   const { dir: modelDir, ...info } = await withEngine((api) => api.inspect(dir));
   process.stdout.write(

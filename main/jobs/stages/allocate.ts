@@ -1,5 +1,5 @@
 /** The allocate stage: each layer's ranks, by the allocator over every profile unless the loop chose them. */
-import { allocateByBudget, allocateByMemory, type Allocation } from '../../allocate/index.ts';
+import { allocateByBudget, allocateByMemory, type Allocation } from '../../core/allocate/index.ts';
 import type { RankPlan, RankPoint } from '../../methods/types.ts';
 import { dtypeBytes } from '../../model/dtype.ts';
 import type { ModelSpec } from '../../model/types.ts';

@@ -2,7 +2,7 @@
  * The layer loop (ARCHITECTURE.md §3.4): layer by layer, the held-out and training samples of the original
  * model; each layer comes from the job cache or is fitted, profiled and saved to it.
  */
-import type { LayerProfile } from '../../allocate/index.ts';
+import type { LayerProfile } from '../../core/allocate/index.ts';
 import type { LayerFit, RankPoint } from '../../methods/types.ts';
 import { progressTracker } from '../../core/progress.ts';
 import { layerSamples } from '../../runtime/capture.ts';

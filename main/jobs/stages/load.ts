@@ -1,5 +1,5 @@
 /** The load stage: the model and its engine, then the calibration and evaluation windows. */
-import { badInput } from '../../core/errors.ts';
+import { badInput, badSetting } from '../../core/errors.ts';
 import { loadWindows, type LoadedWindows, type Sampling } from '../../data/windows.ts';
 import { openModel, type ModelHandle } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
@@ -33,8 +33,9 @@ export interface JobWindows {
 export async function loadJobWindows(s: CompressSettings, model: ModelHandle): Promise<JobWindows> {
   const window = s.window ?? 512;
   if (window > model.spec.maxPositions) {
-    throw badInput(
-      `--window ${window} is longer than the model's context of ${model.spec.maxPositions} tokens`,
+    throw badSetting(
+      'window',
+      `window ${window} is longer than the model's context of ${model.spec.maxPositions} tokens`,
     );
   }
   const tokenizer = await loadTokenizer(model.dir);
@@ -58,8 +59,9 @@ export async function loadJobWindows(s: CompressSettings, model: ModelHandle): P
   // Errors are measured on windows the bases were not fitted on; a quarter, at most 8, is enough.
   const heldCount = s.heldoutWindows ?? Math.min(8, Math.max(1, Math.round(calib.windows.length / 4)));
   if (!Number.isInteger(heldCount) || heldCount < 1 || heldCount >= calib.windows.length) {
-    throw badInput(
-      `--heldout-windows must leave at least one of the ${calib.windows.length} calibration windows to fit on, got ${heldCount}`,
+    throw badSetting(
+      'heldoutWindows',
+      `heldoutWindows must leave at least one of the ${calib.windows.length} calibration windows to fit on, got ${heldCount}`,
     );
   }
   const fit = calib.windows.slice(0, calib.windows.length - heldCount);

@@ -5,19 +5,13 @@
  */
 import { unsupportedModel } from '../../core/errors.ts';
 import type { Checkpoint } from '../checkpoint.ts';
-import type { ArchFamily, EmbeddingWeights, LayerWeights, ModelSpec } from '../types.ts';
+import type { EmbeddingWeights, LayerWeights, ModelSpec } from '../types.ts';
 import * as codecs from './codec.ts';
 import type { ArchCodec, TensorPlan } from './codec.ts';
 import type { ConfigFields, ExpectedTensor, FloatTensor } from './common.ts';
 
 /** What an adapter derives from config.json alone; dtype and special tokens are settled in config.ts. */
 export type ArchSpec = Omit<ModelSpec, 'dtype' | 'bosTokenId' | 'eosTokenId'>;
-
-/** The fields kept for readers that predate `block`; defineArch fills them from the recipe. */
-type LegacyFields = 'family' | 'norm' | 'rope' | 'act' | 'qkvBias' | 'oBias' | 'mlpBias';
-
-/** What a family's config parser returns: the spec without the legacy mirror of its recipe. */
-export type ArchCore = Omit<ArchSpec, LegacyFields>;
 
 /** A synthetic model's shape, as a recipe gives it (synthetic.ts). */
 export interface SyntheticShape {
@@ -44,12 +38,10 @@ export interface SyntheticSupport {
 }
 
 export interface ArchDefinition {
-  /** The graph family of the legacy `ModelSpec.family`: llama for every RoPE decoder, gpt2. */
-  family: ArchFamily;
   modelTypes: readonly string[];
   codec: ArchCodec;
   /** Validates config.json and describes the block. Errors name the field (bad input) or key (unsupported). */
-  parseConfig(cfg: ConfigFields, modelType: string): ArchCore;
+  parseConfig(cfg: ConfigFields, modelType: string): ArchSpec;
   /** Keys of COMPUTATION_KEYS this model type reads itself; the others are refused when set. */
   handles?(modelType: string): readonly string[];
   /** False for stored buffers that are not parameters (causal masks, RoPE frequency tables). */
@@ -58,7 +50,6 @@ export interface ArchDefinition {
 }
 
 export interface ArchAdapter {
-  readonly family: ArchFamily;
   readonly modelTypes: readonly string[];
   readonly codec: ArchCodec;
   readonly synthetic?: SyntheticSupport;
@@ -114,21 +105,6 @@ export function refuseForeignKeys(cfg: ConfigFields, modelType: string, handled:
   }
 }
 
-function withLegacy(core: ArchCore, family: ArchFamily): ArchSpec {
-  const b = core.block;
-  return {
-    ...core,
-    family,
-    norm: { kind: b.norm.kind, eps: b.norm.eps },
-    rope: b.rope ? { theta: b.rope.theta } : null,
-    // the legacy graphs read 'silu' as "gated MLP" and anything else as GPT-2's plain one
-    act: b.mlp.gated ? 'silu' : 'gelu_new',
-    qkvBias: b.bias.qkv,
-    oBias: b.bias.o,
-    mlpBias: b.bias.mlp,
-  };
-}
-
 export function defineArch(def: ArchDefinition): ArchAdapter {
   const { codec } = def;
   const rootOf = (ckpt: Checkpoint) => codec.root((n) => ckpt.has(n));
@@ -137,7 +113,6 @@ export function defineArch(def: ArchDefinition): ArchAdapter {
   const attentionPrefix = (ckpt: Checkpoint, i: number) =>
     `${codecs.layerPrefix(codec, rootOf(ckpt), i)}${codec.attention}`;
   return {
-    family: def.family,
     modelTypes: def.modelTypes,
     codec,
     synthetic: def.synthetic,
@@ -146,7 +121,7 @@ export function defineArch(def: ArchDefinition): ArchAdapter {
         throw unsupportedModel('quantized checkpoints (quantization_config) are not supported', cfg.file);
       }
       refuseForeignKeys(cfg, modelType, def.handles?.(modelType) ?? []);
-      const spec = withLegacy(def.parseConfig(cfg, modelType), def.family);
+      const spec = def.parseConfig(cfg, modelType);
       codecs.checkCoverage(codec, spec);
       return spec;
     },

@@ -6,7 +6,7 @@
  */
 import { badInput, unsupportedModel } from '../../core/errors.ts';
 import type { BlockRecipe } from '../types.ts';
-import type { ArchCore, SyntheticShape } from './adapter.ts';
+import type { ArchSpec, SyntheticShape } from './adapter.ts';
 import type { EmbeddingField, Module } from './codec.ts';
 import { MAX_NORM_EPS } from './common.ts';
 import type { ConfigFields } from './common.ts';
@@ -47,7 +47,7 @@ export interface DecoderDefaults {
  * The plain pre-norm RoPE decoder every family here starts from: RMSNorm, gated MLP, no biases, 1/√d,
  * full causal attention on every layer.
  */
-export function parseDecoder(cfg: ConfigFields, modelType: string, defaults: DecoderDefaults): ArchCore {
+export function parseDecoder(cfg: ConfigFields, modelType: string, defaults: DecoderDefaults): ArchSpec {
   const file = cfg.file;
   const hiddenSize = cfg.int('hidden_size');
   const numLayers = cfg.int('num_hidden_layers');

@@ -10,7 +10,7 @@
  * Gemma 2 configs carry beside `sliding_window`, is not read by transformers and not here either.
  */
 import { defineArch } from './adapter.ts';
-import type { ArchCore } from './adapter.ts';
+import type { ArchSpec } from './adapter.ts';
 import type { ArchCodec } from './codec.ts';
 import type { ConfigFields } from './common.ts';
 import {
@@ -44,7 +44,7 @@ const codec: ArchCodec = {
   layerCountField: 'num_hidden_layers',
 };
 
-function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
+function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
   const core = parseDecoder(cfg, modelType, {
     tieWordEmbeddings: true,
     headDim: 256,
@@ -67,7 +67,6 @@ function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
 }
 
 export const gemma2Adapter = defineArch({
-  family: 'llama',
   modelTypes: ['gemma2'],
   codec,
   parseConfig,

@@ -6,7 +6,7 @@
  */
 import { badInput, unsupportedModel } from '../../core/errors.ts';
 import { defineArch } from './adapter.ts';
-import type { ArchCore } from './adapter.ts';
+import type { ArchSpec } from './adapter.ts';
 import type { ArchCodec } from './codec.ts';
 import { MAX_NORM_EPS } from './common.ts';
 import type { ConfigFields } from './common.ts';
@@ -35,7 +35,7 @@ const codec: ArchCodec = {
   layerCountField: 'n_layer',
 };
 
-function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
+function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
   const file = cfg.file;
   const hiddenSize = cfg.int('n_embd', 'hidden_size');
   const numLayers = cfg.int('n_layer', 'num_hidden_layers');
@@ -85,7 +85,6 @@ function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
 }
 
 export const gpt2Adapter = defineArch({
-  family: 'gpt2',
   modelTypes: ['gpt2'],
   codec,
   parseConfig,

@@ -4,7 +4,7 @@
  * differ in config defaults, which biases exist and how sliding windows are configured.
  */
 import { defineArch } from './adapter.ts';
-import type { ArchCore } from './adapter.ts';
+import type { ArchSpec } from './adapter.ts';
 import type { ArchCodec, LayerField, Module } from './codec.ts';
 import type { ConfigFields } from './common.ts';
 import {
@@ -37,7 +37,7 @@ const codec: ArchCodec = {
   layerCountField: 'num_hidden_layers',
 };
 
-function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
+function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
   const core = parseDecoder(cfg, modelType, { tieWordEmbeddings: false });
   const b = core.block;
   if (modelType === 'llama') {
@@ -55,7 +55,6 @@ function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
 }
 
 export const llamaAdapter = defineArch({
-  family: 'llama',
   modelTypes: ['llama', 'mistral', 'qwen2'],
   codec,
   parseConfig,

@@ -6,7 +6,7 @@
  * (Phi-4-mini) are refused by name in rope.ts.
  */
 import { defineArch } from './adapter.ts';
-import type { ArchCore } from './adapter.ts';
+import type { ArchSpec } from './adapter.ts';
 import type { ArchCodec } from './codec.ts';
 import type { ConfigFields } from './common.ts';
 import { DECODER_EMBEDDINGS, decoderShapeConfig, parseDecoder, uniformWindows } from './decoder.ts';
@@ -28,7 +28,7 @@ const codec: ArchCodec = {
   layerCountField: 'num_hidden_layers',
 };
 
-function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
+function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
   const core = parseDecoder(cfg, modelType, { tieWordEmbeddings: false, rmsNormEps: 1e-5 });
   // Phi3Config's sliding_window defaults to None
   core.block.slidingWindow = uniformWindows(cfg, core.numLayers, null);
@@ -36,7 +36,6 @@ function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
 }
 
 export const phi3Adapter = defineArch({
-  family: 'llama',
   modelTypes: ['phi3'],
   codec,
   parseConfig,

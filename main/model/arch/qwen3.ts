@@ -5,7 +5,7 @@
  * (128 by default), not hidden_size / heads. Sliding windows follow Qwen2's keys.
  */
 import { defineArch } from './adapter.ts';
-import type { ArchCore } from './adapter.ts';
+import type { ArchSpec } from './adapter.ts';
 import type { ArchCodec } from './codec.ts';
 import type { ConfigFields } from './common.ts';
 import { DECODER_EMBEDDINGS, decoderShapeConfig, parseDecoder, qwenWindows } from './decoder.ts';
@@ -32,7 +32,7 @@ const codec: ArchCodec = {
   layerCountField: 'num_hidden_layers',
 };
 
-function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
+function parseConfig(cfg: ConfigFields, modelType: string): ArchSpec {
   const core = parseDecoder(cfg, modelType, { tieWordEmbeddings: false, headDim: 128 });
   const b = core.block;
   b.qkNorm = true;
@@ -43,7 +43,6 @@ function parseConfig(cfg: ConfigFields, modelType: string): ArchCore {
 }
 
 export const qwen3Adapter = defineArch({
-  family: 'llama',
   modelTypes: ['qwen3'],
   codec,
   parseConfig,

@@ -2,12 +2,15 @@
  * The exported decoder (ARCHITECTURE.md §7): the whole model as one ONNX graph with its weights baked in
  * and a KV cache that holds each layer's narrow keys and values, named as Optimum and onnxruntime-genai
  * name them, so stock runtimes can drive it. It keeps to what older runtimes have: standard operators of
- * opset 17 (IR version 8), float32, int64 and bool tensors only (no float64, so no Cos or Sin kernels are
- * needed: RoPE reads precomputed float32 tables), loaded and run by onnxruntime 1.21 (transformers.js 3).
+ * opset 17 (IR version 8), float32, int64 and bool tensors in every computation (no float64, so no Cos or
+ * Sin kernels are needed: RoPE reads precomputed float32 tables), loaded and run by onnxruntime 1.21
+ * (transformers.js 3). A 16-bit export stores its weights and its cache in 16 bits (`KvDecoderPrecision`)
+ * and still computes in float32.
  */
 import fs from 'node:fs';
 import { RankwiseError } from '../../core/errors.ts';
 import type { NarrowLayer } from '../../model/fold.ts';
+import { encodeFromFloat32 } from '../../model/dtype.ts';
 import { attentionShape } from '../../model/kv-layout.ts';
 import type { EmbeddingWeights, Linear, ModelSpec, Norm, RopeRecipe } from '../../model/types.ts';
 import { attr, GraphBuilder } from '../onnx/builder.ts';
@@ -39,7 +42,29 @@ export interface KvDecoderSource {
   loadNarrowLayer(i: number): Promise<NarrowLayer>;
 }
 
+/** Element types of the cache tensors (past and present). */
+export type KvCacheDtype = 'float32' | 'float16';
+/** How weights are stored in the file. */
+export type KvWeightsDtype = 'float32' | 'float16' | 'bfloat16';
+
+/**
+ * What the decoder stores in 16 bits. Everything is computed in float32 either way: each stored 16-bit
+ * weight is Cast to float32 once (onnxruntime folds a Cast of an initializer at load, so decoding is as
+ * fast as a float32 file), and the cache is rounded to 16 bits as it is written and widened as attention
+ * reads it. Computing in float16 instead was measured on the CPU (a 2048×4096 MatMul and Softmax, one
+ * token): no faster on onnxruntime-node 1.30, 12× slower on 1.21 (transformers.js 3's), and it would round
+ * every activation to float16, whose range (65504) a BF16 model's activations can exceed.
+ */
+export interface KvDecoderPrecision {
+  cache: KvCacheDtype;
+  weights: KvWeightsDtype;
+}
+
+export const FLOAT32_PRECISION: KvDecoderPrecision = { cache: 'float32', weights: 'float32' };
+
 export interface KvDecoderOptions {
+  /** Default: float32 throughout. */
+  precision?: KvDecoderPrecision;
   externalData?: {
     /** Absolute path of the data file to write. */
     path: string;
@@ -105,9 +130,9 @@ function tableRows(g: GraphBuilder, table: string, positions: string, rows: numb
 /**
  * The whole-model decoder with a thin KV cache: input_ids, attention_mask, position_ids and per layer
  * past_key_values.{i}.key/value [batch, H_kv, past, r_i] → logits [batch, seq, vocab] and present.{i}.*
- * [batch, H_kv, past + seq, r_i]. Weights become float32 initializers; layers are read one at a time and,
- * with `externalData`, streamed to the data file as they are added, so memory holds about one copy of the
- * model in float32.
+ * [batch, H_kv, past + seq, r_i], the cache in `precision.cache`. Weights become initializers of
+ * `precision.weights`; layers are read one at a time and, with `externalData`, streamed to the data file as
+ * they are added, so memory holds about one copy of the model as stored.
  */
 export async function buildKvDecoder(
   source: KvDecoderSource,
@@ -119,7 +144,7 @@ export async function buildKvDecoder(
     const sink =
       ext && fd !== null ? { fd, location: ext.location, minBytes: ext.minBytes ?? 1024 } : undefined;
     const g = new GraphBuilder('rankwise_kv_decoder', sink);
-    return await buildGraph(source, g, sink?.minBytes ?? null);
+    return await buildGraph(source, g, sink?.minBytes ?? null, opts.precision ?? FLOAT32_PRECISION);
   } finally {
     if (fd !== null) fs.closeSync(fd);
   }
@@ -128,10 +153,17 @@ export async function buildKvDecoder(
 // A protobuf message cannot exceed 2 GiB; leave room for the graph itself.
 const INLINE_LIMIT = 2 ** 31 - 64 * 2 ** 20;
 
+const STORED = {
+  float32: { elemType: DataType.FLOAT, dtype: 'F32' },
+  float16: { elemType: DataType.FLOAT16, dtype: 'F16' },
+  bfloat16: { elemType: DataType.BFLOAT16, dtype: 'BF16' },
+} as const;
+
 async function buildGraph(
   source: KvDecoderSource,
   g: GraphBuilder,
   externalMinBytes: number | null,
+  precision: KvDecoderPrecision,
 ): Promise<Uint8Array> {
   const spec = source.spec;
   const recipe = spec.block;
@@ -146,9 +178,15 @@ async function buildGraph(
   const positionIds = g.input(IO.positionIds, [BATCH, SEQ], DataType.INT64);
 
   let inlineBytes = 0;
-  const weight = (name: string, data: Float32Array, dims: number[]) => {
-    if (externalMinBytes === null || data.byteLength < externalMinBytes) {
-      inlineBytes += data.byteLength;
+  const stored = STORED[precision.weights];
+  /** A float32 value named by `name`; `exact` tables (RoPE) stay float32 whatever the weights' type. */
+  const weight = (name: string, data: Float32Array, dims: number[], exact = false) => {
+    const bytes =
+      exact || stored.elemType === DataType.FLOAT
+        ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+        : encodeFromFloat32(data, stored.dtype);
+    if (externalMinBytes === null || bytes.byteLength < externalMinBytes) {
+      inlineBytes += bytes.byteLength;
       // Fail before reading the rest of a model that could never be serialised.
       if (inlineBytes > INLINE_LIMIT) {
         throw new RankwiseError(
@@ -157,7 +195,10 @@ async function buildGraph(
         );
       }
     }
-    return g.initializer(name, data, dims);
+    if (exact || stored.elemType === DataType.FLOAT) return g.initializer(name, data, dims);
+    return g.op('Cast', [g.rawInitializer(name, bytes, dims, stored.elemType)], {
+      to: attr.i(DataType.FLOAT),
+    });
   };
   const vector = (name: string, v: Float32Array | undefined) => {
     if (!v) throw new RankwiseError('internal', `the exported decoder lacks ${name}`);
@@ -190,8 +231,9 @@ async function buildGraph(
     if (recipe.rope) {
       const t = ropeHalfTables(spec.maxPositions, d, recipe.rope);
       ropeTable = {
-        cos: weight('model.rotary_emb.cos', t.cos, [spec.maxPositions, d / 2]),
-        sin: weight('model.rotary_emb.sin', t.sin, [spec.maxPositions, d / 2]),
+        // computed, not read from the checkpoint: rounding them would rotate differently from the model
+        cos: weight('model.rotary_emb.cos', t.cos, [spec.maxPositions, d / 2], true),
+        sin: weight('model.rotary_emb.sin', t.sin, [spec.maxPositions, d / 2], true),
       };
     }
   }
@@ -263,6 +305,12 @@ async function buildGraph(
     return keyRope;
   };
 
+  const cache16 = precision.cache === 'float16';
+  const cacheType = cache16 ? DataType.FLOAT16 : DataType.FLOAT;
+  // New keys and values are rounded before they join the past, and attention reads only what the cache
+  // holds, so a prefilled prompt and the same tokens decoded one by one see the same numbers.
+  const intoCache = (t: string) => (cache16 ? g.op('Cast', [t], { to: attr.i(DataType.FLOAT16) }) : t);
+  const fromCache = (t: string) => (cache16 ? g.op('Cast', [t], { to: attr.i(DataType.FLOAT) }) : t);
   const presents: { name: string; value: string; width: number }[] = [];
   for (let i = 0; i < spec.numLayers; i++) {
     const layer = await source.loadNarrowLayer(i);
@@ -346,7 +394,7 @@ async function buildGraph(
     // A non-empty past must be the layer's own presents (width r); presents keep the static width r.
     const past = (name: string, width: number, symbol: string) => {
       // [B, H_kv, P, w] → [B, H_kv, −1, r]: an empty past of any width becomes [B, H_kv, 0, r]
-      const declared = g.input(name, [BATCH, Hkv, PAST, symbol]);
+      const declared = g.input(name, [BATCH, Hkv, PAST, symbol], cacheType);
       return g.op('Reshape', [
         declared,
         g.op('Concat', [batch, g.constInt64([Hkv, -1, width])], { axis: attr.i(0) }),
@@ -366,14 +414,14 @@ async function buildGraph(
     if (queryRope && space !== 'pre-rope') kh = rope(g, kh, queryRope.cos, queryRope.sin, d);
     let kNew = toCache(kh);
     if (space === 'post-rope') kNew = g.op('MatMul', [kNew, kBasis]);
-    const presentK = g.op('Concat', [pastK, kNew], { axis: attr.i(2) });
-    const presentV = g.op('Concat', [pastV, toCache(vh)], { axis: attr.i(2) });
+    const presentK = g.op('Concat', [pastK, intoCache(kNew)], { axis: attr.i(2) });
+    const presentV = g.op('Concat', [pastV, intoCache(toCache(vh))], { axis: attr.i(2) });
     presents.push({ name: IO.presentKey(i), value: presentK, width: r });
     presents.push({ name: IO.presentValue(i), value: presentV, width: vW });
 
-    let keys = presentK;
+    let keys = fromCache(presentK);
     if (space === 'pre-rope') {
-      keys = g.op('MatMul', [presentK, g.op('Transpose', [kBasis], { perm: attr.ints([0, 2, 1]) })]);
+      keys = g.op('MatMul', [keys, g.op('Transpose', [kBasis], { perm: attr.ints([0, 2, 1]) })]);
       if (ropeTable) {
         const t = keyRopeTables(ropeTable);
         keys = rope(g, keys, t.cos, t.sin, d);
@@ -395,7 +443,7 @@ async function buildGraph(
       b,
       q5,
       kT,
-      g.op('Unsqueeze', [presentV, g.constInt64([2])]),
+      g.op('Unsqueeze', [fromCache(presentV), g.constInt64([2])]),
       maskFor(layerWindow(recipe, i)),
     );
     const merged = g.op('Reshape', [
@@ -408,6 +456,6 @@ async function buildGraph(
 
   const logits = capLogits(b, linear(g, norm(b, x, finalNorm).out, lmHead));
   g.output(IO.logits, g.op('Reshape', [logits, shapeWith(g, bs, [V])]), [BATCH, SEQ, V]);
-  for (const p of presents) g.output(p.name, p.value, [BATCH, Hkv, TOTAL, p.width]);
+  for (const p of presents) g.output(p.name, p.value, [BATCH, Hkv, TOTAL, p.width], cacheType);
   return g.build(KV_DECODER_OPSET, KV_DECODER_IR_VERSION);
 }

@@ -173,6 +173,15 @@ export class GraphBuilder {
   }
 
   /**
+   * A named initializer of already encoded elements (16-bit weights stored as the checkpoint holds them);
+   * external when the sink takes it.
+   */
+  rawInitializer(name: string, bytes: Uint8Array, dims: number[], elemType: number): string {
+    this.addInitializer(name, dims, elemType, bytes);
+    return name;
+  }
+
+  /**
    * Serialised ModelProto. Opset 21 (IR 10) gives LayerNormalization and Gelu with the tanh approximation;
    * a graph for older runtimes (the exported decoder) asks for less.
    */

@@ -88,7 +88,15 @@ export function modelProtoType(): protobuf.Type {
 }
 
 /** ONNX TensorProto.DataType codes we use. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11 } as const;
+export const DataType = {
+  FLOAT: 1,
+  INT32: 6,
+  INT64: 7,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  BFLOAT16: 16,
+} as const;
 
 /** ONNX AttributeProto.AttributeType codes. */
 export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7 } as const;

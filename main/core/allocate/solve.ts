@@ -3,7 +3,7 @@
  * targets, for both forms. Infeasibility is decided here, once, from the two extreme choices (cheapest and
  * most accurate), so both solvers see only feasible problems and report the same thing when one is not.
  */
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../errors.ts';
 import type { LayerCandidates, Picks } from './candidates.ts';
 import { cheapestPicks, costSum, mostAccuratePicks, weightedSum, withinBudget } from './candidates.ts';
 import type { DpSize } from './knapsack.ts';
@@ -78,7 +78,7 @@ export function solveByMemory(
       solver,
       feasible: false,
       reason:
-        `--kv-fraction ${fraction} is out of reach${pinnedNote(ctx)}: the smallest allocation on the grid needs ` +
+        `keeping ${fraction} of the KV cache is out of reach${pinnedNote(ctx)}: the smallest allocation on the grid needs ` +
         `${bytesOf(minCost, ctx.shape)} B/token (${(minCost / full).toFixed(4)} of the original), more than ` +
         `the target of ${targetBytes} B/token; returned that smallest allocation`,
     };
@@ -105,7 +105,7 @@ export function solveByBudget(
       solver,
       feasible: false,
       reason:
-        `--budget ${budget} is out of reach${pinnedNote(ctx)}: the most accurate allocation on the grid ` +
+        `an error budget of ${budget} is out of reach${pinnedNote(ctx)}: the most accurate allocation on the grid ` +
         `(usually full rank) has weighted mean error ${floor / totalWeight}; returned that allocation`,
     };
   }

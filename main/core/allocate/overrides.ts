@@ -6,7 +6,7 @@
  * for such a layer replaces its ranks. So the UI can pass either the base allocation with the whole list of
  * overrides, or the latest allocation with just the newest one. Unpinning is a fresh allocateBy… call.
  */
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../errors.ts';
 import { rankSumCapacity } from './bytes.ts';
 import type { LayerCandidates } from './candidates.ts';
 import { toCandidates, totalWeightOf } from './candidates.ts';
@@ -77,7 +77,7 @@ function judge(edited: Allocation, profiles: readonly LayerProfile[]): Verdict {
       ? { feasible: true }
       : {
           feasible: false,
-          reason: `the hand-set ranks put the cache at ${edited.totalBytesPerToken} B/token, above the target of ${t.bytesPerToken} B/token (--kv-fraction ${t.fraction})`,
+          reason: `the hand-set ranks put the cache at ${edited.totalBytesPerToken} B/token, above the target of ${t.bytesPerToken} B/token (keeping ${t.fraction} of the KV cache)`,
         };
   }
   if (t.kind === 'budget') {

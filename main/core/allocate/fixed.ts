@@ -22,8 +22,8 @@ export function fixedAllocation(
   opts: { weights?: number[] } = {},
 ): Allocation {
   validateShape(shape);
-  validateRank(kRank, shape.headDim, '--k-rank');
-  validateRank(vRank, shape.headDim, '--v-rank');
+  validateRank(kRank, shape.headDim, 'ranks.k', 'ranks.k');
+  validateRank(vRank, shape.headDim, 'ranks.v', 'ranks.v');
   validateProfiles(profiles, shape.headDim, true);
   const weights = resolveWeights(opts.weights, profiles.length);
   const choices = profiles.map((p) => {

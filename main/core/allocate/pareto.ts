@@ -4,4 +4,4 @@
  * absorbs non-monotone profiles (a non-nested basis, measurement noise, §11.8). The front itself is
  * main/core/pareto.ts's, the one the wizard draws too.
  */
-export { paretoFront } from '../core/pareto.ts';
+export { paretoFront } from '../pareto.ts';

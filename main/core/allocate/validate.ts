@@ -3,7 +3,7 @@
  * badInput (CLI exit 2) with a message naming the valid range, before any solver runs: the solvers then
  * assume finite errors, integer ranks and a non-empty grid.
  */
-import { badInput } from '../core/errors.ts';
+import { badInput, badSetting } from '../errors.ts';
 import type { CacheShape, LayerProfile } from './types.ts';
 
 export function validateShape(shape: CacheShape): void {
@@ -21,11 +21,11 @@ export function validateShape(shape: CacheShape): void {
 }
 
 /** A per-head rank must be an integer in [1, d]. `what` names it in the message ("--k-rank", …). */
-export function validateRank(rank: number, headDim: number, what: string): void {
+/** `setting`: the field path `what` is, when it is a setting the user gave (see RankwiseError). */
+export function validateRank(rank: number, headDim: number, what: string, setting?: string): void {
   if (!Number.isInteger(rank) || rank < 1 || rank > headDim) {
-    throw badInput(
-      `${what} must be an integer in [1, ${headDim}] (per KV head, at most head_dim), got ${rank}`,
-    );
+    const message = `${what} must be an integer in [1, ${headDim}] (per KV head, at most head_dim), got ${rank}`;
+    throw setting === undefined ? badInput(message) : badSetting(setting, message);
   }
 }
 
@@ -75,16 +75,18 @@ export function validateProfiles(
 
 export function validateFraction(fraction: number): void {
   if (typeof fraction !== 'number' || !Number.isFinite(fraction) || fraction <= 0 || fraction > 1) {
-    throw badInput(
-      `--kv-fraction must be a number in (0, 1] (the share of the original KV cache to keep), got ${fraction}`,
+    throw badSetting(
+      'kvFraction',
+      `kvFraction must be a number in (0, 1] (the share of the original KV cache to keep), got ${fraction}`,
     );
   }
 }
 
 export function validateBudget(budget: number): void {
   if (typeof budget !== 'number' || !Number.isFinite(budget) || budget <= 0) {
-    throw badInput(
-      `--budget must be a finite number > 0 (a bound on the weighted mean relative layer-output error, e.g. 0.05), got ${budget}`,
+    throw badSetting(
+      'budget',
+      `budget must be a finite number > 0 (a bound on the weighted mean relative layer-output error, e.g. 0.05), got ${budget}`,
     );
   }
 }

@@ -7,8 +7,11 @@
  * H_kv multiplication.
  */
 
-/** One measured point of a layer's error-rank profile (a wire type: it crosses to the renderer in job events). */
-import type { ProfilePoint } from '../contract/report.ts';
+/**
+ * One measured point of a layer's error-rank profile. The wire type (contract's ProfilePoint) has the same
+ * shape; core may not import contract, so the allocator names core's own.
+ */
+import type { RankPoint as ProfilePoint } from '../pareto.ts';
 export type { ProfilePoint };
 
 /**

@@ -21,3 +21,5 @@ export type {
   ProfilePoint,
   RankOverride,
 } from './types.ts';
+export { reallocateProfiles } from './reallocate.ts';
+export type { ReallocateInput, Reallocation } from './reallocate.ts';

@@ -3,7 +3,7 @@
  * compressed layer caches (kRank + vRank) · H_kv elements per token; the uncompressed one 2 · H_kv · d.
  * Example (Llama-3-8B, H_kv 8, d 128, fp16): 4096 B per layer at full rank, 2048 B at kRank = vRank = 64.
  */
-import { rankSum } from '../core/pareto.ts';
+import { rankSum } from '../pareto.ts';
 import type { CacheShape, ProfilePoint } from './types.ts';
 
 /** kRank + vRank, a point's cost in per-head rank units (main/core/pareto.ts). */

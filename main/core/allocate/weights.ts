@@ -2,7 +2,7 @@
  * Layer weights w_ℓ: how much one unit of a layer's error counts in the allocator's objective. The default
  * is 1 for every layer; stiefWeights is the StiefAttention paper's preset, offered, not imposed.
  */
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../errors.ts';
 
 /**
  * The StiefAttention "weighted Pareto" preset (methods.md §8.1, §9.4): early layers 2.0, late layers 1.75,
