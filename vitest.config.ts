@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 // Three projects, told apart by where a test file lives and what it is called, so a new file needs no edit
@@ -22,15 +23,29 @@ export default defineConfig({
       {
         extends: true,
         // .tsx: the renderer's component tests (each opts into jsdom with a per-file environment comment)
-        test: { name: 'unit', include: [TESTS], exclude: [...configDefaults.exclude, INTEGRATION, E2E] },
+        test: {
+          name: 'unit',
+          include: [TESTS],
+          exclude: [...configDefaults.exclude, INTEGRATION, E2E],
+          // vitest leaves one core to itself by default, which on two cores runs these short files one at a
+          // time; they are independent and light, so every core takes files (37 s instead of 57 s here)
+          maxWorkers: availableParallelism(),
+          // projects with their own worker counts run one after the other: unit, integration, e2e
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
-        test: { name: 'integration', include: [INTEGRATION], exclude: [...configDefaults.exclude, E2E] },
+        test: {
+          name: 'integration',
+          include: [INTEGRATION],
+          exclude: [...configDefaults.exclude, E2E],
+          sequence: { groupOrder: 1 },
+        },
       },
       {
         extends: true,
-        test: { name: 'e2e', include: [`${E2E}/*.test.{ts,tsx}`] },
+        test: { name: 'e2e', include: [`${E2E}/*.test.{ts,tsx}`], sequence: { groupOrder: 2 } },
       },
     ],
   },
