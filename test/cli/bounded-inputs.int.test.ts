@@ -142,7 +142,7 @@ describe('bad input exits 2 (not 1), naming the file and the reason', () => {
     );
   });
 
-  it('too few calibration tokens for KQ-SVD says so (was the kernel\'s "regularise it first")', async () => {
+  it('too few calibration tokens for KQ-SVD says so and names the calibration text (was the kernel\'s "regularise it first")', async () => {
     const r = await runRankwise([
       'compress',
       STORIES_DIR,
@@ -166,30 +166,6 @@ describe('bad input exits 2 (not 1), naming the file and the reason', () => {
     ]);
     expectRefused(r, /KQ-SVD cannot fit layer \d+'s \w+ .* 8 calibration tokens .*--calib-windows/);
     expect(r.stderr).not.toMatch(/regularise/);
-  });
-
-  it('too few calibration tokens for KQ-SVD names the calibration text', async () => {
-    const r = await runRankwise([
-      'compress',
-      STORIES_DIR,
-      '--calib',
-      SMALL_TEXT,
-      '--eval',
-      SMALL_TEXT,
-      '--method',
-      'kqsvd',
-      '--k-rank',
-      '4',
-      '--v-rank',
-      '4',
-      '--window',
-      '8',
-      '--calib-windows',
-      '2',
-      '--eval-windows',
-      '1',
-      '-q',
-    ]);
     expectRefused(
       r,
       new RegExp(`^rankwise compress: ${SMALL_TEXT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: KQ-SVD`),

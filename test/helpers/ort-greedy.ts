@@ -4,9 +4,7 @@
  * as the next pasts). Tests use it to show the export needs nothing of Rankwise to run.
  */
 import ort from 'onnxruntime-node';
-
-const int64 = (values: number[], dims: number[]) =>
-  new ort.Tensor('int64', BigInt64Array.from(values.map((v) => BigInt(v))), dims);
+import { int64 } from './ort-batch.ts';
 
 export interface OrtGreedyResult {
   ids: number[];

@@ -11,13 +11,14 @@ import type { ModelSpec } from '../../main/model/types.ts';
 import { Engine } from '../../main/runtime/engine.ts';
 import { forwardSequences } from '../../main/runtime/forward.ts';
 import { greedyDecode } from '../../main/runtime/generate.ts';
-import { buildKvDecoder, KV_DECODER_IO, type KvDecoderSource } from '../../main/runtime/graphs/kv-decoder.ts';
+import { buildKvDecoder, type KvDecoderSource } from '../../main/runtime/graphs/kv-decoder.ts';
 import { KvDecoderSession, type KvSessionInfo } from '../../main/runtime/kv-session.ts';
 import { ModelRunner, withCompression } from '../../main/runtime/runner.ts';
 import { maxRelError } from '../helpers/numeric.ts';
 import { ortGreedy } from '../helpers/ort-greedy.ts';
 import { STORIES_DIR, tempDir } from '../helpers/paths.ts';
 import { tinyGpt2, tinyLlama } from '../helpers/recipes.ts';
+import { twoRowRunner } from '../helpers/ort-batch.ts';
 
 type ModelName = 'llama' | 'gpt2' | 'stories';
 
@@ -159,8 +160,6 @@ const STORIES_PROMPT = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315
 const sequence = (c: Case, spec: ModelSpec, n: number) =>
   c.model === 'stories' ? Int32Array.from(STORIES_PROMPT.slice(0, n)) : tokens(spec, n, 99);
 
-const int64 = (values: ArrayLike<number>, dims: number[]) =>
-  new ort.Tensor('int64', BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
 const emptyCache = (batch: number, info: KvSessionInfo): { key: ort.Tensor; value: ort.Tensor }[] =>
   info.layers.map((l) => ({
     key: new ort.Tensor('float32', new Float32Array(0), [batch, info.numKvHeads, 0, l.kRank]),
@@ -205,7 +204,6 @@ describe('exported KV-cache decoder', () => {
   it.each(CASES.map((c) => [label(c), c] as const))(
     '%s: a left-padded batch of two gives each row the logits it has alone',
     async (_, c) => {
-      const IO = KV_DECODER_IO;
       const e = await exportCase(c);
       const V = e.spec.vocabSize;
       const long = sequence(c, e.spec, 10);
@@ -220,22 +218,7 @@ describe('exported KV-cache decoder', () => {
         return row(r).map((m) => (m ? seen++ : 1));
       });
       const session = await ort.InferenceSession.create(e.modelPath);
-      let past = emptyCache(2, e.info);
-      const run = async (ids: number[], S: number, maskRows: number[], posRows: number[]) => {
-        const feeds: Record<string, ort.Tensor> = {
-          [IO.inputIds]: int64(ids, [2, S]),
-          [IO.attentionMask]: int64(maskRows, [2, maskRows.length / 2]),
-          [IO.positionIds]: int64(posRows, [2, S]),
-        };
-        past.forEach((p, i) => {
-          feeds[IO.pastKey(i)] = p.key;
-          feeds[IO.pastValue(i)] = p.value;
-        });
-        const res = await session.run(feeds);
-        past = past.map((_, i) => ({ key: res[IO.presentKey(i)], value: res[IO.presentValue(i)] }));
-        const logits = res[IO.logits].data as Float32Array;
-        return [0, 1].map((r) => logits.slice(((r + 1) * S - 1) * V, (r + 1) * S * V));
-      };
+      const run = twoRowRunner(session, emptyCache(2, e.info), V);
       const batched = await run([...long, ...new Array(pad).fill(0), ...short], 10, mask, pos);
       const steps = await run(next, 1, [...row(0), 1, ...row(1), 1], [long.length, short.length]);
 

@@ -4,14 +4,15 @@
  * and values projected, under a sliding window shorter than the sequence.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32, randomOrthonormal } from '../../main/model/prng.ts';
+import { mulberry32 } from '../../main/model/prng.ts';
 import type { BlockRecipe, LayerWeights, ModelSpec } from '../../main/model/types.ts';
 import type { HeldoutBatch } from '../../main/runtime/capture.ts';
 import { Engine, f32 } from '../../main/runtime/engine.ts';
 import { LAYER_INPUTS } from '../../main/runtime/graphs/decoder-layer.ts';
-import { LayerGradient, type LayerGradResult } from '../../main/runtime/layer-grad.ts';
+import { LayerGradient } from '../../main/runtime/layer-grad.ts';
 import { layerWeightFeeds, ModelRunner } from '../../main/runtime/runner.ts';
 import { referenceBlock } from './block-reference.ts';
+import { fdError, genericProjections, gradRelError, probes, stiefelProjections } from './grad-check.ts';
 import { defaultInvFreq, randomModel, recipe, rowsOf, sourceOf, specFor } from './recipe-models.ts';
 
 const CASES: [string, BlockRecipe][] = [
@@ -80,86 +81,6 @@ afterAll(async () => {
   await engine.release();
 });
 
-/** Per-head M = P·Pᵀ for random orthonormal P (d×r). */
-function stiefel(heads: number, d: number, r: number, rng: () => number): Float64Array[] {
-  return Array.from({ length: heads }, () => {
-    const p = randomOrthonormal(d, r, rng);
-    const m = new Float64Array(d * d);
-    for (let i = 0; i < d; i++)
-      for (let j = 0; j < d; j++) for (let k = 0; k < r; k++) m[i * d + j] += p[k * d + i] * p[k * d + j];
-    return m;
-  });
-}
-
-/** A non-symmetric M = I + noise per head. */
-function generic(heads: number, d: number, rng: () => number): Float64Array[] {
-  return Array.from({ length: heads }, () =>
-    Float64Array.from({ length: d * d }, (_, i) => (i % (d + 1) === 0 ? 1 : 0) + 0.4 * (rng() - 0.5)),
-  );
-}
-
-const axpy = (ms: Float64Array[], dir: Float64Array[], s: number) =>
-  ms.map((m, h) => m.map((v, i) => v + s * dir[h][i]));
-const dot = (a: Float64Array[], b: Float64Array[]) =>
-  a.reduce((acc, m, h) => acc + m.reduce((s, v, i) => s + v * b[h][i], 0), 0);
-
-/**
- * Worst relative gap between central differences of the float64 loss and ⟨analytic gradient, dir⟩ over
- * random directions and single entries of both sides.
- */
-async function fdError(
-  exact: LayerGradient,
-  analytic: LayerGradResult,
-  mK: Float64Array[],
-  mV: Float64Array[],
-  spec: ModelSpec,
-  rng: () => number,
-): Promise<number> {
-  const { numKvHeads: Hkv, headDim: d } = spec;
-  const scale = Math.sqrt(dot(analytic.gradK, analytic.gradK) + dot(analytic.gradV, analytic.gradV));
-  let worst = 0;
-  for (const side of ['K', 'V'] as const) {
-    const dirs = [Array.from({ length: Hkv }, () => Float64Array.from({ length: d * d }, () => rng() - 0.5))];
-    for (let n = 0; n < 3; n++) {
-      const h = Math.floor(rng() * Hkv);
-      const i = Math.floor(rng() * d * d);
-      dirs.push(
-        Array.from({ length: Hkv }, (_, k) => {
-          const m = new Float64Array(d * d);
-          if (k === h) m[i] = 1;
-          return m;
-        }),
-      );
-    }
-    for (const dir of dirs) {
-      const at = async (s: number) =>
-        side === 'K'
-          ? (await exact.evaluate(axpy(mK, dir, s), mV)).loss
-          : (await exact.evaluate(mK, axpy(mV, dir, s))).loss;
-      const step = 1e-5;
-      const fd = ((await at(step)) - (await at(-step))) / (2 * step);
-      const an = dot(side === 'K' ? analytic.gradK : analytic.gradV, dir);
-      const rel = Math.abs(fd - an) / Math.max(Math.abs(fd), scale * Math.sqrt(dot(dir, dir)) * 1e-2);
-      worst = Math.max(worst, rel);
-    }
-  }
-  return worst;
-}
-
-function gradRelError(a: LayerGradResult, b: LayerGradResult): number {
-  let num = 0;
-  let den = 0;
-  for (const side of ['gradK', 'gradV'] as const) {
-    a[side].forEach((m, h) =>
-      m.forEach((v, i) => {
-        num += (v - b[side][h][i]) ** 2;
-        den += b[side][h][i] ** 2;
-      }),
-    );
-  }
-  return Math.sqrt(num / den);
-}
-
 /** ‖Ŷ − Y‖² / ‖Y‖² of the float64 reference block with k → k·M_K before RoPE and v → v·M_V. */
 function referenceLoss(s: Setup, mK: Float64Array[], mV: Float64Array[]): number {
   const { spec } = s;
@@ -198,14 +119,15 @@ describe.each(CASES.map(([name]) => name))('%s', (name) => {
     const s = setups.get(name)!;
     const { numKvHeads: Hkv, headDim: d } = s.spec;
     const rng = mulberry32(name.length);
-    const mK = generic(Hkv, d, rng);
-    const mV = stiefel(Hkv, d, 3, rng);
+    const mK = genericProjections(Hkv, d, rng);
+    const mV = stiefelProjections(Hkv, d, 3, rng);
     const exact = new LayerGradient(s.runner, s.weights, s.batches, { dtype: 'float64' });
     const g64 = await exact.evaluate(mK, mV);
     const g32 = await new LayerGradient(s.runner, s.weights, s.batches).evaluate(mK, mV);
     expect(g64.loss).toBeGreaterThan(1e-4);
-    const e64 = await fdError(exact, g64, mK, mV, s.spec, rng);
-    const e32 = await fdError(exact, g32, mK, mV, s.spec, rng);
+    const list = probes(s.spec, rng);
+    const e64 = await fdError(exact, g64, mK, mV, list);
+    const e32 = await fdError(exact, g32, mK, mV, list);
     const full32 = gradRelError(g32, g64);
     report.push(
       `${name}: loss ${g64.loss.toExponential(3)}; FD rel err float64 ${e64.toExponential(2)}, ` +
@@ -220,8 +142,8 @@ describe.each(CASES.map(([name]) => name))('%s', (name) => {
     const s = setups.get(name)!;
     const { spec } = s;
     const rng = mulberry32(99);
-    const mK = stiefel(spec.numKvHeads, spec.headDim, 3, rng);
-    const mV = stiefel(spec.numKvHeads, spec.headDim, 5, rng);
+    const mK = stiefelProjections(spec.numKvHeads, spec.headDim, 3, rng);
+    const mV = stiefelProjections(spec.numKvHeads, spec.headDim, 5, rng);
     const dims = [spec.numKvHeads, spec.headDim, spec.headDim];
     const stack = (ms: Float64Array[]) => f32(Float32Array.from(ms.flatMap((m) => Array.from(m))), dims);
     let err = 0;

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openModel, type ModelHandle } from '../../main/model/model.ts';
 import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
-import { mulberry32, randomOrthonormal } from '../../main/model/prng.ts';
+import { mulberry32 } from '../../main/model/prng.ts';
 import type { LayerWeights, ModelSpec } from '../../main/model/types.ts';
 import type { HeldoutBatch } from '../../main/runtime/capture.ts';
 import { Engine, f32 } from '../../main/runtime/engine.ts';
 import { LAYER_INPUTS } from '../../main/runtime/graphs/decoder-layer.ts';
-import { LayerGradient, type LayerGradResult } from '../../main/runtime/layer-grad.ts';
+import { LayerGradient } from '../../main/runtime/layer-grad.ts';
 import { ModelRunner, layerWeightFeeds } from '../../main/runtime/runner.ts';
 import { referenceLayer, ropeVec } from '../reference/forward.ts';
+import { fdError, genericProjections, gradRelError, probes, stiefelProjections } from './grad-check.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { tinyGpt2, tinyLlama } from '../helpers/recipes.ts';
 
@@ -57,109 +58,6 @@ afterAll(async () => {
   for (const s of Object.values(setups)) await s.model.close();
   tmp.cleanup();
 });
-
-/** Per-head M = P·Pᵀ for random orthonormal P (d×r, column-major from randomOrthonormal). */
-function stiefelProjections(heads: number, d: number, r: number, rng: () => number): Float64Array[] {
-  return Array.from({ length: heads }, () => {
-    const p = randomOrthonormal(d, r, rng);
-    const m = new Float64Array(d * d);
-    for (let i = 0; i < d; i++)
-      for (let j = 0; j < d; j++) for (let k = 0; k < r; k++) m[i * d + j] += p[k * d + i] * p[k * d + j];
-    return m;
-  });
-}
-
-/** A generic non-symmetric M = I + noise per head. */
-function genericProjections(heads: number, d: number, rng: () => number): Float64Array[] {
-  return Array.from({ length: heads }, () =>
-    Float64Array.from({ length: d * d }, (_, i) => (i % (d + 1) === 0 ? 1 : 0) + 0.4 * (rng() - 0.5)),
-  );
-}
-
-function randomDirection(heads: number, d: number, rng: () => number): Float64Array[] {
-  return Array.from({ length: heads }, () => Float64Array.from({ length: d * d }, () => rng() - 0.5));
-}
-
-const axpy = (ms: Float64Array[], dir: Float64Array[], s: number) =>
-  ms.map((m, h) => m.map((v, i) => v + s * dir[h][i]));
-
-const dot = (a: Float64Array[], b: Float64Array[]) =>
-  a.reduce((acc, m, h) => acc + m.reduce((s, v, i) => s + v * b[h][i], 0), 0);
-
-/** A unit matrix E_(h, i) in one head's entry i. */
-function unit(heads: number, d: number, h: number, i: number): Float64Array[] {
-  return Array.from({ length: heads }, (_, k) => {
-    const m = new Float64Array(d * d);
-    if (k === h) m[i] = 1;
-    return m;
-  });
-}
-
-interface Probe {
-  /** Which side the direction perturbs. */
-  side: 'K' | 'V';
-  dir: Float64Array[];
-  label: string;
-}
-
-function probes(spec: ModelSpec, rng: () => number): Probe[] {
-  const Hkv = spec.numKvHeads;
-  const d = spec.headDim;
-  const out: Probe[] = [];
-  for (const side of ['K', 'V'] as const) {
-    out.push({ side, dir: randomDirection(Hkv, d, rng), label: `${side} random direction` });
-    for (let n = 0; n < 3; n++) {
-      const h = Math.floor(rng() * Hkv);
-      const i = Math.floor(rng() * d * d);
-      out.push({ side, dir: unit(Hkv, d, h, i), label: `${side}[${h}][${i}]` });
-    }
-  }
-  return out;
-}
-
-/**
- * Central differences of the float64 graph's own loss along each probe, against the analytic directional
- * derivative ⟨∇ℒ, dir⟩ of `analytic`. Returns the worst error relative to the gradient's scale.
- */
-async function fdError(
-  exact: LayerGradient,
-  analytic: LayerGradResult,
-  mK: Float64Array[],
-  mV: Float64Array[],
-  list: Probe[],
-  step = 1e-5,
-): Promise<number> {
-  let worst = 0;
-  // Scale: the norm of the whole gradient, so near-zero single entries are not judged by their own size.
-  const scale = Math.sqrt(dot(analytic.gradK, analytic.gradK) + dot(analytic.gradV, analytic.gradV));
-  for (const p of list) {
-    const at = async (s: number) =>
-      p.side === 'K'
-        ? (await exact.evaluate(axpy(mK, p.dir, s), mV)).loss
-        : (await exact.evaluate(mK, axpy(mV, p.dir, s))).loss;
-    const fd = ((await at(step)) - (await at(-step))) / (2 * step);
-    const an = dot(p.side === 'K' ? analytic.gradK : analytic.gradV, p.dir);
-    const dirNorm = Math.sqrt(dot(p.dir, p.dir));
-    const rel = Math.abs(fd - an) / Math.max(Math.abs(fd), scale * dirNorm * 1e-2);
-    worst = Math.max(worst, rel);
-  }
-  return worst;
-}
-
-/** ‖a − b‖ / ‖b‖ over all heads of both sides. */
-function gradRelError(a: LayerGradResult, b: LayerGradResult): number {
-  let num = 0;
-  let den = 0;
-  for (const side of ['gradK', 'gradV'] as const) {
-    a[side].forEach((m, h) =>
-      m.forEach((v, i) => {
-        num += (v - b[side][h][i]) ** 2;
-        den += b[side][h][i] ** 2;
-      }),
-    );
-  }
-  return Math.sqrt(num / den);
-}
 
 /** The float64 reference layer's ‖Ŷ − Y‖² / ‖Y‖² over all batches, with k → k·M_K pre-RoPE, v → v·M_V. */
 function referenceLoss(

@@ -9,7 +9,7 @@ import type { NarrowLayer } from '../../main/model/fold.ts';
 import { captureGrams, heldoutLayers } from '../../main/runtime/capture.ts';
 import { Engine } from '../../main/runtime/engine.ts';
 import { forwardSequences } from '../../main/runtime/forward.ts';
-import { buildKvDecoder, KV_DECODER_IO } from '../../main/runtime/graphs/kv-decoder.ts';
+import { buildKvDecoder } from '../../main/runtime/graphs/kv-decoder.ts';
 import { LayerErrorMeter } from '../../main/runtime/layer-error.ts';
 import { KvDecoderSession, type KvSessionInfo } from '../../main/runtime/kv-session.ts';
 import { layerWeightFeeds, ModelRunner } from '../../main/runtime/runner.ts';
@@ -26,6 +26,7 @@ import {
   tokenIds,
   type MemoryModel,
 } from './recipe-models.ts';
+import { twoRowRunner } from '../helpers/ort-batch.ts';
 
 let engine: Engine;
 let alternating: MemoryModel;
@@ -154,7 +155,6 @@ describe('exported decoder', () => {
   });
 
   it('a left-padded batch of two gives each row the logits it has alone', async () => {
-    const IO = KV_DECODER_IO;
     const m = alternating;
     const V = m.spec.vocabSize;
     const long = tokenIds(10, 37, 5);
@@ -168,29 +168,16 @@ describe('exported decoder', () => {
       let seen = 0;
       return row(r).map((v) => (v ? seen++ : 1));
     });
-    const int64 = (values: ArrayLike<number>, dims: number[]) =>
-      new ort.Tensor('int64', BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
     const model = await decoder(m);
     const session = await ort.InferenceSession.create(model);
     const d = m.spec.headDim;
     const empty = (): ort.Tensor =>
       new ort.Tensor('float32', new Float32Array(0), [2, m.spec.numKvHeads, 0, d]);
-    let past = m.layers.map(() => ({ key: empty(), value: empty() }));
-    const run = async (ids: number[], S: number, maskRows: number[], posRows: number[]) => {
-      const feeds: Record<string, ort.Tensor> = {
-        [IO.inputIds]: int64(ids, [2, S]),
-        [IO.attentionMask]: int64(maskRows, [2, maskRows.length / 2]),
-        [IO.positionIds]: int64(posRows, [2, S]),
-      };
-      past.forEach((p, i) => {
-        feeds[IO.pastKey(i)] = p.key;
-        feeds[IO.pastValue(i)] = p.value;
-      });
-      const res = await session.run(feeds);
-      past = past.map((_, i) => ({ key: res[IO.presentKey(i)], value: res[IO.presentValue(i)] }));
-      const logits = res[IO.logits].data as Float32Array;
-      return [0, 1].map((r) => logits.slice(((r + 1) * S - 1) * V, (r + 1) * S * V));
-    };
+    const run = twoRowRunner(
+      session,
+      m.layers.map(() => ({ key: empty(), value: empty() })),
+      V,
+    );
     const batched = await run([...long, ...new Array(pad).fill(0), ...short], 10, mask, pos);
     const steps = await run(next, 1, [...row(0), 1, ...row(1), 1], [long.length, short.length]);
     const alone = await KvDecoderSession.create(model, info(m));
