@@ -2,6 +2,10 @@
  * Every method at half the KV cache on stories260K (`--kv-fraction 0.5`, allocated per layer), with the
  * time each took: the comparison table of docs/methods.md. Calibration on the first half of the TinyStories
  * excerpt (32 windows of 512), evaluation on 64 windows of its second half. Run: `npm run bench:half`.
+ *
+ *   BENCH_METHODS=kqsvd,ksvd     only these methods
+ *   BENCH_PROFILE_TOKENS=32      the profile on 32 sampled positions per held-out window (a wide model's
+ *                                default) instead of every position, to see what sampling costs in quality
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,13 +27,16 @@ console.log(
   '| method | key spaces chosen | perplexity (original → compressed) | KV bytes/token | time (s) | of which training (s) |',
 );
 console.log('|---|---|---|---|---|---|');
-for (const method of METHOD_IDS) {
+const methods = process.env.BENCH_METHODS?.split(',') ?? METHOD_IDS;
+const profileTokens = process.env.BENCH_PROFILE_TOKENS ? Number(process.env.BENCH_PROFILE_TOKENS) : undefined;
+for (const method of methods) {
   const r = await compress({
     modelDir: path.join(SHARED, 'stories260K-llama'),
     calib: path.join(tmp, 'calib.txt'),
     eval: path.join(tmp, 'eval.txt'),
-    method,
+    method: method as (typeof METHOD_IDS)[number],
     kvFraction: 0.5,
+    profileTokens,
     allocator: 'knapsack',
     window: 512,
     calibWindows: 32,

@@ -88,6 +88,7 @@ export function toCompressSettings(s: JobSettings): CompressSettings {
     stief: s.stief,
     device: s.device,
     heldoutWindows: s.heldoutWindows,
+    profileTokens: s.profileTokens,
     calibSampling: s.calibSampling,
     allocator: s.allocator,
   };

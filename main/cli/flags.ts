@@ -17,6 +17,7 @@ const FLAGS: Record<string, string> = {
   window: '--window',
   calibWindows: '--calib-windows',
   heldoutWindows: '--heldout-windows',
+  profileTokens: '--profile-tokens',
   evalWindows: '--eval-windows',
   calibSampling: '--calib-sampling',
   allocator: '--allocator',

@@ -90,6 +90,8 @@ export interface JobSettings {
   device?: Device;
   /** Calibration windows held out to measure layer errors (default a quarter of them, 1…8). */
   heldoutWindows?: number;
+  /** Positions of each held-out window the error-rank profile compares (default: all on a narrow model, 32 from hidden size 512 up). */
+  profileTokens?: number;
   /** Which calibration windows: the first ones (default) or a seeded random draw. */
   calibSampling?: 'first' | 'random';
   /** How ranks are chosen under a budget: the exact knapsack (default), or EigenAttention's own sweep. */

@@ -107,6 +107,7 @@ const jobSettings: Schema<JobSettings> = s.object(
     calibWindows: s.int(2, MAX_WINDOWS),
     evalWindows: s.int(1, MAX_WINDOWS),
     heldoutWindows: s.int(1, MAX_WINDOWS),
+    profileTokens: s.int(1, 1_000_000),
     calibSampling: s.enum(['first', 'random']),
     allocator: s.enum(['knapsack', 'sweep']),
     seed,

@@ -35,6 +35,8 @@ export interface CompressReport {
   window: number;
   calibWindows: number;
   heldoutWindows: number;
+  /** Positions of each held-out window the profile compared (absent in reports from before it sampled). */
+  profileTokens?: number;
   evalWindows: number;
   device: string;
   perplexity: { original: number; compressed: number };

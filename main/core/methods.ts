@@ -94,7 +94,7 @@ export const METHOD_CATALOGUE: readonly MethodCard[] = [
       'Starts from EigenAttention and then learns better directions by training, judging them by how much ' +
       'the whole layer’s output changes rather than the keys or values alone.',
     tradeOff:
-      'The slowest by far (it trains each layer); never worse than EigenAttention on held-out text, and ' +
+      'The slowest by far (it trains each layer); never worse than the closed-form methods on held-out text, and ' +
       'often better at small sizes.',
     speed: 3,
     ropeKeySpaces: ['pre-rope'],

@@ -244,6 +244,7 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
     }
     throwIfCancelled(signal);
     lap('write');
+    cm.forgetLayers();
 
     let onnxFile: string | null = null;
     if (writeOnnx) {
@@ -283,6 +284,7 @@ export async function exportPlan(plan: CompressionPlan, opts: ExportOptions): Pr
       lap('onnx');
     }
 
+    cm.forgetLayers();
     await opts.beforeVerify?.(partial);
     const tokenizer = await loadTokenizer(model.dir);
     const evalWindows = await loadWindows(plan.evalSource, tokenizer, { window: plan.calibration.window });

@@ -367,6 +367,9 @@ function renderSettings(r: ReportData): string {
   const items: [string, string][] = [
     ['Window', `${formatInt(c.window)} tokens`],
     ['Calibration windows (fit / held out)', `${formatInt(c.calibWindows)} / ${formatInt(c.heldoutWindows)}`],
+    ...(c.profileTokens === undefined
+      ? []
+      : ([['Profile positions per held-out window', formatInt(c.profileTokens)]] as [string, string][])),
     ['Evaluation windows', formatInt(c.evalWindows)],
     ['Device', esc(c.device)],
   ];

@@ -14,6 +14,7 @@ import type { RankPoint } from '../methods/types.ts';
 import type { ModelHandle } from '../model/model.ts';
 import { captureGrams } from '../runtime/capture.ts';
 import type { Engine } from '../runtime/engine.ts';
+import { defaultProfileRows } from '../runtime/layer-sweep.ts';
 import { ModelRunner } from '../runtime/runner.ts';
 import type { CompressOptions, CompressSettings } from './settings.ts';
 import { allocateRanks } from './stages/allocate.ts';
@@ -109,6 +110,7 @@ function buildReport(f: Finished, seconds: Record<string, number>): CompressRepo
     window: windows.window,
     calibWindows: windows.fit.length,
     heldoutWindows: windows.held.length,
+    profileTokens: Math.min(windows.window, s.profileTokens ?? defaultProfileRows(spec)),
     evalWindows: windows.eval.length,
     device: f.engine.provider,
     perplexity: f.perplexity,

@@ -4,6 +4,7 @@
  * alone, so it answers in milliseconds before anything loads. Time is a rough figure from a throughput
  * measured on a 2-core machine; memory is what gates a job.
  */
+import { defaultProfileRows } from '../runtime/layer-sweep.ts';
 import os from 'node:os';
 
 import type { JobEstimate } from '../contract/api.ts';
@@ -47,14 +48,17 @@ export function estimateJob(
   const statistics = spec.numLayers * spec.numKvHeads * 5 * spec.headDim * spec.headDim * 8;
   const memoryBytes = weights + activations + statistics + RUNTIME_BYTES;
 
-  const gridPoints = s.ranks ? 1 : 64;
-  const heldTokens = 8 * T;
-  const passes = (calib + 2 * evalWindows) * T + gridPoints * heldTokens;
+  // the profile: 8 × 8 grid pairs, plus the 8 key-only pairs of a second key space, each a layer forward at
+  // the sampled positions of every held-out window (runtime/layer-sweep.ts); training samples alike
+  const rows = Math.min(T, s.profileTokens ?? defaultProfileRows(spec));
+  const gridPoints = s.ranks ? 1 : 72;
+  const heldWindows = s.heldoutWindows ?? Math.min(8, Math.max(1, Math.round(calib / 4)));
+  const passes = (calib + 2 * evalWindows) * T + gridPoints * heldWindows * rows;
   let flops = 2 * layerMacs(spec) * spec.numLayers * passes;
   const training = methodById(s.method).cost(s).training;
   if (training) {
     const { forwardsPerStep, steps, windows } = training;
-    flops += forwardsPerStep * steps * 2 * layerMacs(spec) * spec.numLayers * windows * T;
+    flops += forwardsPerStep * steps * 2 * layerMacs(spec) * spec.numLayers * windows * rows;
   }
   return {
     memoryBytes,

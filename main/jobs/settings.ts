@@ -27,6 +27,11 @@ export interface CompressSettings {
   calibWindows?: number;
   /** Calibration windows held out to measure layer errors (default a quarter, 1…8). */
   heldoutWindows?: number;
+  /**
+   * Positions of each held-out window the error-rank profile compares (default: every one on a narrow
+   * model, 32 from hidden size 512 up; runtime/layer-sweep.ts).
+   */
+  profileTokens?: number;
   evalWindows?: number;
   calibSampling?: Sampling;
   seed?: number;

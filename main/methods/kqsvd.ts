@@ -92,6 +92,14 @@ export function fitKqsvd(capture: LayerCapture, spec: ModelSpec, keySpace: KeySp
       kqsvdPair(cV, outputGram(weights.o.weight, spec.hiddenSize, spec, g), d),
     ),
   );
+  return pairFit(keySpace, d, keyPairs, valuePairs);
+}
+
+/**
+ * The fit over full pairs, built outside fitKqsvd: a closure made there would share its scope with the
+ * closures that read the layer's weights and keep every fitted layer's weights alive for the whole job.
+ */
+function pairFit(keySpace: KeySpace, d: number, keyPairs: KqPair[], valuePairs: KqPair[]): LayerFit {
   return {
     keySpace,
     at: (kRank, vRank) => ({

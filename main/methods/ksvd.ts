@@ -6,7 +6,7 @@ import type { KeySpace } from '../core/kv.ts';
 import { methodCard, methodKeySpaces } from '../core/methods.ts';
 import type { ModelSpec } from '../model/types.ts';
 
-function fitKsvd(capture: LayerCapture, spec: ModelSpec, keySpace: KeySpace): LayerFit {
+export function fitKsvd(capture: LayerCapture, spec: ModelSpec, keySpace: KeySpace): LayerFit {
   const d = spec.headDim;
   const keyGrams = keySpace === 'post-rope' ? capture.grams.kPost : capture.grams.kPre;
   const keyBases = keyGrams.map((c) => eigh(c, d).vectors);

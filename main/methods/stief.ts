@@ -7,20 +7,24 @@
  * values are trained separately (each with the other side uncompressed), as the paper's reviewers report.
  *
  * Model selection on the held-out windows: for every rank, the best iterate (the EigenAttention start
- * included) is kept, and at every (r_K, r_V) of the profile the better of the learned and the
- * EigenAttention bases is used. So the learned profile is never above EigenAttention's on those windows,
- * which also measure it (documented in docs/methods.md).
+ * included) is kept, and at every (r_K, r_V) of the profile the best of the learned bases and every closed
+ * form in the key space (EigenAttention, K/V PCA, KQ-SVD, thin keys) is used. So the profile is never above
+ * any closed form's on those windows, which also measure it (documented in docs/methods.md).
  */
 import { matmul } from './kernels.ts';
-import { RankwiseError } from '../core/errors.ts';
+import { isUserError, RankwiseError } from '../core/errors.ts';
 import { mulberry32 } from '../model/prng.ts';
 import type { ModelSpec } from '../model/types.ts';
 import type { HeldoutBatch } from '../runtime/capture.ts';
 import { throwIfCancelled } from '../core/progress.ts';
 import { LayerGradient } from '../runtime/layer-grad.ts';
-import type { LayerErrorMeter } from '../runtime/layer-error.ts';
+import { defaultProfileRows } from '../runtime/layer-sweep.ts';
+import type { HeldoutErrors } from '../runtime/layer-error.ts';
 import type { ModelRunner } from '../runtime/runner.ts';
 import { fitEigen } from './eigen.ts';
+import { fitKqsvd } from './kqsvd.ts';
+import { fitKsvd } from './ksvd.ts';
+import { fitThinKeys } from './thinkeys.ts';
 import { leadingColumns, orthonormalPair, transpose } from './linalg.ts';
 import { standardRankPlan } from './hooks.ts';
 import { cosineLr, orthonormalityError, StiefelAdam } from './stiefel.ts';
@@ -52,9 +56,11 @@ export interface StiefContext {
   /** Kept calibration windows the bases are trained on. */
   train: HeldoutBatch[];
   /** Held-out windows: early stopping, selection, and the profile. */
-  meter: LayerErrorMeter;
+  meter: HeldoutErrors;
   grid: number[];
   settings?: Partial<StiefSettings>;
+  /** Positions of each training window the loss compares (default: every one). */
+  rowsPerWindow?: number;
   onStep?: (p: StiefProgress) => void;
   signal?: AbortSignal;
 }
@@ -116,8 +122,10 @@ async function trainSide(
   const best = new Map<number, { error: number; bases: Float64Array[] }>();
   const evaluate = async (bases: Float64Array[]) => {
     let improved = false;
-    for (const r of ranks) {
-      const error = await ctx.meter.error(compression(bases, r));
+    // every rank in one measurement: the profile's sweep runs them together
+    const errors = await ctx.meter.errors(ranks.map((r) => compression(bases, r)));
+    for (const [i, r] of ranks.entries()) {
+      const error = errors[i];
       const prev = best.get(r);
       if (!prev || error < prev.error) {
         best.set(r, { error, bases: bases.map((b) => b.slice()) });
@@ -130,7 +138,10 @@ async function trainSide(
   if (ranks.length === 0 || settings.steps === 0) return { bases: init, best, steps: 0 };
 
   const opts = init.map((p) => new StiefelAdam(p.slice(), d, d, { lr: settings.lr }));
-  const gradient = new LayerGradient(ctx.runner, ctx.capture.weights, ctx.train);
+  const gradient = new LayerGradient(ctx.runner, ctx.capture.weights, ctx.train, {
+    rowsPerWindow: ctx.rowsPerWindow,
+    seed: settings.seed,
+  });
   const rng = mulberry32(settings.seed + 7919 * ctx.capture.layer + (side === 'keys' ? 0 : 104729));
   let stale = 0;
   let step = 0;
@@ -174,43 +185,95 @@ export async function trainStief(ctx: StiefContext): Promise<StiefFit> {
   const keys = await trainSide(ctx, 'keys', [initK], settings);
   const values = await trainSide(ctx, 'values', initV, settings);
 
-  const learned = (kRank: number, vRank: number): LayerCompression => {
+  const learned = learnedAt(ctx.keySpace, spec.numKvHeads, d, { keys, values, initK, initV });
+  throwIfCancelled(ctx.signal);
+  // At every pair, the best of the learned bases and every closed form in this key space, all measured
+  // together on the held-out windows: the profile is never above any of theirs.
+  const candidates: LayerFit[] = [{ keySpace: ctx.keySpace, at: learned }, eigenFit, ...closedForms(ctx)];
+  const pairs = grid.flatMap((kRank) => grid.map((vRank) => ({ kRank, vRank })));
+  const compressions = candidates.map((f) => pairs.map((p) => f.at(p.kRank, p.vRank)));
+  const errors = await ctx.meter.errors(compressions.flat());
+  const choice = new Map<string, Choice>();
+  pairs.forEach(({ kRank, vRank }, i) => {
+    let pick = 0;
+    for (let c = 1; c < candidates.length; c++)
+      if (errors[c * pairs.length + i] < errors[pick * pairs.length + i]) pick = c;
+    choice.set(`${kRank},${vRank}`, {
+      error: errors[pick * pairs.length + i],
+      compression: compressions[pick][i],
+      pick,
+    });
+  });
+  const seconds = (performance.now() - start) / 1000;
+  return selectedFit(ctx.keySpace, candidates, choice, {
+    keySteps: keys.steps,
+    valueSteps: values.steps,
+    seconds,
+  });
+}
+
+// The two builders below live outside trainStief on purpose: a closure made inside it would share the
+// scope that holds the training context (the layer's weights, its training windows) and keep all of it
+// alive for as long as the fit is, i.e. for the whole job.
+
+/** The learned compression at (r_K, r_V): the best iterate of each side, the start at full rank. */
+function learnedAt(
+  keySpace: KeySpace,
+  kvHeads: number,
+  d: number,
+  trained: { keys: Phase; values: Phase; initK: Float64Array; initV: Float64Array[] },
+): (kRank: number, vRank: number) => LayerCompression {
+  const { keys, values, initK, initV } = trained;
+  return (kRank, vRank) => {
     const kb = kRank < d ? keys.best.get(kRank)!.bases[0] : initK;
     const vb = vRank < d ? values.best.get(vRank)!.bases : initV;
     return {
-      keySpace: ctx.keySpace,
+      keySpace,
       kRank,
       vRank,
-      keys: Array.from({ length: spec.numKvHeads }, () => orthonormalPair(kb, d, kRank)),
+      keys: Array.from({ length: kvHeads }, () => orthonormalPair(kb, d, kRank)),
       values: vb.map((b) => orthonormalPair(b, d, vRank)),
     };
   };
-  const choice = new Map<string, { error: number; compression: LayerCompression; learned: boolean }>();
-  for (const kRank of grid) {
-    for (const vRank of grid) {
-      throwIfCancelled(ctx.signal);
-      const a = learned(kRank, vRank);
-      const b = eigenFit.at(kRank, vRank);
-      const ea = await ctx.meter.error(a);
-      const eb = await ctx.meter.error(b);
-      choice.set(
-        `${kRank},${vRank}`,
-        ea <= eb
-          ? { error: ea, compression: a, learned: true }
-          : { error: eb, compression: b, learned: false },
-      );
+}
+
+/** One grid pair's pick: the candidate fit (0 = learned) with the lowest held-out error. */
+interface Choice {
+  error: number;
+  compression: LayerCompression;
+  pick: number;
+}
+
+/**
+ * The closed forms besides EigenAttention that fit this key space (K/V PCA, KQ-SVD, thin keys), for the
+ * selection. One that cannot fit these statistics (KQ-SVD on too few tokens) is left out, not an error:
+ * the learned bases and the others still cover every pair.
+ */
+function closedForms(ctx: StiefContext): LayerFit[] {
+  const fits: LayerFit[] = [];
+  for (const fit of [fitKsvd, fitKqsvd, fitThinKeys]) {
+    try {
+      fits.push(fit(ctx.capture, ctx.spec, ctx.keySpace));
+    } catch (e) {
+      if (!isUserError(e)) throw e;
     }
   }
-  const seconds = (performance.now() - start) / 1000;
+  return fits;
+}
+
+/** At every grid pair the candidate chosen there, with its error; other pairs get the learned bases. */
+function selectedFit(
+  keySpace: KeySpace,
+  candidates: LayerFit[],
+  choice: Map<string, Choice>,
+  training: StiefFit['training'],
+): StiefFit {
   return {
-    keySpace: ctx.keySpace,
-    at: (kRank, vRank) => choice.get(`${kRank},${vRank}`)?.compression ?? learned(kRank, vRank),
+    keySpace,
+    at: (kRank, vRank) => choice.get(`${kRank},${vRank}`)?.compression ?? candidates[0].at(kRank, vRank),
     knownError: (kRank, vRank) => choice.get(`${kRank},${vRank}`)?.error,
-    mixture: {
-      fits: [{ keySpace: ctx.keySpace, at: learned }, eigenFit],
-      pick: (kRank, vRank) => (choice.get(`${kRank},${vRank}`)?.learned === false ? 1 : 0),
-    },
-    training: { keySteps: keys.steps, valueSteps: values.steps, seconds },
+    mixture: { fits: candidates, pick: (kRank, vRank) => choice.get(`${kRank},${vRank}`)?.pick ?? 0 },
+    training,
   };
 }
 
@@ -226,6 +289,8 @@ async function trainLayer(ctx: TrainContext): Promise<TrainedLayer> {
     meter: ctx.meter,
     grid: [...new Set([...ctx.plan.ranks, d])].sort((a, b) => a - b),
     settings: ctx.settings.stief,
+    // the loss on as many positions per window as the profile measures: a wide model's steps stay cheap
+    rowsPerWindow: ctx.settings.profileTokens ?? defaultProfileRows(ctx.spec),
     signal: ctx.signal,
     onStep: ctx.onStep,
   });

@@ -8,7 +8,7 @@ import type { KeySpace } from '../core/kv.ts';
 import { methodCard, methodKeySpaces } from '../core/methods.ts';
 import type { ModelSpec } from '../model/types.ts';
 
-function fitThinKeys(capture: LayerCapture, spec: ModelSpec, keySpace: KeySpace): LayerFit {
+export function fitThinKeys(capture: LayerCapture, spec: ModelSpec, keySpace: KeySpace): LayerFit {
   const d = spec.headDim;
   const D = spec.hiddenSize;
   // k_proj.weight rows g·d…(g+1)·d are W_K,gᵀ (d×D); its Gram W_K,gᵀW_K,g has the right singular vectors.
@@ -19,7 +19,15 @@ function fitThinKeys(capture: LayerCapture, spec: ModelSpec, keySpace: KeySpace)
   const values = valueBases(capture.grams.v, d);
   const withValues = orthonormalFit(keySpace, d, keyBases, values);
   const keysOnly = orthonormalFit(keySpace, d, keyBases, null);
-  // Values stay untouched at full rank; below it they fall back to per-head PCA.
+  return valuesBelowFull(d, withValues, keysOnly);
+}
+
+/**
+ * Values stay untouched at full rank; below it they fall back to per-head PCA. Built outside
+ * fitThinKeys, whose scope holds the layer's weights: a closure made there would keep them alive.
+ */
+function valuesBelowFull(d: number, withValues: LayerFit, keysOnly: LayerFit): LayerFit {
+  const keySpace = withValues.keySpace;
   return { keySpace, at: (kRank, vRank) => (vRank < d ? withValues : keysOnly).at(kRank, vRank) };
 }
 

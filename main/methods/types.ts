@@ -1,7 +1,7 @@
 import type { KeySpace, LayerCompression, LayerGrams, MethodId } from '../core/kv.ts';
 import type { LayerWeights, ModelSpec } from '../model/types.ts';
 import type { HeldoutBatch } from '../runtime/capture.ts';
-import type { LayerErrorMeter } from '../runtime/layer-error.ts';
+import type { HeldoutErrors } from '../runtime/layer-error.ts';
 import type { ModelRunner } from '../runtime/runner.ts';
 import type { StiefJobSettings } from './stief-settings.ts';
 
@@ -42,6 +42,8 @@ export interface MethodSettings {
   /** A method's own per-layer rank choice, or the knapsack over every layer's profile. */
   allocator?: 'knapsack' | 'sweep';
   stief?: StiefJobSettings;
+  /** Positions of each window a layer's loss and errors compare (runtime/layer-sweep.ts; default there). */
+  profileTokens?: number;
 }
 
 /** A per-head rank pair and the held-out layer error measured at it (the allocator's ProfilePoint). */
@@ -56,7 +58,7 @@ export interface ChooseContext {
   capture: LayerCapture;
   spec: ModelSpec;
   fit: LayerFit;
-  meter: LayerErrorMeter;
+  meter: HeldoutErrors;
 }
 
 /** Which ranks a job measures and keeps for every layer, and who picks each layer's ranks. */
@@ -95,7 +97,7 @@ export interface TrainContext {
   /** The kept calibration windows at this layer: `cost().training.windows` of them, none without training. */
   trainBatches: HeldoutBatch[];
   /** The held-out windows at this layer: what the profile is measured on. */
-  meter: LayerErrorMeter;
+  meter: HeldoutErrors;
   /** The calibration text the statistics come from: a fit that fails on them names it. */
   calib: string;
   signal?: AbortSignal;

@@ -3,7 +3,7 @@ import type { LayerWeights } from '../model/types.ts';
 import { checkLayerOutput, plan } from './forward.ts';
 import { progressTracker, throwIfCancelled, type Progress } from '../core/progress.ts';
 import { CAPTURE_OUTPUTS } from './graphs/decoder-layer.ts';
-import { layerWeightFeeds, type ModelRunner } from './runner.ts';
+import { layersAhead, layerWeightFeeds, type ModelRunner } from './runner.ts';
 
 export interface CaptureOptions {
   onProgress?: (p: Progress) => void;
@@ -45,8 +45,8 @@ export async function captureGrams(
   for (const group of groups) {
     throwIfCancelled(opts.signal);
     for (const b of group) b.hidden = await runner.embed(b.ids, b.members.length, b.T);
-    for (let layer = 0; layer < spec.numLayers; layer++) {
-      const feeds = layerWeightFeeds(spec, await runner.source.loadLayer(layer));
+    for await (const { layer, weights } of layersAhead(runner.source)) {
+      const feeds = layerWeightFeeds(spec, weights);
       const gl = grams[layer];
       for (const b of group) {
         throwIfCancelled(opts.signal);
@@ -120,9 +120,8 @@ export async function* layerSamples(
   );
   for (const group of groups)
     for (const b of group) b.hidden = await runner.embed(b.ids, b.members.length, b.T);
-  for (let layer = 0; layer < spec.numLayers; layer++) {
+  for await (const { layer, weights } of layersAhead(runner.source)) {
     throwIfCancelled(opts.signal);
-    const weights = await runner.source.loadLayer(layer);
     const feeds = layerWeightFeeds(spec, weights);
     const sets: HeldoutBatch[][] = [];
     for (const group of groups) {

@@ -2,7 +2,7 @@ import { badInput, RankwiseError } from '../core/errors.ts';
 import { itemProgressTracker, throwIfCancelled, type Progress } from '../core/progress.ts';
 import type { Checkpoint } from '../model/checkpoint.ts';
 import type { ArchAdapter } from '../model/arch/registry.ts';
-import { layerWeightFeeds, type ModelRunner, type WeightSource } from './runner.ts';
+import { layersAhead, layerWeightFeeds, type ModelRunner, type WeightSource } from './runner.ts';
 import { compressionInputs } from './projection.ts';
 
 export interface ForwardOptions {
@@ -172,9 +172,9 @@ export async function forwardSequences(
     throwIfCancelled(opts.signal);
     for (const b of group) b.hidden = await runner.embed(b.ids, b.members.length, b.T);
     tick(-1);
-    for (let layer = 0; layer < spec.numLayers; layer++) {
+    for await (const { layer, weights: w } of layersAhead(runner.source)) {
       throwIfCancelled(opts.signal);
-      const weights = layerWeightFeeds(spec, await runner.source.loadLayer(layer));
+      const weights = layerWeightFeeds(spec, w);
       const { variant, feeds } = compressionInputs(spec, runner.source.compression?.(layer) ?? null);
       for (const b of group) {
         throwIfCancelled(opts.signal);

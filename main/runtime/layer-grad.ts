@@ -2,15 +2,17 @@ import ort from 'onnxruntime-node';
 import { RankwiseError } from '../core/errors.ts';
 import type { LayerWeights } from '../model/types.ts';
 import type { HeldoutBatch } from './capture.ts';
-import { f32 } from './engine.ts';
+import { f32, i32 } from './engine.ts';
 import { LAYER_INPUTS } from './graphs/decoder-layer.ts';
 import {
   buildLayerGrad,
+  LAYER_GRAD_INPUTS,
   LAYER_GRAD_OUTPUTS,
   layerGradKey,
   type LayerGradOptions,
 } from './graphs/layer-grad.ts';
 import { causalMask, layerWindow, ropeTablesIn } from './rope.ts';
+import { sampledBatchRows } from './layer-sweep.ts';
 import { layerWeightFeeds, type Feeds, type ModelRunner } from './runner.ts';
 
 export interface LayerGradResult {
@@ -45,22 +47,31 @@ export class LayerGradient {
   private readonly batchFeeds: Feeds[];
   private readonly opts: LayerGradOptions;
 
+  /**
+   * `rowsPerWindow`: positions of each window the loss compares (every one by default; a wide model's
+   * training samples them as its profile does, runtime/layer-sweep.ts).
+   */
   constructor(
     private readonly runner: ModelRunner,
     weights: LayerWeights,
     private readonly batches: HeldoutBatch[],
-    opts: Partial<LayerGradOptions> = {},
+    opts: Partial<LayerGradOptions> & { rowsPerWindow?: number; seed?: number } = {},
   ) {
     this.opts = { dtype: opts.dtype ?? 'float32' };
     const feeds = layerWeightFeeds(runner.spec, weights);
     this.weightFeeds = this.double
       ? Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, toDouble(t)]))
       : feeds;
-    const dims = (b: HeldoutBatch) => [b.B, b.T, runner.spec.hiddenSize];
-    this.batchFeeds = batches.map((b) => ({
-      [LAYER_INPUTS.x]: this.floats(b.x, dims(b)),
-      [LAYER_INPUTS.yRef]: this.floats(b.y, dims(b)),
-    }));
+    const D = runner.spec.hiddenSize;
+    this.batchFeeds = batches.map((b, i) => {
+      const seed = (opts.seed ?? 0) * 7919 + (b.layer ?? 0) * 131 + i;
+      const { rows, yRows } = sampledBatchRows(b, D, opts.rowsPerWindow ?? Number.POSITIVE_INFINITY, seed);
+      return {
+        [LAYER_INPUTS.x]: this.floats(b.x, [b.B, b.T, D]),
+        [LAYER_GRAD_INPUTS.rows]: i32(rows, [rows.length]),
+        [LAYER_INPUTS.yRef]: this.floats(yRows, [b.B, rows.length, D]),
+      };
+    });
   }
 
   private get double(): boolean {

@@ -28,6 +28,26 @@ export interface WeightSource {
   compression?(i: number): LayerCompression | null;
 }
 
+/**
+ * Every layer's weights in order, the next layer read and decoded while the caller computes with the
+ * current one: onnxruntime runs a layer on its own threads, so the main thread's reading (a bfloat16
+ * checkpoint is decoded in JavaScript) overlaps it instead of leaving the cores idle between layers.
+ * Memory holds two layers' weights at most.
+ */
+export async function* layersAhead(
+  source: WeightSource,
+): AsyncGenerator<{ layer: number; weights: LayerWeights }> {
+  const n = source.spec.numLayers;
+  let next = n > 0 ? source.loadLayer(0) : null;
+  for (let layer = 0; layer < n; layer++) {
+    const weights = await next!;
+    next = layer + 1 < n ? source.loadLayer(layer + 1) : null;
+    // a failed read surfaces at its own await, never as an unhandled rejection while this layer runs
+    next?.catch(() => undefined);
+    yield { layer, weights };
+  }
+}
+
 /** The same weights with per-layer compressions applied at run time (an in-memory compressed model). */
 export function withCompression(source: WeightSource, layers: (LayerCompression | null)[]): WeightSource {
   return {

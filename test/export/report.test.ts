@@ -49,6 +49,7 @@ function fixture(opts: { profile?: boolean; dir?: string } = {}): ReportData {
     window: 128,
     calibWindows: 6,
     heldoutWindows: 2,
+    profileTokens: 32,
     evalWindows: 4,
     device: 'cpu',
     perplexity: { original: 12.5, compressed: 13.25 },
@@ -287,6 +288,7 @@ describe('renderReportHtml', () => {
     expect(html).toContain('kqsvd');
     expect(html).toContain('2025-01-02T03:04:05.000Z');
     expect(html).toContain('12.500 → 13.250');
+    expect(html).toMatch(/Profile positions per held-out window<\/t[hd]>\s*<td[^>]*>32</);
     expect(html).toContain(`${KV_ORIGINAL} B → ${report.memory.kvBytesPerToken.compressed} B`);
     expect(html).toContain('passed');
   });

@@ -1,4 +1,8 @@
-import type { SyntheticRecipe } from '../../main/model/synthetic.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { openModel, type ModelHandle } from '../../main/model/model.ts';
+import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
+import { Engine } from '../../main/runtime/engine.ts';
+import { tempDir } from './paths.ts';
 
 /**
  * The small synthetic layers most tests run on: D = 32, 4 query heads of dimension 8, 2 layers, F32, tied.
@@ -37,4 +41,30 @@ export function tinyGpt2(seed: number, overrides: Partial<SyntheticRecipe> = {})
     seed,
     ...overrides,
   };
+}
+
+/**
+ * Writes each recipe's model into a temporary folder before the file's tests and opens it, with one CPU
+ * engine; closes and removes everything after them. Read `engine` and `models` inside tests.
+ */
+export function syntheticModels(recipes: Record<string, SyntheticRecipe>): {
+  engine: () => Engine;
+  models: Record<string, ModelHandle>;
+} {
+  const tmp = tempDir();
+  let engine: Engine | null = null;
+  const models: Record<string, ModelHandle> = {};
+  beforeAll(async () => {
+    engine = await Engine.create({ device: 'cpu' });
+    for (const [name, recipe] of Object.entries(recipes)) {
+      await writeSyntheticModel(`${tmp.dir}/${name}`, recipe);
+      models[name] = await openModel(`${tmp.dir}/${name}`);
+    }
+  });
+  afterAll(async () => {
+    await engine?.release();
+    for (const m of Object.values(models)) await m.close();
+    tmp.cleanup();
+  });
+  return { engine: () => engine!, models };
 }

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openModel, type ModelHandle } from '../../main/model/model.ts';
-import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
+import { describe, expect, it } from 'vitest';
+import type { ModelHandle } from '../../main/model/model.ts';
+import type { SyntheticRecipe } from '../../main/model/synthetic.ts';
 import { mulberry32 } from '../../main/model/prng.ts';
-import { Engine } from '../../main/runtime/engine.ts';
 import { ModelRunner, layerWeightFeeds } from '../../main/runtime/runner.ts';
 import { captureGrams, heldoutLayers } from '../../main/runtime/capture.ts';
 import { compressionInputs } from '../../main/runtime/projection.ts';
@@ -10,27 +9,11 @@ import { LayerErrorMeter } from '../../main/runtime/layer-error.ts';
 import type { FactorPair, KeySpace, LayerCompression } from '../../main/core/kv.ts';
 import type { ModelSpec } from '../../main/model/types.ts';
 import { referenceHeads, referenceLayer, ropeVec } from '../reference/forward.ts';
-import { tempDir } from '../helpers/paths.ts';
-import { tinyGpt2, tinyLlama } from '../helpers/recipes.ts';
+import { syntheticModels, tinyGpt2, tinyLlama } from '../helpers/recipes.ts';
 import { maxRelError } from '../helpers/numeric.ts';
 
-const tmp = tempDir();
-let engine: Engine;
-const models: Record<string, ModelHandle> = {};
 const RECIPES: Record<string, SyntheticRecipe> = { llama: tinyLlama(3), gpt2: tinyGpt2(4) };
-
-beforeAll(async () => {
-  engine = await Engine.create({ device: 'cpu' });
-  for (const [name, recipe] of Object.entries(RECIPES)) {
-    await writeSyntheticModel(`${tmp.dir}/${name}`, recipe);
-    models[name] = await openModel(`${tmp.dir}/${name}`);
-  }
-});
-afterAll(async () => {
-  await engine.release();
-  for (const m of Object.values(models)) await m.close();
-  tmp.cleanup();
-});
+const { engine, models } = syntheticModels(RECIPES);
 
 const windows = (spec: ModelSpec, n: number, T: number) =>
   Array.from({ length: n }, (_, w) =>
@@ -53,7 +36,7 @@ function throughPair(x: Float64Array, p: FactorPair, d: number): Float64Array {
 }
 
 async function layerInputs(model: ModelHandle, ids: Int32Array) {
-  const runner = new ModelRunner(engine, model);
+  const runner = new ModelRunner(engine(), model);
   const x = await runner.embed(ids, 1, ids.length);
   const D = model.spec.hiddenSize;
   const rows = Array.from({ length: ids.length }, (_, t) =>
@@ -68,7 +51,7 @@ describe('capture', () => {
     async (name) => {
       const model = models[name];
       const spec = model.spec;
-      const runner = new ModelRunner(engine, model);
+      const runner = new ModelRunner(engine(), model);
       const wins = windows(spec, 3, 10);
       // groupBytes 1 forces one window per group: the sums must not depend on how windows stream.
       const grams = await captureGrams(runner, wins, { groupBytes: 1 });
@@ -189,7 +172,7 @@ describe('compressed layer graphs', () => {
   it('the in-graph error equals ‖Ŷ − Y‖ / ‖Y‖ computed outside, and is 0 for the original layer', async () => {
     const model = models.llama;
     const spec = model.spec;
-    const runner = new ModelRunner(engine, model);
+    const runner = new ModelRunner(engine(), model);
     const wins = windows(spec, 2, 12);
     const layers = heldoutLayers(runner, wins);
     const first = (await layers.next()).value!;

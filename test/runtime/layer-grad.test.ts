@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LayerErrorSweep } from '../../main/runtime/layer-sweep.ts';
+
+const identityOf = (d: number) => Float64Array.from({ length: d * d }, (_, i) => (i % (d + 1) === 0 ? 1 : 0));
 import { openModel, type ModelHandle } from '../../main/model/model.ts';
 import { writeSyntheticModel, type SyntheticRecipe } from '../../main/model/synthetic.ts';
 import { mulberry32 } from '../../main/model/prng.ts';
@@ -179,6 +182,33 @@ describe.each(['llama', 'gpt2'])('%s layer gradient', (name) => {
     expect(Math.abs(g64.loss - want) / want).toBeLessThan(1e-9);
     expect(Math.abs(g32.loss - want) / want).toBeLessThan(1e-4);
     expect(Math.abs(err / ref - g32.loss) / g32.loss).toBeLessThan(1e-5);
+  });
+
+  it('on sampled positions: matches finite differences, and its loss is the sweep error at those rows', async () => {
+    const { runner, weights, batches } = setups[name];
+    const spec = runner.spec;
+    const rng = mulberry32(31 + name.length);
+    const mK = stiefelProjections(spec.numKvHeads, spec.headDim, 3, rng);
+    const mV = stiefelProjections(spec.numKvHeads, spec.headDim, 4, rng);
+    const sampled = { rowsPerWindow: 3, seed: 2 };
+    const exact = new LayerGradient(runner, weights, batches, { dtype: 'float64', ...sampled });
+    const g64 = await exact.evaluate(mK, mV);
+    expect(await fdError(exact, g64, mK, mV, probes(spec, rng))).toBeLessThan(1e-6);
+    // a different loss from the one on every position, so the rows really are left out
+    const all = await new LayerGradient(runner, weights, batches, { dtype: 'float64' }).evaluate(mK, mV);
+    expect(Math.abs(all.loss - g64.loss) / all.loss).toBeGreaterThan(1e-3);
+    // the same rows, measured by the profile's sweep: ℒ = error²
+    const d = spec.headDim;
+    const pairs = (ms: Float64Array[]) => ms.map((m) => ({ a: m, b: identityOf(d), rank: d }));
+    const sweep = new LayerErrorSweep(runner, weights, batches, sampled);
+    const e = await sweep.error({
+      keySpace: 'pre-rope',
+      kRank: 3,
+      vRank: 4,
+      keys: pairs(mK),
+      values: pairs(mV),
+    });
+    expect(Math.abs(e * e - g64.loss) / g64.loss).toBeLessThan(1e-4);
   });
 
   it('identity projections give zero loss and zero gradient; batches combine as one', async () => {

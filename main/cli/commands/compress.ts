@@ -100,6 +100,11 @@ export const COMPRESS_COMMAND = {
       defaultText: "the engine's: a quarter of them",
       group: WINDOWS,
     }),
+    'profile-tokens': int('N', 'the error-rank profile compares N positions of each held-out window', {
+      min: 1,
+      defaultText: 'every position on a narrow model, 32 from hidden size 512 up',
+      group: WINDOWS,
+    }),
     'eval-windows': int('N', 'evaluate on the first N windows of --eval', {
       defaultText: 'every window of --eval',
       group: WINDOWS,
@@ -179,6 +184,7 @@ function compressRequest(argv: string[]) {
     stief: Object.keys(stief).length > 0 ? stief : undefined,
     device: values.device,
     heldoutWindows: values['heldout-windows'],
+    profileTokens: values['profile-tokens'],
     calibSampling: values['calib-sampling'],
     allocator: values.allocator,
   };

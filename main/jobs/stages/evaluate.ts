@@ -15,7 +15,12 @@ export async function evaluate(
 ): Promise<{ original: number; compressed: number }> {
   const { engine, model, runner, opts } = run;
   const original = await perplexity(runner, windows, { ...opts, stage: 'eval original' });
-  const compressedRunner = new ModelRunner(engine, withCompression(model, compressions));
+  // The compressed model shares the original's embeddings and head (a 1B model's are 1 GiB in float32)
+  // rather than reading a second copy while the first is still held.
+  const compressedRunner = new ModelRunner(engine, {
+    ...withCompression(model, compressions),
+    loadEmbeddings: () => runner.embeddingWeights(),
+  });
   const compressed = await perplexity(compressedRunner, windows, { ...opts, stage: 'eval compressed' });
   return { original: original.perplexity, compressed: compressed.perplexity };
 }

@@ -5,13 +5,13 @@
 import type { KeySpace } from '../../core/kv.ts';
 import type { LayerCapture, TrainedLayer, TrainStep } from '../../methods/types.ts';
 import type { HeldoutBatch } from '../../runtime/capture.ts';
-import type { LayerErrorMeter } from '../../runtime/layer-error.ts';
+import type { HeldoutErrors } from '../../runtime/layer-error.ts';
 import type { LayerJob } from './layer-job.ts';
 
 export interface LayerToTrain {
   capture: LayerCapture;
   keySpace: KeySpace;
-  meter: LayerErrorMeter;
+  meter: HeldoutErrors;
   trainBatches: HeldoutBatch[];
 }
 

@@ -95,13 +95,13 @@ export function decoderLayerKey(spec: ModelSpec, variant: LayerVariant = {}): st
     variant.capture ? 'capture' : '-',
     variant.error ? 'error' : '-',
     'layer',
-    s.hiddenSize,
-    s.numHeads,
-    s.numKvHeads,
-    s.headDim,
-    s.intermediateSize,
-    blockKey(s.block),
+    layerShapeKey(s),
   ].join(':');
+}
+
+/** The part of a layer graph's session key the model's shape and block recipe make. */
+export function layerShapeKey(s: ModelSpec): string {
+  return [s.hiddenSize, s.numHeads, s.numKvHeads, s.headDim, s.intermediateSize, blockKey(s.block)].join(':');
 }
 
 /** The graph inputs every layer graph shares: hidden rows, mask, RoPE tables and the block's weights. */
@@ -158,6 +158,20 @@ export function declareLayerInputs(
   return { x, mask, cos, sin, weights };
 }
 
+/** The sizes every layer graph builds with: hidden D, H query heads over H_kv KV heads of d, G per group. */
+export function layerDims(spec: ModelSpec) {
+  const H = spec.numHeads;
+  const Hkv = spec.numKvHeads;
+  return {
+    D: spec.hiddenSize,
+    H,
+    Hkv,
+    d: spec.headDim,
+    G: H / Hkv,
+    hasRope: spec.block.rope !== null,
+  };
+}
+
 /**
  * One decoder layer, x [B, T, D] → y [B, T, D], attention over T under the fed mask (causal, or a
  * sliding window), computed as `spec.block` describes (block.ts): y = h + post(MLP(norm(h))),
@@ -165,12 +179,7 @@ export function declareLayerInputs(
  */
 export function buildDecoderLayer(spec: ModelSpec, variant: LayerVariant = {}): Uint8Array {
   const I = LAYER_INPUTS;
-  const D = spec.hiddenSize;
-  const H = spec.numHeads;
-  const Hkv = spec.numKvHeads;
-  const d = spec.headDim;
-  const G = H / Hkv;
-  const hasRope = spec.block.rope !== null;
+  const { D, H, Hkv, d, G, hasRope } = layerDims(spec);
   const g = new GraphBuilder('decoder_layer');
   const b = blockOf(g, spec.block);
   const { x, mask, cos, sin, weights: w } = declareLayerInputs(g, spec);

@@ -12,7 +12,7 @@ import {
   scaleQueries,
 } from './block.ts';
 import { batchAndTime, linear, shapeWith } from './common.ts';
-import { declareLayerInputs, decoderLayerKey, LAYER_INPUTS } from './decoder-layer.ts';
+import { declareLayerInputs, decoderLayerKey, LAYER_INPUTS, layerDims } from './decoder-layer.ts';
 
 /**
  * The gradient of StiefAttention's layer loss (methods.md §8.2)
@@ -30,6 +30,15 @@ export interface LayerGradOptions {
   /** float64 makes every float input, constant and output double (for finite-difference checks). */
   dtype: 'float32' | 'float64';
 }
+
+/** Inputs of the gradient graph beyond the decoder layer's. */
+export const LAYER_GRAD_INPUTS = {
+  /**
+   * [S] int32, ascending: the positions whose outputs the loss compares (every one, or a sample of a wide
+   * model's). Keys and values cover the whole window; queries, the residual and the MLP only these rows.
+   */
+  rows: 'rows',
+} as const;
 
 /** Output names of the gradient graph. */
 export const LAYER_GRAD_OUTPUTS = {
@@ -55,10 +64,12 @@ export function layerGradKey(spec: ModelSpec, opts: LayerGradOptions): string {
 /**
  * Loss and gradients of one decoder layer with keys projected pre-RoPE and values projected.
  * Inputs: the decoder layer's (LAYER_INPUTS names, `k_proj_m` and `v_proj_m` both required; feed the
- * identity to leave a side uncompressed) plus `y_ref` [B, T, D], the original layer output.
+ * identity to leave a side uncompressed), `rows` (LAYER_GRAD_INPUTS) and `y_ref` [B, S, D], the original
+ * layer output at those rows. The loss at a row is exact whatever rows are left out: causal attention at
+ * a position reads nothing later, and the projections' gradient flows through every key and value.
  * Outputs: LAYER_GRAD_OUTPUTS.
  *
- * Row-vector convention, N = B·T tokens. Backward, from ∂ℒ/∂Ŷ = 2(Ŷ − Y)/‖Y‖², each step the backward
+ * Row-vector convention, N = B·T tokens (B·S rows of queries and outputs). Backward, from ∂ℒ/∂Ŷ = 2(Ŷ − Y)/‖Y‖², each step the backward
  * of a block.ts piece:
  * - MLP branch Ŷ = h + post₂(f(norm₂(h))): G_h = G_Ŷ + norm₂ᵀ(fᵀ(post₂ᵀ(G_Ŷ)));
  * - attention output h = x + post₁(ctx W_Oᵀ): G_ctx = post₁ᵀ(G_h) W_O;
@@ -72,12 +83,7 @@ export function layerGradKey(spec: ModelSpec, opts: LayerGradOptions): string {
 export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Array {
   const I = LAYER_INPUTS;
   const O = LAYER_GRAD_OUTPUTS;
-  const D = spec.hiddenSize;
-  const H = spec.numHeads;
-  const Hkv = spec.numKvHeads;
-  const d = spec.headDim;
-  const G = H / Hkv;
-  const hasRope = spec.block.rope !== null;
+  const { D, H, Hkv, d, G, hasRope } = layerDims(spec);
   const elem = opts.dtype === 'float64' ? DataType.DOUBLE : DataType.FLOAT;
   const g = new GraphBuilder('decoder_layer_grad');
   const b = blockOf(g, spec.block, { elem, grad: true });
@@ -90,7 +96,9 @@ export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Ar
   const { x, mask, cos, sin, weights: w } = declareLayerInputs(g, spec, elem);
   const mK = g.input(I.kProj, [Hkv, d, d], elem);
   const mV = g.input(I.vProj, [Hkv, d, d], elem);
-  const yRef = g.input(I.yRef, ['B', 'T', D], elem);
+  const rows = g.input(LAYER_GRAD_INPUTS.rows, ['S'], DataType.INT32);
+  const yRef = g.input(I.yRef, ['B', 'S', D], elem);
+  const atRows = (t: string, axis: number) => g.op('Gather', [t, rows], { axis: attr.i(axis) });
 
   /** Rotate-half RoPE on [.., d]: x·cos + swap(x)·sin_signed. */
   const swapHalves = (v: string) => {
@@ -100,22 +108,24 @@ export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Ar
 
   // ---- forward, keeping intermediates ----
   const bt = batchAndTime(g, x);
-  const x2 = reshape(x, [-1, D]);
-  const h1 = norm(b, x2, w.attnNorm).out;
-  const q4 = projectHeads(b, h1, w.q, shapeWith(g, bt, [H, d]), w.qNorm);
+  const h1 = norm(b, reshape(x, [-1, D]), w.attnNorm).out;
+  const xr = atRows(x, 1);
+  const btr = batchAndTime(g, xr);
+  const x2 = reshape(xr, [-1, D]);
+  const q4 = projectHeads(b, norm(b, x2, w.attnNorm).out, w.q, shapeWith(g, btr, [H, d]), w.qNorm);
   const k3 = projectHeads(b, h1, w.k, g.constInt64([-1, Hkv, d]), w.kNorm); // pre-projection keys [N, Hkv, d]
   const v3 = reshape(linear(g, h1, w.v.w, w.v.b), [-1, Hkv, d]); // pre-projection values [N, Hkv, d]
   // [N, Hkv, 1, d] · [Hkv, d, d]: one d×d product per head and row.
   const kHat = reshape(op('MatMul', reshape(k3, [-1, Hkv, 1, d]), mK), shapeWith(g, bt, [Hkv, d]));
   const vHat = reshape(op('MatMul', reshape(v3, [-1, Hkv, 1, d]), mV), shapeWith(g, bt, [Hkv, 1, d]));
-  const rope = (v: string) => op('Add', op('Mul', v, cos), op('Mul', swapHalves(v), sin));
-  const qRot = hasRope ? rope(q4) : q4;
-  const kRot = hasRope ? rope(kHat) : kHat;
+  const rope = (v: string, c: string, s: string) => op('Add', op('Mul', v, c), op('Mul', swapHalves(v), s));
+  const qRot = hasRope ? rope(q4, atRows(cos, 0), atRows(sin, 0)) : q4;
+  const kRot = hasRope ? rope(kHat, cos, sin) : kHat;
   // Grouped attention as in decoder-layer.ts: query head h = g·G + j uses KV head g.
-  const q5 = perm(reshape(scaleQueries(b, qRot), shapeWith(g, bt, [Hkv, G, d])), [0, 2, 3, 1, 4]); // [B, Hkv, G, T, d]
+  const q5 = perm(reshape(scaleQueries(b, qRot), shapeWith(g, btr, [Hkv, G, d])), [0, 2, 3, 1, 4]); // [B, Hkv, G, S, d]
   const k5 = perm(reshape(kRot, shapeWith(g, bt, [Hkv, 1, d])), [0, 2, 3, 1, 4]); // [B, Hkv, 1, T, d]
   const v5 = perm(vHat, [0, 2, 3, 1, 4]); // [B, Hkv, 1, T, d]
-  const attention = attend(b, q5, perm(k5, [0, 1, 2, 4, 3]), v5, mask);
+  const attention = attend(b, q5, perm(k5, [0, 1, 2, 4, 3]), v5, atRows(mask, 0));
   const ctx = reshape(perm(attention.ctx, [0, 3, 1, 2, 4]), [-1, H * d]);
   const attnBranch = attentionResidual(b, x2, ctx, w.o, w.postAttnNorm);
   const mlpBranch = mlpResidual(b, attnBranch.out, w);
@@ -133,7 +143,7 @@ export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Ar
   // ---- backward ----
   const gY = op('Mul', diff, op('Div', num(2), sqRef)); // [N, D]
   const gCtx = perm(
-    reshape(attnBranch.backward(mlpBranch.backward(gY)), shapeWith(g, bt, [Hkv, G, d])),
+    reshape(attnBranch.backward(mlpBranch.backward(gY)), shapeWith(g, btr, [Hkv, G, d])),
     [0, 2, 3, 1, 4],
   );
   const { gKeys: gK5, gValues: gV5 } = attention.backward(gCtx); // [B, Hkv, 1, T, d] each
