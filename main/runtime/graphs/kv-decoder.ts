@@ -65,6 +65,8 @@ export const FLOAT32_PRECISION: KvDecoderPrecision = { cache: 'float32', weights
 export interface KvDecoderOptions {
   /** Default: float32 throughout. */
   precision?: KvDecoderPrecision;
+  /** Float32 bytes of each slice a 16-bit output head is cast in (default HEAD_SLICE_BYTES). */
+  headSliceBytes?: number;
   externalData?: {
     /** Absolute path of the data file to write. */
     path: string;
@@ -144,10 +146,47 @@ export async function buildKvDecoder(
     const sink =
       ext && fd !== null ? { fd, location: ext.location, minBytes: ext.minBytes ?? 1024 } : undefined;
     const g = new GraphBuilder('rankwise_kv_decoder', sink);
-    return await buildGraph(source, g, sink?.minBytes ?? null, opts.precision ?? FLOAT32_PRECISION);
+    return await buildGraph(
+      source,
+      g,
+      sink?.minBytes ?? null,
+      opts.precision ?? FLOAT32_PRECISION,
+      opts.headSliceBytes ?? HEAD_SLICE_BYTES,
+    );
   } finally {
     if (fd !== null) fs.closeSync(fd);
   }
+}
+
+/** Float32 bytes of one slice of a 16-bit output head cast at a time. */
+export const HEAD_SLICE_BYTES = 64 * 2 ** 20;
+
+/**
+ * h [N, D] · headᵀ → logits [N, V]. A 16-bit head is cast and multiplied slice by slice of its rows, so a
+ * runtime that casts as it runs (no constant folding) holds one 64 MiB float32 slice at a time rather than
+ * the whole table (1 GiB for 128K × 2048). The logits are the same either way.
+ */
+function headLogits(
+  g: GraphBuilder,
+  h: string,
+  head: { value: string; float: boolean },
+  size: { V: number; D: number; sliceBytes: number },
+  toFloat: (w: { value: string; float: boolean }) => string,
+): string {
+  const { V, D } = size;
+  const rows = Math.max(1, Math.floor(size.sliceBytes / (4 * D)));
+  if (head.float || rows >= V) return linear(g, h, toFloat(head));
+  const parts: string[] = [];
+  for (let start = 0; start < V; start += rows) {
+    const slice = g.op('Slice', [
+      head.value,
+      g.constInt64([start]),
+      g.constInt64([Math.min(V, start + rows)]),
+      g.constInt64([0]),
+    ]);
+    parts.push(linear(g, h, toFloat({ value: slice, float: false })));
+  }
+  return g.op('Concat', parts, { axis: attr.i(-1) });
 }
 
 // A protobuf message cannot exceed 2 GiB; leave room for the graph itself.
@@ -164,6 +203,7 @@ async function buildGraph(
   g: GraphBuilder,
   externalMinBytes: number | null,
   precision: KvDecoderPrecision,
+  headSliceBytes: number,
 ): Promise<Uint8Array> {
   const spec = source.spec;
   const recipe = spec.block;
@@ -179,8 +219,11 @@ async function buildGraph(
 
   let inlineBytes = 0;
   const stored = STORED[precision.weights];
-  /** A float32 value named by `name`; `exact` tables (RoPE) stay float32 whatever the weights' type. */
-  const weight = (name: string, data: Float32Array, dims: number[], exact = false) => {
+  /**
+   * The initializer `name` as stored, and whether it is float32 already; `exact` tables (RoPE) stay float32
+   * whatever the weights' type.
+   */
+  const storedWeight = (name: string, data: Float32Array, dims: number[], exact = false) => {
     const bytes =
       exact || stored.elemType === DataType.FLOAT
         ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
@@ -195,11 +238,15 @@ async function buildGraph(
         );
       }
     }
-    if (exact || stored.elemType === DataType.FLOAT) return g.initializer(name, data, dims);
-    return g.op('Cast', [g.rawInitializer(name, bytes, dims, stored.elemType)], {
-      to: attr.i(DataType.FLOAT),
-    });
+    if (exact || stored.elemType === DataType.FLOAT)
+      return { value: g.initializer(name, data, dims), float: true };
+    return { value: g.rawInitializer(name, bytes, dims, stored.elemType), float: false };
   };
+  const toFloat = (w: { value: string; float: boolean }) =>
+    w.float ? w.value : g.op('Cast', [w.value], { to: attr.i(DataType.FLOAT) });
+  /** A float32 value named by `name` (a 16-bit weight is cast where it is used). */
+  const weight = (name: string, data: Float32Array, dims: number[], exact = false) =>
+    toFloat(storedWeight(name, data, dims, exact));
   const vector = (name: string, v: Float32Array | undefined) => {
     if (!v) throw new RankwiseError('internal', `the exported decoder lacks ${name}`);
     return weight(name, v, [v.length]);
@@ -213,16 +260,16 @@ async function buildGraph(
   };
 
   // Embedding-side initializers are added up front so the EmbeddingWeights can be dropped before layers load.
-  let tokens: string;
-  let lmHead: string;
+  let tokens: { value: string; float: boolean };
+  let lmHead: { value: string; float: boolean };
   let positions = '';
   let finalNorm: NormNames;
   let ropeTable: { cos: string; sin: string } | null = null;
   {
     const e = await source.loadEmbeddings();
-    tokens = weight('model.embed_tokens.weight', e.tokens, [V, D]);
+    tokens = storedWeight('model.embed_tokens.weight', e.tokens, [V, D]);
     // Tied embeddings share one initializer, as they share one array.
-    lmHead = e.lmHead === e.tokens ? tokens : weight('lm_head.weight', e.lmHead, [V, D]);
+    lmHead = e.lmHead === e.tokens ? tokens : storedWeight('lm_head.weight', e.lmHead, [V, D]);
     if (!recipe.rope) {
       if (!e.positions) throw new RankwiseError('internal', 'learned-position model without position table');
       positions = weight('model.embed_positions.weight', e.positions, [spec.maxPositions, D]);
@@ -240,7 +287,12 @@ async function buildGraph(
 
   const bs = g.op('Shape', [inputIds]);
   const batch = g.op('Slice', [bs, g.constInt64([0]), g.constInt64([1])]);
-  let x = scaleEmbedding(b, g.op('Gather', [tokens, inputIds], { axis: attr.i(0) }));
+  // 16-bit tables are gathered as stored and only the rows cast: a float32 copy of a 128K-row table would
+  // live through the whole run
+  let x = scaleEmbedding(
+    b,
+    toFloat({ ...tokens, value: g.op('Gather', [tokens.value, inputIds], { axis: attr.i(0) }) }),
+  );
   if (positions) x = g.op('Add', [x, tableRows(g, positions, positionIds, spec.maxPositions)]);
   x = g.op('Reshape', [x, g.constInt64([-1, D])]);
 
@@ -454,7 +506,10 @@ async function buildGraph(
     x = mlpResidual(b, h, weights).out;
   }
 
-  const logits = capLogits(b, linear(g, norm(b, x, finalNorm).out, lmHead));
+  const logits = capLogits(
+    b,
+    headLogits(g, norm(b, x, finalNorm).out, lmHead, { V, D, sliceBytes: headSliceBytes }, toFloat),
+  );
   g.output(IO.logits, g.op('Reshape', [logits, shapeWith(g, bs, [V])]), [BATCH, SEQ, V]);
   for (const p of presents) g.output(p.name, p.value, [BATCH, Hkv, TOTAL, p.width], cacheType);
   return g.build(KV_DECODER_OPSET, KV_DECODER_IR_VERSION);
