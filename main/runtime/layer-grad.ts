@@ -64,8 +64,8 @@ export class LayerGradient {
       : feeds;
     const D = runner.spec.hiddenSize;
     this.batchFeeds = batches.map((b, i) => {
-      const seed = (opts.seed ?? 0) * 7919 + (b.layer ?? 0) * 131 + i;
-      const { rows, yRows } = sampledBatchRows(b, D, opts.rowsPerWindow ?? Number.POSITIVE_INFINITY, seed);
+      const perWindow = opts.rowsPerWindow ?? Number.POSITIVE_INFINITY;
+      const { rows, yRows } = sampledBatchRows(b, i, D, perWindow, opts.seed);
       return {
         [LAYER_INPUTS.x]: this.floats(b.x, [b.B, b.T, D]),
         [LAYER_GRAD_INPUTS.rows]: i32(rows, [rows.length]),

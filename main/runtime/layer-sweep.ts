@@ -46,14 +46,19 @@ export function defaultProfileRows(spec: ModelSpec): number {
   return spec.hiddenSize >= 512 ? WIDE_MODEL_PROFILE_ROWS : Number.POSITIVE_INFINITY;
 }
 
-/** A held-out batch's sampled positions and the original output there, [B, S, D]. */
+/**
+ * Batch `index` of a layer's held-out (or training) batches: its sampled positions and the original output
+ * there, [B, S, D]. The draw depends on the job's seed, the layer and the batch, so the profile and the
+ * gradient of one batch compare the same positions.
+ */
 export function sampledBatchRows(
   batch: HeldoutBatch,
+  index: number,
   D: number,
   perWindow: number,
-  seed: number,
+  seed = 0,
 ): { rows: Int32Array; yRows: Float32Array } {
-  const rows = sampledRows(batch.T, perWindow, seed);
+  const rows = sampledRows(batch.T, perWindow, seed * 7919 + (batch.layer ?? 0) * 131 + index);
   const S = rows.length;
   const yRows = new Float32Array(batch.B * S * D);
   for (let s = 0; s < batch.B; s++)
@@ -95,12 +100,7 @@ export class LayerErrorSweep implements HeldoutErrors {
     this.chunkBytes = opts.chunkBytes ?? 192 * MiB;
     this.batches = batches.map((batch, i) => ({
       batch,
-      ...sampledBatchRows(
-        batch,
-        D,
-        this.rowsPerWindow,
-        (opts.seed ?? 0) * 7919 + (batch.layer ?? 0) * 131 + i,
-      ),
+      ...sampledBatchRows(batch, i, D, this.rowsPerWindow, opts.seed),
     }));
   }
 
