@@ -4,6 +4,7 @@
  * alone, so it answers in milliseconds before anything loads. Time is a rough figure from a throughput
  * measured on a 2-core machine; memory is what gates a job.
  */
+import { defaultHeldoutWindows } from './stages/load.ts';
 import { defaultProfileRows } from '../runtime/layer-sweep.ts';
 import os from 'node:os';
 
@@ -52,7 +53,7 @@ export function estimateJob(
   // the sampled positions of every held-out window (runtime/layer-sweep.ts); training samples alike
   const rows = Math.min(T, s.profileTokens ?? defaultProfileRows(spec));
   const gridPoints = s.ranks ? 1 : 72;
-  const heldWindows = s.heldoutWindows ?? Math.min(8, Math.max(1, Math.round(calib / 4)));
+  const heldWindows = s.heldoutWindows ?? defaultHeldoutWindows(calib);
   const passes = (calib + 2 * evalWindows) * T + gridPoints * heldWindows * rows;
   let flops = 2 * layerMacs(spec) * spec.numLayers * passes;
   const training = methodById(s.method).cost(s).training;

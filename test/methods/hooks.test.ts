@@ -15,7 +15,6 @@ import { rankGrid } from '../../main/core/memory.ts';
 import { closedFormHooks, standardRankPlan } from '../../main/methods/hooks.ts';
 import { METHOD_IDS, methodById } from '../../main/methods/index.ts';
 import type { LayerCapture, LayerFit, TrainContext, TrainStep } from '../../main/methods/types.ts';
-import type { LayerWeights } from '../../main/model/types.ts';
 import { openModel, type ModelHandle } from '../../main/model/model.ts';
 import { loadTokenizer } from '../../main/model/tokenizer.ts';
 import { captureGrams, layerSamples, type HeldoutBatch } from '../../main/runtime/capture.ts';
@@ -69,11 +68,6 @@ function context(id: string, keySpace: KeySpace, extra: Partial<TrainContext> = 
   };
 }
 
-/** A deep copy, so that nothing but the fit under test can keep these arrays alive. */
-function copyWeights(w: LayerWeights): LayerWeights {
-  return structuredClone(w);
-}
-
 // A fit lives as long as the job (every layer's fit is kept for the export); whatever it holds on to stays
 // in memory with it. A closure that shares a scope with the layer's weights kept 14 MB per layer of a 135M
 // model (243 MB per layer at 1B) alive until the job ended.
@@ -89,7 +83,8 @@ describe('a fitted layer', () => {
       const refs: WeakRef<object>[] = [];
       let fit: LayerFit | null = null;
       await (async () => {
-        const weights = copyWeights(capture.weights);
+        // deep copies, so that nothing but the fit under test can keep these arrays alive
+        const weights = structuredClone(capture.weights);
         const batches = structuredClone(train);
         refs.push(new WeakRef(weights.k.weight), new WeakRef(weights.o.weight), new WeakRef(batches[0].x));
         const settings = { ranks: { k: 3, v: 5 }, stief: { steps: 2, evalEvery: 2 } };

@@ -19,6 +19,11 @@ export async function openJob(s: CompressSettings): Promise<{ model: ModelHandle
   }
 }
 
+/** Errors are measured on windows the bases were not fitted on; a quarter, at most 8, is enough. */
+export function defaultHeldoutWindows(calibWindows: number): number {
+  return Math.min(8, Math.max(1, Math.round(calibWindows / 4)));
+}
+
 export interface JobWindows {
   window: number;
   sampling: Sampling;
@@ -56,8 +61,7 @@ export async function loadJobWindows(s: CompressSettings, model: ModelHandle): P
   }
   const all = await loadWindows(s.eval, tokenizer, { window });
   const evalWindows = s.evalWindows === undefined ? all.windows : all.windows.slice(0, s.evalWindows);
-  // Errors are measured on windows the bases were not fitted on; a quarter, at most 8, is enough.
-  const heldCount = s.heldoutWindows ?? Math.min(8, Math.max(1, Math.round(calib.windows.length / 4)));
+  const heldCount = s.heldoutWindows ?? defaultHeldoutWindows(calib.windows.length);
   if (!Number.isInteger(heldCount) || heldCount < 1 || heldCount >= calib.windows.length) {
     throw badSetting(
       'heldoutWindows',
