@@ -12,16 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { compress } from '../main/jobs/compress.ts';
 import { METHOD_IDS } from '../main/methods/index.ts';
-
-const here = path.dirname(new URL(import.meta.url).pathname);
-const SHARED = path.resolve(here, '..', '..', 'shared', 'testdata');
-const TEXT = path.join(SHARED, 'text', 'tinystories_valid_excerpt.txt');
+import { docsProtocolTexts, STORIES } from './docs-protocol.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rankwise-half-'));
-const text = fs.readFileSync(TEXT, 'utf8');
-const cut = text.indexOf('\n\n', Math.floor(text.length / 2));
-fs.writeFileSync(path.join(tmp, 'calib.txt'), text.slice(0, cut));
-fs.writeFileSync(path.join(tmp, 'eval.txt'), text.slice(cut + 2));
+const { calib, evalFile } = docsProtocolTexts(tmp);
 
 console.log(
   '| method | key spaces chosen | perplexity (original → compressed) | KV bytes/token | time (s) | of which training (s) |',
@@ -31,9 +25,9 @@ const methods = process.env.BENCH_METHODS?.split(',') ?? METHOD_IDS;
 const profileTokens = process.env.BENCH_PROFILE_TOKENS ? Number(process.env.BENCH_PROFILE_TOKENS) : undefined;
 for (const method of methods) {
   const r = await compress({
-    modelDir: path.join(SHARED, 'stories260K-llama'),
-    calib: path.join(tmp, 'calib.txt'),
-    eval: path.join(tmp, 'eval.txt'),
+    modelDir: STORIES,
+    calib,
+    eval: evalFile,
     method: method as (typeof METHOD_IDS)[number],
     kvFraction: 0.5,
     profileTokens,

@@ -16,24 +16,10 @@ import { perplexity } from '../main/runtime/perplexity.ts';
 import { methodById } from '../main/methods/index.ts';
 import type { LayerFit } from '../main/methods/types.ts';
 import type { KeySpace, LayerCompression, MethodId } from '../main/core/kv.ts';
+import { docsProtocolTexts, STORIES } from './docs-protocol.ts';
 
-const here = path.dirname(new URL(import.meta.url).pathname);
-const SHARED = path.resolve(here, '..', '..', 'shared', 'testdata');
-const MODEL = path.join(SHARED, 'stories260K-llama');
-const TEXT = path.join(SHARED, 'text', 'tinystories_valid_excerpt.txt');
 const CALIB_WINDOWS = Number(process.env.CALIB_WINDOWS ?? 32);
 const EVAL_WINDOWS = Number(process.env.EVAL_WINDOWS ?? 64);
-
-/** Splits the text at the paragraph break nearest its middle. */
-function halves(dir: string): { calib: string; evalFile: string } {
-  const text = fs.readFileSync(TEXT, 'utf8');
-  const cut = text.indexOf('\n\n', Math.floor(text.length / 2));
-  const calib = path.join(dir, 'calib.txt');
-  const evalFile = path.join(dir, 'eval.txt');
-  fs.writeFileSync(calib, text.slice(0, cut));
-  fs.writeFileSync(evalFile, text.slice(cut + 2));
-  return { calib, evalFile };
-}
 
 const VARIANTS: [MethodId, KeySpace][] = [
   ['ksvd', 'pre-rope'],
@@ -46,12 +32,12 @@ const VARIANTS: [MethodId, KeySpace][] = [
 
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rankwise-table-'));
-  const { calib, evalFile } = halves(tmp);
-  const model = await openModel(MODEL);
+  const { calib, evalFile } = docsProtocolTexts(tmp);
+  const model = await openModel(STORIES);
   const spec = model.spec;
   const d = spec.headDim;
   const engine = await Engine.create();
-  const tokenizer = await loadTokenizer(MODEL);
+  const tokenizer = await loadTokenizer(STORIES);
   const calibWindows = (await loadWindows(calib, tokenizer, { window: 512, count: CALIB_WINDOWS })).windows;
   const evalWindows = (await loadWindows(evalFile, tokenizer, { window: 512, count: EVAL_WINDOWS })).windows;
   const runner = new ModelRunner(engine, model);

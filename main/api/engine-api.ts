@@ -43,7 +43,7 @@ import {
   type TryRequest,
   type TryRunResult,
 } from '../contract/index.ts';
-import { badInput } from '../core/errors.ts';
+import { badInput, badSetting } from '../core/errors.ts';
 
 export interface EngineApiOptions {
   /** Where jobs and the job cache live (e.g. the app's user-data folder). */
@@ -79,6 +79,9 @@ export function toCompressSettings(s: JobSettings): CompressSettings {
     ranks: s.ranks,
     budget: s.budget,
     kvFraction: s.kvFraction,
+    maxPplIncrease: s.maxPplIncrease,
+    objective: s.objective,
+    finetune: s.finetune,
     keySpace: s.keySpace,
     window: s.window,
     calibWindows: s.calibWindows,
@@ -201,12 +204,28 @@ export function createEngineApi(opts: EngineApiOptions): EngineApi {
       }
       const weights = req.layerWeights ?? summary.settings.layerWeights;
       // without a new target, the job's own: overrides then edit the allocation the user is looking at
-      const own = req.budget === undefined && req.kvFraction === undefined;
-      const kvFraction = own ? summary.settings.kvFraction : req.kvFraction;
-      const budget = own ? summary.settings.budget : req.budget;
+      const target = (t: Pick<ReallocateRequest, 'budget' | 'kvFraction' | 'maxPplIncrease'>) =>
+        t.kvFraction !== undefined
+          ? { kvFraction: t.kvFraction }
+          : t.maxPplIncrease !== undefined
+            ? { maxPplIncrease: t.maxPplIncrease }
+            : { budget: t.budget };
+      const own =
+        req.budget === undefined && req.kvFraction === undefined && req.maxPplIncrease === undefined;
+      const asked = target(own ? summary.settings : req);
+      // an end-to-end job re-allocates over its layers' measured effects; a budget bounds layer errors
+      const effects = report.effects && asked.budget === undefined ? { effects: report.effects } : {};
+      if (asked.maxPplIncrease !== undefined && !report.effects) {
+        throw badSetting(
+          'maxPplIncrease',
+          'this job measured no end-to-end effects, so it cannot predict perplexity; give kvFraction or budget, ' +
+            'or run it again with objective e2e',
+        );
+      }
       // the wizard calls the same function on the profiles it holds (its slider and re-fit), so both agree
       return reallocateProfiles(profiles, shape, {
-        ...(kvFraction !== undefined ? { kvFraction } : { budget }),
+        ...asked,
+        ...effects,
         weights,
         overrides: req.overrides,
         refit: req.refit,

@@ -140,12 +140,33 @@ export function fraction(arg: string, help: string, extra: Extra<number> = {}): 
   };
 }
 
-export function parseFraction(raw: string, name: string): number {
+/** `0.05` or `5%` as a number (NaN for anything else). */
+function shareOf(raw: string): number {
   const s = raw.trim();
   const percent = s.endsWith('%');
   const body = percent ? s.slice(0, -1).trim() : s;
   // Number('') is 0 and Number('0x10') is 16: only a plain decimal is a fraction
-  const n = /^[+]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(body) ? Number(body) / (percent ? 100 : 1) : NaN;
+  return /^[+]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(body) ? Number(body) / (percent ? 100 : 1) : NaN;
+}
+
+/** An increase accepted: `0.05` or `5%`, in (0, max]. */
+export function increase(arg: string, help: string, max: number, extra: Extra<number> = {}): Opt<number> {
+  const range = `above 0 and at most ${max * 100} % (a fraction such as 0.05, or a percentage such as 5%)`;
+  return {
+    arg,
+    help,
+    type: `fraction in (0, ${max}], or a percentage: 0.05 or 5%`,
+    read: (raw, name) => {
+      const n = shareOf(raw);
+      if (!(n > 0 && n <= max)) throw badInput(`${name} must be ${range}, got "${raw}"`);
+      return n;
+    },
+    ...extra,
+  };
+}
+
+export function parseFraction(raw: string, name: string): number {
+  const n = shareOf(raw);
   if (!(n > 0 && n <= 1)) {
     throw badInput(
       `${name} must be in (0, 1] (a fraction such as 0.5, or a percentage such as 50%), got "${raw}"`,

@@ -6,7 +6,7 @@
  */
 import type { ErrorInfo } from '../core/errors.ts';
 import type { Reallocation } from '../core/allocate/reallocate.ts';
-import type { MethodId } from '../core/kv.ts';
+import type { MethodId, Objective } from '../core/kv.ts';
 import type { KeySpaceSetting, ProfilePoint } from './report.ts';
 import type { TryToken } from './try.ts';
 
@@ -70,16 +70,29 @@ export interface StiefTraining {
   trainWindows?: number;
 }
 
+/** Fine-tuning of the compressed key and value projections, as a job asks for it. */
+export interface FinetuneRequest {
+  /** Optimiser steps per layer, at least 1. */
+  steps: number;
+  lr?: number;
+}
+
 /** A compression job's settings: the CLI's `compress` options as data. */
 export interface JobSettings {
   model: string;
   calib: DataSource;
   eval: DataSource;
   method: MethodId;
-  /** Exactly one of ranks, budget, kvFraction. Ranks are per KV head. */
+  /** Exactly one of ranks, budget, kvFraction, maxPplIncrease. Ranks are per KV head. */
   ranks?: { k: number; v: number };
   budget?: number;
   kvFraction?: number;
+  /** The perplexity increase accepted, a fraction (0.05: 5 %): the smallest cache predicted to stay within it. */
+  maxPplIncrease?: number;
+  /** What the allocation minimises: each layer's end-to-end effect (default) or its output error. */
+  objective?: Objective;
+  /** A short fine-tuning of every layer's compressed projections after the fit (methods/finetune.ts). */
+  finetune?: FinetuneRequest;
   keySpace?: KeySpaceSetting;
   window?: number;
   calibWindows?: number;
@@ -194,6 +207,8 @@ export interface ReallocateRequest {
   jobId: JobId;
   budget?: number;
   kvFraction?: number;
+  /** For an end-to-end job: the perplexity increase accepted, a fraction. */
+  maxPplIncrease?: number;
   overrides?: RankOverride[];
   /** With overrides: re-allocate the other layers to meet the target, the overridden ones held fixed. */
   refit?: boolean;

@@ -9,7 +9,7 @@
  * Dependency-free (main/core only), so every face, the preload bundle and the renderer load it as it is.
  */
 import { badInput } from '../core/errors.ts';
-import { METHOD_IDS } from '../core/kv.ts';
+import { METHOD_IDS, OBJECTIVES } from '../core/kv.ts';
 import {
   BUILTIN_TEXTS,
   DEVICES,
@@ -76,6 +76,13 @@ const seed = s.int(0, Number.MAX_SAFE_INTEGER, { what: 'a whole number ≥ 0' })
 const window = s.int(2, MAX_WINDOW, { limit: 'context' });
 const budget = s.number({ gt: 0 }, 'a positive number (a mean relative layer-output error such as 0.05)');
 const kvFraction = s.number({ gt: 0, le: 1 }, 'in (0, 1] (the share of the original KV cache to keep)');
+/** Up to a tenfold perplexity: beyond it a compressed model is no longer the model it was. */
+export const MAX_PPL_INCREASE = 9;
+const maxPplIncrease = s.number(
+  { gt: 0, le: MAX_PPL_INCREASE },
+  `in (0, ${MAX_PPL_INCREASE}] (the perplexity increase accepted, a fraction: 0.05 for 5 %)`,
+);
+const learningRate = s.number({ gt: 0, le: 100 }, 'a number in (0, 100] (a learning rate)');
 
 /** {layer, kRank, vRank} entries, each layer at most once. */
 const rankOverrides: Schema<RankOverride[]> = s.list(
@@ -102,6 +109,15 @@ const jobSettings: Schema<JobSettings> = s.object(
     ranks: s.object({ k: rank, v: rank }, { required: ['k', 'v'] }),
     budget,
     kvFraction,
+    maxPplIncrease,
+    objective: s.enum(OBJECTIVES),
+    finetune: s.object(
+      {
+        steps: s.int(1, 1_000_000, { what: 'a whole number ≥ 1 (optimiser steps per layer)' }),
+        lr: learningRate,
+      },
+      { required: ['steps'] },
+    ),
     keySpace: s.enum(KEY_SPACE_SETTINGS),
     window,
     calibWindows: s.int(2, MAX_WINDOWS),
@@ -114,7 +130,7 @@ const jobSettings: Schema<JobSettings> = s.object(
     layerWeights,
     stief: s.object({
       steps: s.int(0, 1_000_000),
-      lr: s.number({ gt: 0, le: 100 }, 'a number in (0, 100] (a learning rate)'),
+      lr: learningRate,
       trainWindows: s.int(1, MAX_WINDOWS),
     }),
     device: s.enum(DEVICES),
@@ -122,7 +138,14 @@ const jobSettings: Schema<JobSettings> = s.object(
   {
     required: ['model', 'calib', 'eval', 'method'],
     rules: [
-      { rule: 'exactlyOne', of: ['ranks', 'budget', 'kvFraction'] },
+      { rule: 'exactlyOne', of: ['ranks', 'budget', 'kvFraction', 'maxPplIncrease'] },
+      {
+        rule: 'excludes',
+        field: 'objective',
+        other: 'ranks',
+        message:
+          '{at}.objective chooses how ranks are allocated; with {at}.ranks every layer has the same ranks, so leave it out',
+      },
       {
         rule: 'excludes',
         field: 'layerWeights',
@@ -148,8 +171,8 @@ const previewRequest: Schema<DataPreviewRequest> = s.object(
 );
 
 const reallocateRequest: Schema<ReallocateRequest> = s.object(
-  { jobId, budget, kvFraction, overrides: rankOverrides, refit: s.boolean(), layerWeights },
-  { required: ['jobId'], rules: [{ rule: 'atMostOne', of: ['budget', 'kvFraction'] }] },
+  { jobId, budget, kvFraction, maxPplIncrease, overrides: rankOverrides, refit: s.boolean(), layerWeights },
+  { required: ['jobId'], rules: [{ rule: 'atMostOne', of: ['budget', 'kvFraction', 'maxPplIncrease'] }] },
 );
 
 const exportRequest: Schema<ExportRequest> = s.object(

@@ -3,7 +3,7 @@
  * (`getExportReport`; ARCHITECTURE.md §7). The HTML report renders exactly this object, so the two never
  * disagree. Every key is camelCase.
  */
-import type { KeySpace, MethodId } from '../core/kv.ts';
+import type { KeySpace, MethodId, Objective } from '../core/kv.ts';
 import type { ModelInfo } from './model.ts';
 
 /** Where key projections act, as a job asks for it: a space, or `auto` (per layer, the lower error). */
@@ -17,6 +17,39 @@ export interface ProfilePoint {
   vRank: number;
   /** Relative decoder-layer output error E(kRank, vRank) ≥ 0, measured on held-out data. */
   error: number;
+}
+
+/** One probe of a layer's end-to-end effect: its compression alone at (kRank, vRank). */
+export interface EffectProbeReport extends ProfilePoint {
+  /** The model's mean next-token NLL change, nats per token. */
+  effect: number;
+}
+
+export interface LayerEffectReport {
+  layer: number;
+  probes: EffectProbeReport[];
+}
+
+/** What fine-tuning did to each compressed layer; losses are ℒ = ‖Ŷ − Y‖²/‖Y‖² of the layer's output. */
+export interface FinetuneReport {
+  /** Steps per layer asked for, and the learning rate. */
+  steps: number;
+  lr: number;
+  trainWindows: number;
+  layers: {
+    layer: number;
+    /** Steps run (early stopping may end sooner). */
+    steps: number;
+    stopped: 'steps' | 'no-improvement' | 'diverged' | 'not-trainable';
+    /** The step whose parameters were kept: 0 is the method's own fit. */
+    bestStep: number;
+    heldoutLoss: { start: number; best: number };
+    /** On the training windows, at the first step and at the last; null when nothing was trained. */
+    trainLoss: { start: number; last: number } | null;
+  }[];
+  seconds: number;
+  /** Layers whose training diverged or could not run, and which iterate each kept. */
+  warnings: string[];
 }
 
 export interface CompressedLayerReport {
@@ -45,7 +78,22 @@ export interface CompressReport {
   layers: CompressedLayerReport[];
   /** Per layer, its measured grid (jobs that allocate). */
   profile?: ProfilePoint[][];
+  /**
+   * `kind`: memory (target = the fraction of the cache kept), budget (target = the mean layer error
+   * allowed) or perplexity (target = the perplexity increase allowed, a fraction).
+   */
   allocation?: { kind: string; target: number; feasible: boolean; reason?: string; weightedError: number };
+  /** What the allocator minimised (jobs that allocate; absent before the end-to-end objective existed). */
+  objective?: Objective;
+  /**
+   * End-to-end objective: per layer, its probes (that layer alone compressed at a pair, the model's mean
+   * NLL change on the held-out windows), from which the effect of every profile point is predicted.
+   */
+  effects?: LayerEffectReport[];
+  /** End-to-end objective: the chosen allocation's summed predicted effect and the perplexity it predicts. */
+  predicted?: { nllIncrease: number; perplexity: number };
+  /** Fine-tuning of the allocated layers' projections (jobs that asked for it). */
+  finetune?: FinetuneReport;
   /** StiefAttention: optimiser steps over all layers and both phases, and their wall time. */
   training?: { steps: number; seconds: number; secondsPerLayerStep: number };
   /** Wall time per stage (load, capture, profile, train, allocate, eval). */

@@ -8,6 +8,13 @@ export type MethodId = 'ksvd' | 'eigen' | 'kqsvd' | 'thinkeys' | 'stief';
 export const METHOD_IDS: readonly MethodId[] = ['ksvd', 'eigen', 'kqsvd', 'thinkeys', 'stief'];
 
 /**
+ * What rank allocation minimises: each layer's predicted effect on the model's next-token NLL, measured by
+ * probes (`e2e`), or the layers' relative output errors (`layer`).
+ */
+export type Objective = 'e2e' | 'layer';
+export const OBJECTIVES: readonly Objective[] = ['e2e', 'layer'];
+
+/**
  * Where key projections act (methods.md §2.2): `pre-rope` caches a latent of the pre-RoPE key and
  * rebuilds the key before rotating it (R1); `post-rope` projects rotated keys and queries (R2); `folded`
  * is the exact fold into W_K and W_Q of a model without RoPE.

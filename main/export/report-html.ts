@@ -373,6 +373,26 @@ function renderSettings(r: ReportData): string {
     ['Evaluation windows', formatInt(c.evalWindows)],
     ['Device', esc(c.device)],
   ];
+  if (c.objective)
+    items.push([
+      'Allocation objective',
+      c.objective === 'e2e' ? 'end to end (predicted NLL effect)' : 'layer errors',
+    ]);
+  if (c.predicted) {
+    items.push([
+      "Predicted perplexity (the job's allocation)",
+      `${fixed(c.predicted.perplexity, 3)}, from its NLL increase of ${fixed(c.predicted.nllIncrease, 4)} nats on the calibration windows`,
+    ]);
+  }
+  if (c.finetune) {
+    const f = c.finetune;
+    items.push([
+      'Fine-tuning',
+      `${formatInt(f.layers.length)} layers, up to ${formatInt(f.steps)} steps at learning rate ${f.lr}, in ${fixed(f.seconds, 1)} s; ` +
+        `held-out layer loss ${f.layers.map((l) => `${fixed(l.heldoutLoss.start, 4)} → ${fixed(l.heldoutLoss.best, 4)}`).join(', ')}` +
+        f.warnings.map((w) => `<br>warning: ${esc(w)}`).join(''),
+    ]);
+  }
   if (c.training) {
     items.push([
       'Training',

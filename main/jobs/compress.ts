@@ -6,9 +6,10 @@
  * method's hooks (methods/types.ts), never of its id.
  */
 import type { Allocation, LayerProfile } from '../core/allocate/index.ts';
-import type { CompressReport } from '../contract/report.ts';
+import type { CompressReport, FinetuneReport } from '../contract/report.ts';
 import type { CompressionPlan } from '../export/plan.ts';
-import type { LayerCompression } from '../core/kv.ts';
+import type { LayerCompression, Objective } from '../core/kv.ts';
+import { predictedPerplexity } from '../core/allocate/effect.ts';
 import { methodById } from '../methods/index.ts';
 import type { RankPoint } from '../methods/types.ts';
 import type { ModelHandle } from '../model/model.ts';
@@ -18,6 +19,9 @@ import { defaultProfileRows } from '../runtime/layer-sweep.ts';
 import { ModelRunner } from '../runtime/runner.ts';
 import type { CompressOptions, CompressSettings } from './settings.ts';
 import { allocateRanks } from './stages/allocate.ts';
+import { allocateEndToEnd, effectWindows, type EndToEnd } from './stages/effects.ts';
+import { finetuneLayers, finetuneWindows } from './stages/finetune.ts';
+import { objectiveOf } from './stages/objective.ts';
 import { checkSettings, keySpacesFor } from './stages/checks.ts';
 import { evaluate, kvBytesPerToken } from './stages/evaluate.ts';
 import type { LayerJob } from './stages/layer-job.ts';
@@ -71,14 +75,29 @@ export async function compressToPlan(
     // Training happened inside the layer loop; report it as its own stage.
     if (layers.training) timer.split('profile', 'train', layers.training.seconds);
 
-    const { chosen, allocation } = allocateRanks(s, spec, job.plan, layers);
-    timer.lap('allocate');
+    const objective = objectiveOf(s, spec, job.plan);
+    const e2e =
+      objective === 'e2e'
+        ? await allocateEndToEnd(job, layers, effectWindows(windows.held, windows.fit))
+        : null;
+    const { chosen, allocation } = allocateRanks(s, spec, job.plan, layers, e2e?.allocation ?? null);
+    timer.lap(e2e ? 'effects' : 'allocate');
 
-    const compressions = chosen.map((c, i) => layers.fits[i].at(c.kRank, c.vRank));
+    const fitted = chosen.map((c, i) => layers.fits[i].at(c.kRank, c.vRank));
+    const tuned = s.finetune
+      ? await finetuneLayers(job, fitted, finetuneWindows(windows), s.finetune)
+      : { compressions: fitted, report: null };
+    if (tuned.report) timer.lap('finetune');
+    const compressions = tuned.compressions;
     const perplexity = await evaluate({ engine, model, runner, opts }, windows.eval, compressions);
     timer.lap('eval');
 
-    const finished = { s, model, engine, windows, layers, chosen, allocation, compressions, perplexity };
+    const finished = {
+      ...{ s, model, engine, windows, layers, chosen, allocation, compressions, perplexity },
+      objective,
+      e2e,
+      finetune: tuned.report,
+    };
     const report = buildReport(finished, timer.seconds);
     return { report, plan: buildPlan(s, model, windows, compressions, report) };
   } finally {
@@ -97,6 +116,9 @@ interface Finished {
   allocation: Allocation | null;
   compressions: LayerCompression[];
   perplexity: CompressReport['perplexity'];
+  objective: Objective | null;
+  e2e: EndToEnd | null;
+  finetune: FinetuneReport | null;
 }
 
 function buildReport(f: Finished, seconds: Record<string, number>): CompressReport {
@@ -125,6 +147,7 @@ function buildReport(f: Finished, seconds: Record<string, number>): CompressRepo
     })),
     seconds,
   };
+  if (f.finetune) report.finetune = f.finetune;
   const training = layers.training;
   if (training) {
     report.training = {
@@ -136,11 +159,19 @@ function buildReport(f: Finished, seconds: Record<string, number>): CompressRepo
   if (!s.ranks) report.profile = profilePoints(layers.profiles);
   if (allocation) {
     report.allocation = {
-      kind: allocation.target.kind,
-      target: s.kvFraction ?? s.budget!,
+      kind: s.maxPplIncrease !== undefined ? 'perplexity' : allocation.target.kind,
+      target: s.kvFraction ?? s.maxPplIncrease ?? s.budget!,
       feasible: allocation.feasible,
       weightedError: allocation.weightedError,
       ...(allocation.reason ? { reason: allocation.reason } : {}),
+    };
+  }
+  if (f.objective) report.objective = f.objective;
+  if (f.e2e && allocation?.predictedNllIncrease !== undefined) {
+    report.effects = f.e2e.effects;
+    report.predicted = {
+      nllIncrease: allocation.predictedNllIncrease,
+      perplexity: predictedPerplexity(f.perplexity.original, allocation.predictedNllIncrease),
     };
   }
   return report;

@@ -5,6 +5,11 @@
  * measured on a 2-core machine; memory is what gates a job.
  */
 import { defaultHeldoutWindows } from './stages/load.ts';
+import { EFFECT_ROUNDS, EFFECT_WINDOWS } from './stages/effects.ts';
+import { objectiveOf } from './stages/objective.ts';
+import { EFFECT_GROUP_BYTES } from '../runtime/layer-effects.ts';
+import { PROBE_SHARES } from '../core/allocate/effect.ts';
+import { DEFAULT_TRAIN_WINDOWS } from '../methods/stief-settings.ts';
 import { defaultProfileRows } from '../runtime/layer-sweep.ts';
 import os from 'node:os';
 
@@ -45,7 +50,12 @@ export function estimateJob(
   const hidden = 2 * Math.min(calib, 64) * T * D * 4;
   const scores = Math.min(128 * MiB, spec.numHeads * T * T * 4 * Math.min(calib, 8));
   const held = 2 * 8 * T * D * 4;
-  const activations = hidden + scores + held;
+  const e2e = objectiveOf(s, spec, methodById(s.method).rankPlan(spec, s)) === 'e2e';
+  const probeWindows = Math.min(calib, EFFECT_WINDOWS);
+  // every probe stream's hidden states, in groups of windows bounded by the effects stage's memory
+  const probeStreams = 1 + spec.numLayers * (PROBE_SHARES.length + 2);
+  const streams = e2e ? Math.min(EFFECT_GROUP_BYTES, probeStreams * probeWindows * T * D * 4) : 0;
+  const activations = hidden + scores + held + streams;
   const statistics = spec.numLayers * spec.numKvHeads * 5 * spec.headDim * spec.headDim * 8;
   const memoryBytes = weights + activations + statistics + RUNTIME_BYTES;
 
@@ -60,6 +70,22 @@ export function estimateJob(
   if (training) {
     const { forwardsPerStep, steps, windows } = training;
     flops += forwardsPerStep * steps * 2 * layerMacs(spec) * spec.numLayers * windows * rows;
+  }
+  if (e2e) {
+    // a probe of layer ℓ runs the L − ℓ layers from it: the first pass probes PROBE_SHARES points of each
+    // layer, each later one two more (the allocation's choice and the layer uncompressed); then the base
+    // streams of every pass and the two candidates measured whole
+    const L = spec.numLayers;
+    const probes = PROBE_SHARES.length + EFFECT_ROUNDS * (PROBE_SHARES.length + 2);
+    const layerRuns = (probes * L * (L + 1)) / 2 + (EFFECT_ROUNDS + 1) * L + 2 * L;
+    flops += 2 * layerMacs(spec) * layerRuns * probeWindows * T;
+  }
+  if (s.finetune) {
+    // a step is a gradient (about three forwards) over the training windows at the sampled positions, and
+    // every tenth a held-out check; plus one pass to capture each layer's windows
+    const steps = s.finetune.steps * spec.numLayers;
+    flops += 2 * layerMacs(spec) * steps * (3 * DEFAULT_TRAIN_WINDOWS + heldWindows / 10) * rows;
+    flops += 2 * layerMacs(spec) * spec.numLayers * (DEFAULT_TRAIN_WINDOWS + heldWindows) * T;
   }
   return {
     memoryBytes,

@@ -104,7 +104,8 @@ async function fileStamp(p: string): Promise<string> {
  * layer's fit, profile or in-loop choice.
  */
 export async function cacheKey(s: CompressSettings): Promise<string> {
-  // Budgets, memory targets and layer weights only steer the allocation, which runs after the layer loop;
+  // Budgets, memory targets, the objective and layer weights only steer the allocation, which runs after
+  // the layer loop, and fine-tuning works on the allocated layers after it;
   // a method that picks ranks inside it names what of them its layers depend on (its cacheKey hook).
   const {
     device: _device,
@@ -112,6 +113,9 @@ export async function cacheKey(s: CompressSettings): Promise<string> {
     evalWindows: _evalWindows,
     budget: _budget,
     kvFraction: _kvFraction,
+    maxPplIncrease: _maxPplIncrease,
+    objective: _objective,
+    finetune: _finetune,
     layerWeights: _layerWeights,
     allocator: _allocator,
     ...fitting

@@ -4,7 +4,7 @@
  */
 import type { ProfilePoint } from '../core/allocate/index.ts';
 import type { KeySpaceSetting } from '../contract/report.ts';
-import type { KeySpace, MethodId } from '../core/kv.ts';
+import type { KeySpace, MethodId, Objective } from '../core/kv.ts';
 import type { Progress } from '../core/progress.ts';
 import type { Sampling } from '../data/windows.ts';
 import type { StiefSettings } from '../methods/stief-settings.ts';
@@ -22,6 +22,16 @@ export interface CompressSettings {
   budget?: number;
   /** Memory target: fraction of the original KV cache bytes. */
   kvFraction?: number;
+  /**
+   * Memory target as the perplexity increase accepted, a fraction (0.05 for 5 %): the smallest cache whose
+   * predicted perplexity stays within it, by the end-to-end objective.
+   */
+  maxPplIncrease?: number;
+  /**
+   * What the allocator minimises: the layers' predicted end-to-end effect (`e2e`, probes of each layer's
+   * effect on the model's NLL) or their summed output errors (`layer`). Default: stages/objective.ts.
+   */
+  objective?: Objective;
   keySpace?: KeySpaceSetting;
   window?: number;
   calibWindows?: number;
@@ -44,6 +54,8 @@ export interface CompressSettings {
   allocator?: 'knapsack' | 'sweep';
   /** StiefAttention training: steps, learning rate, and how many calibration windows it trains on. */
   stief?: Partial<StiefSettings> & { trainWindows?: number };
+  /** Fine-tuning of the compressed projections after the fit: steps per layer and learning rate. */
+  finetune?: { steps: number; lr?: number };
 }
 
 export interface CompressOptions {

@@ -145,6 +145,39 @@ function nextTokenTargets(ids: Int32Array, B: number, T: number): Int32Array {
 }
 
 /**
+ * Final norm and head over a batch's hidden states [B·T·D]: each position's NLL of the next token (the
+ * last position of each sequence scores token 0 and is to be dropped), and every logit on request.
+ */
+export async function batchHead(
+  runner: ModelRunner,
+  hidden: Float32Array,
+  ids: Int32Array,
+  B: number,
+  T: number,
+  wantLogits = false,
+): Promise<{ nll: Float32Array; logits: Float32Array | null }> {
+  const { hiddenSize: D, vocabSize: V } = runner.spec;
+  const targets = nextTokenTargets(ids, B, T);
+  // Bound the [rows, V] logits of one head call; large calls amortise packing the LM head weights.
+  const rowsPerCall = Math.max(T, Math.floor((256 * MiB) / (4 * V) / T) * T);
+  const nll = new Float32Array(B * T);
+  const logits = wantLogits ? new Float32Array(B * T * V) : null;
+  for (let r = 0; r < B * T; r += rowsPerCall) {
+    const n = Math.min(rowsPerCall, B * T - r);
+    const out = await runner.head(
+      hidden.subarray(r * D, (r + n) * D),
+      n,
+      targets.subarray(r, r + n),
+      wantLogits,
+    );
+    checkHeadOutput(runner, out.nll);
+    nll.set(out.nll, r);
+    if (logits && out.logits) logits.set(out.logits, r * V);
+  }
+  return { nll, logits };
+}
+
+/**
  * The whole model, layer by layer: each group of sequences is embedded, then every layer's weights are
  * loaded once and applied to all of the group's micro-batches before the next layer is read, so memory
  * holds one layer's weights plus the group's hidden states.
@@ -195,23 +228,14 @@ export async function forwardSequences(
       throwIfCancelled(opts.signal);
       const B = b.members.length;
       const hidden = b.hidden as Float32Array;
-      const targets = nextTokenTargets(b.ids, B, b.T);
-      // Bound the [rows, V] logits of one head call; large calls amortise packing the LM head weights.
-      const rowsPerCall = Math.max(b.T, Math.floor((256 * MiB) / (4 * V) / b.T) * b.T);
-      const batchNll = new Float32Array(B * b.T);
-      const batchLogits = wantLogits === 'all' ? new Float32Array(B * b.T * V) : null;
-      for (let r = 0; r < B * b.T; r += rowsPerCall) {
-        const n = Math.min(rowsPerCall, B * b.T - r);
-        const out = await runner.head(
-          hidden.subarray(r * D, (r + n) * D),
-          n,
-          targets.subarray(r, r + n),
-          wantLogits === 'all',
-        );
-        checkHeadOutput(runner, out.nll);
-        batchNll.set(out.nll, r);
-        if (batchLogits && out.logits) batchLogits.set(out.logits, r * V);
-      }
+      const { nll: batchNll, logits: batchLogits } = await batchHead(
+        runner,
+        hidden,
+        b.ids,
+        B,
+        b.T,
+        wantLogits === 'all',
+      );
       if (wantLogits === 'last') {
         const last = new Float32Array(B * D);
         for (let k = 0; k < B; k++)

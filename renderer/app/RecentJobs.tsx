@@ -24,11 +24,16 @@ function describe(job: JobSummary): string {
   return `${what} · ${baseName(job.settings.model)}`;
 }
 
-/** What the job aimed at, as its settings say: the budget, the share of the cache, or fixed ranks. */
+/** What the job aimed at, as its settings say: the budget, the share of the cache, a perplexity rise, or fixed ranks. */
 export function targetOf(job: JobSummary): string {
   const s = job.settings;
   if (s.ranks) return `ranks K ${s.ranks.k} · V ${s.ranks.v}`;
-  if (s.kvFraction !== undefined) return `target: keep ${formatPercent(s.kvFraction, 1)} of the cache`;
+  if (s.kvFraction !== undefined) {
+    const by = s.objective === 'layer' ? ' by layer errors' : '';
+    return `target: keep ${formatPercent(s.kvFraction, 1)} of the cache${by}`;
+  }
+  if (s.maxPplIncrease !== undefined)
+    return `target: perplexity up to +${formatPercent(s.maxPplIncrease, 1)}`;
   if (s.budget !== undefined) return `error budget ${s.budget}`;
   return '';
 }

@@ -33,6 +33,7 @@ const SETTING_LABELS: Record<string, string> = {
   evalWindows: 'evaluation windows',
   heldoutWindows: 'held-out windows',
   kvFraction: 'memory kept',
+  maxPplIncrease: 'perplexity increase',
   budget: 'error budget',
   keySpace: 'key space',
   'ranks.k': 'key rank',
@@ -55,7 +56,9 @@ const BAD_INPUT_ADVICE: Record<ErrorContext, string> = {
   data:
     'Check the named file: plain text (.txt), JSON lines with a "text" field (.jsonl, .json, .gz) or Parquet. ' +
     'If the text is too short for the window, use a shorter window or a longer text.',
-  method: 'Change the value named above: the budget must be a positive number, the memory kept 1–100 %.',
+  method:
+    'Change the value named above: the budget must be a positive number, the memory kept 1–100 %, the ' +
+    'perplexity increase at most 900 %.',
   run: 'Go back to the step the message names (data, method or budget), change it and start again.',
   review: 'Choose ranks from the layer’s own grid, or reset the layer to the job’s allocation.',
   export:

@@ -2,18 +2,21 @@
  * Selectors over the wizard state: the JobSettings it describes, what is still missing or wrong on each
  * step, and which steps may open. Pure, so the stepper's rules are tested without rendering anything.
  */
-import type {
-  DataPreviewRequest,
-  DataSource,
-  JobSettings,
-  JobSummary,
-  ModelCard,
+import {
+  MAX_PPL_INCREASE,
+  type DataPreviewRequest,
+  type DataSource,
+  type JobSettings,
+  type JobSummary,
+  type ModelCard,
 } from '../../main/contract/index.ts';
 import { keySpacesFor, methodInfo, methodObstacle } from './methods.ts';
 import { EMPTY_RUN_VIEW } from './run.ts';
 import {
   DEFAULT_CALIB_WINDOWS,
   DEFAULT_EVAL_WINDOWS,
+  DEFAULT_OBJECTIVE,
+  DEFAULT_PPL_INCREASE,
   DEFAULT_WINDOW,
   initialState,
   STEP_IDS,
@@ -37,6 +40,18 @@ export function parseKeep(text: string): number {
   const n = parseDecimal(text);
   if (!(n > 0) || n > 100) return NaN;
   return n <= 1 ? n : n / 100;
+}
+
+/**
+ * The perplexity increase accepted, as a fraction, from "5" (per cent) or "0.05" (a fraction): a number
+ * below 1 is a fraction and one from 1 up a per cent, so "1" is 1 % and "0.5" is 50 % (half a per cent is
+ * "0.005"). The field shows how it read the number. Up to MAX_PPL_INCREASE (900 %), as the engine accepts.
+ */
+export function parsePplIncrease(text: string): number {
+  const n = parseDecimal(text);
+  if (!(n > 0)) return NaN;
+  const fraction = n < 1 ? n : n / 100;
+  return fraction <= MAX_PPL_INCREASE ? fraction : NaN;
 }
 
 /** A decimal number ("0.05", ".5", "5e-2"), or NaN. */
@@ -80,15 +95,21 @@ export function settingsOf(state: WizardState): JobSettings | null {
   if (!card || !calib || !evalSource) return null;
   if ([window, calibWindows, evalWindows, seed].some((n) => Number.isNaN(n))) return null;
   const m = state.method;
-  const target: Pick<JobSettings, 'budget' | 'kvFraction'> = {};
+  const target: Pick<JobSettings, 'budget' | 'kvFraction' | 'maxPplIncrease' | 'objective'> = {};
   if (m.mode === 'budget') {
     const budget = parseDecimal(m.budget);
     if (!(budget > 0)) return null;
     target.budget = budget;
+  } else if (m.mode === 'perplexity') {
+    const increase = parsePplIncrease(m.pplIncrease);
+    if (Number.isNaN(increase)) return null;
+    target.maxPplIncrease = increase;
   } else {
     const fraction = parseKeep(m.keep);
     if (Number.isNaN(fraction)) return null;
     target.kvFraction = fraction;
+    // the default is left out, so the settings (and the keys of jobs run before the choice) stay as they were
+    if (m.objective !== DEFAULT_OBJECTIVE) target.objective = m.objective;
   }
   const settings: JobSettings = {
     model: card.dir,
@@ -184,6 +205,14 @@ export function methodIssues(state: WizardState): string[] {
     if (Number.isNaN(parseKeep(m.keep)))
       return ['The memory to keep must be a per cent up to 100 (50) or a fraction up to 1 (0.5).'];
   }
+  if (m.mode === 'perplexity' && Number.isNaN(parsePplIncrease(m.pplIncrease))) {
+    return [
+      m.pplIncrease.trim() === ''
+        ? 'Give the perplexity increase to accept, such as 5 (per cent).'
+        : `The perplexity increase must be a per cent from 1 to ${MAX_PPL_INCREASE * 100} (5 for 5 %) ` +
+          'or a fraction below 1 (0.05 for 5 %).',
+    ];
+  }
   const key = currentKey(state);
   if (!key) return ['Complete the earlier steps.'];
   const estimate = m.estimate;
@@ -222,6 +251,17 @@ function keepText(kvFraction: number | undefined): string {
   return kvFraction > 0.01 ? String(+(kvFraction * 100).toFixed(4)) : String(kvFraction);
 }
 
+/** A perplexity target as its field would show it: a per cent, or a fraction below 1 % (which a per cent would misread). */
+function pplText(maxPplIncrease: number | undefined): string {
+  if (maxPplIncrease === undefined) return String(DEFAULT_PPL_INCREASE);
+  return maxPplIncrease >= 0.01 ? String(+(maxPplIncrease * 100).toPrecision(12)) : String(maxPplIncrease);
+}
+
+function targetMode(s: JobSettings): WizardState['method']['mode'] {
+  if (s.kvFraction !== undefined) return 'memory';
+  return s.maxPplIncrease !== undefined ? 'perplexity' : 'budget';
+}
+
 function sourceState(source: DataSource, fallback: SourceState): SourceState {
   return 'builtin' in source
     ? { ...fallback, mode: 'demo', builtin: source.builtin }
@@ -253,9 +293,11 @@ export function stateForJob(job: JobSummary, card: ModelCard): WizardState {
     method: {
       ...base.method,
       method: s.method,
-      mode: s.kvFraction !== undefined ? 'memory' : 'budget',
+      mode: targetMode(s),
       budget: String(s.budget ?? base.method.budget),
       keep: keepText(s.kvFraction),
+      pplIncrease: pplText(s.maxPplIncrease),
+      objective: s.objective ?? DEFAULT_OBJECTIVE,
       keySpace: keySpacesFor(s.method, card).includes(s.keySpace ?? 'auto') ? (s.keySpace ?? 'auto') : 'auto',
     },
   };

@@ -17,6 +17,7 @@ import type {
   RankOverride,
   ReportData,
 } from '../../main/contract/index.ts';
+import type { Objective } from '../../main/core/kv.ts';
 import { applyJobEvent, EMPTY_RUN_VIEW, type RunView } from './run.ts';
 
 export const STEP_IDS = ['model', 'data', 'method', 'run', 'review', 'export'] as const;
@@ -25,6 +26,7 @@ export type StepId = (typeof STEP_IDS)[number];
 export type KeySpaceSetting = NonNullable<JobSettings['keySpace']>;
 export type BuiltinText = 'demo-calibration' | 'demo-evaluation';
 export type TextSlot = 'calib' | 'eval';
+export type TargetMode = 'budget' | 'memory' | 'perplexity';
 
 export interface SourceState {
   mode: 'demo' | 'file';
@@ -67,10 +69,15 @@ export interface WizardState {
   };
   method: {
     method: MethodId;
-    mode: 'budget' | 'memory';
+    /** The target: an error budget, a memory target, or the perplexity increase accepted. */
+    mode: TargetMode;
     budget: string;
     /** How much of the original cache to keep: a per cent ("50") or a fraction ("0.5"); see parseKeep. */
     keep: string;
+    /** The perplexity increase accepted: a per cent from 1 ("5") or a fraction below 1 ("0.05"); see parsePplIncrease. */
+    pplIncrease: string;
+    /** What a memory target's allocation minimises (a budget is always layer errors, a perplexity target end to end). */
+    objective: Objective;
     keySpace: KeySpaceSetting;
     estimate: Keyed<JobEstimate> | null;
   };
@@ -94,6 +101,10 @@ export interface WizardState {
 export const DEFAULT_WINDOW = 512;
 export const DEFAULT_CALIB_WINDOWS = 32;
 export const DEFAULT_EVAL_WINDOWS = 16;
+/** The perplexity target's starting value, per cent. */
+export const DEFAULT_PPL_INCREASE = 5;
+/** The engine's default for a memory target (main/jobs/stages/objective.ts): left out of the settings. */
+export const DEFAULT_OBJECTIVE: Objective = 'e2e';
 /** Perplexity increase, per cent, past which a result is flagged. */
 export const DEFAULT_WARN_ABOVE = 10;
 
@@ -116,6 +127,8 @@ export function initialState(): WizardState {
       mode: 'budget',
       budget: '0.05',
       keep: '50',
+      pplIncrease: String(DEFAULT_PPL_INCREASE),
+      objective: DEFAULT_OBJECTIVE,
       keySpace: 'auto',
       estimate: null,
     },

@@ -10,7 +10,7 @@ import TextField from '@mui/material/TextField';
 import ToggleButton from '@mui/material/ToggleButton';
 import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import Typography from '@mui/material/Typography';
-import type { InputHTMLAttributes } from 'react';
+import type { InputHTMLAttributes, ReactElement } from 'react';
 import type { MethodId } from '../../main/contract/index.ts';
 import {
   budgetToSlider,
@@ -20,8 +20,9 @@ import {
   METHODS,
   sliderToBudget,
 } from '../state/methods.ts';
-import { parseDecimal, parseKeep } from '../state/settings.ts';
-import type { KeySpaceSetting } from '../state/wizard.ts';
+import { parseDecimal, parseKeep, parsePplIncrease } from '../state/settings.ts';
+import type { KeySpaceSetting, TargetMode } from '../state/wizard.ts';
+import type { Objective } from '../../main/core/kv.ts';
 import { EstimatePanel } from './EstimatePanel.tsx';
 import type { StepProps } from './step-props.ts';
 
@@ -103,10 +104,162 @@ function MethodChoice({ state, dispatch }: StepProps) {
   );
 }
 
-function TargetChoice({ state, dispatch }: StepProps) {
+const OBJECTIVE_TEXT: Record<Objective, { label: string; help: string }> = {
+  e2e: {
+    label: 'Predicted perplexity',
+    help:
+      'Measures how much compressing each layer changes the model’s predictions, and sizes the layers so ' +
+      'that perplexity is predicted to rise least. Takes some extra runs of the model.',
+  },
+  layer: {
+    label: 'Layer errors',
+    help: 'Sizes the layers so that their output errors add up to the least. Quicker: no extra runs.',
+  },
+};
+
+function ObjectiveChoice({ state, dispatch }: StepProps) {
+  const objective = state.method.objective;
+  return (
+    <Box sx={{ mt: 1.5 }}>
+      <Stack direction="row" spacing={1.5} sx={{ alignItems: 'center' }}>
+        <Typography variant="body2" id="objective-label">
+          Choose each layer’s size by
+        </Typography>
+        <ToggleButtonGroup
+          exclusive
+          size="small"
+          value={objective}
+          aria-labelledby="objective-label"
+          onChange={(_, o: Objective | null) =>
+            o && dispatch({ type: 'methodField', patch: { objective: o } })
+          }
+        >
+          {(['e2e', 'layer'] as const).map((o) => (
+            <ToggleButton key={o} value={o} data-testid={`objective-${o}`}>
+              {OBJECTIVE_TEXT[o].label}
+            </ToggleButton>
+          ))}
+        </ToggleButtonGroup>
+      </Stack>
+      <Typography variant="body2" color="text.secondary" sx={{ mt: 0.5 }}>
+        {OBJECTIVE_TEXT[objective].help}
+      </Typography>
+    </Box>
+  );
+}
+
+function BudgetTarget({ state, dispatch }: StepProps) {
   const m = state.method;
   const budget = parseDecimal(m.budget);
+  return (
+    <Box>
+      <Typography variant="body2" color="text.secondary">
+        How much each layer’s output may change, on average: 0.05 means by about 5 %. Rankwise then keeps as
+        little cache as it can within that. Smaller budgets keep more of the cache.
+      </Typography>
+      <Stack direction="row" spacing={3} sx={{ alignItems: 'center', mt: 1 }}>
+        <Slider
+          aria-label="Error budget (log scale)"
+          min={0}
+          max={1}
+          step={0.01}
+          marks={BUDGET_MARKS}
+          value={budget > 0 ? budgetToSlider(budget) : 0}
+          valueLabelDisplay="auto"
+          valueLabelFormat={(v) => String(sliderToBudget(v))}
+          onChange={(_, v) =>
+            dispatch({ type: 'methodField', patch: { budget: String(sliderToBudget(v as number)) } })
+          }
+          sx={{ flex: 1, mx: 2 }}
+        />
+        <TextField
+          label="Budget"
+          size="small"
+          value={m.budget}
+          error={!(budget > 0)}
+          onChange={(e) => dispatch({ type: 'methodField', patch: { budget: e.target.value } })}
+          data-testid="budget-input"
+          slotProps={{ htmlInput: { inputMode: 'decimal' } }}
+          sx={{ width: 120 }}
+        />
+      </Stack>
+    </Box>
+  );
+}
+
+function MemoryTarget({ state, dispatch }: StepProps) {
+  const m = state.method;
   const keep = parseKeep(m.keep);
+  return (
+    <Box>
+      <Typography variant="body2" color="text.secondary">
+        How much of the KV cache to keep: 50 % halves the memory each token takes. Rankwise then chooses each
+        layer’s size so that as little quality as possible is lost, by the measure chosen below.
+      </Typography>
+      <Stack direction="row" spacing={3} sx={{ alignItems: 'center', mt: 1 }}>
+        <Slider
+          aria-label="Cache kept (per cent)"
+          min={5}
+          max={100}
+          step={1}
+          marks={[25, 50, 75, 100].map((v) => ({ value: v, label: `${v} %` }))}
+          value={keep > 0 ? Math.max(5, Math.round(keep * 100)) : 5}
+          valueLabelDisplay="auto"
+          onChange={(_, v) => dispatch({ type: 'methodField', patch: { keep: String(v) } })}
+          sx={{ flex: 1, mx: 2 }}
+        />
+        <TextField
+          label="Keep"
+          size="small"
+          value={m.keep}
+          error={Number.isNaN(keep)}
+          helperText={Number.isNaN(keep) ? '50 or 0.5' : `${+(keep * 100).toFixed(1)} % of the cache`}
+          onChange={(e) => dispatch({ type: 'methodField', patch: { keep: e.target.value } })}
+          data-testid="fraction-input"
+          slotProps={{ htmlInput: { inputMode: 'decimal' } }}
+          sx={{ width: 150 }}
+        />
+      </Stack>
+      <ObjectiveChoice state={state} dispatch={dispatch} />
+    </Box>
+  );
+}
+
+function PerplexityTarget({ state, dispatch }: StepProps) {
+  const m = state.method;
+  const increase = parsePplIncrease(m.pplIncrease);
+  return (
+    <Box>
+      <Typography variant="body2" color="text.secondary">
+        The smallest cache whose perplexity is predicted to rise by at most this much, from probes of each
+        layer’s effect. 5 means 5 %; a number below 1 is a fraction (0.05 is also 5 %).
+      </Typography>
+      <TextField
+        label="Perplexity increase"
+        size="small"
+        value={m.pplIncrease}
+        error={Number.isNaN(increase)}
+        helperText={
+          Number.isNaN(increase) ? '5 or 0.05' : `perplexity up to +${+(increase * 100).toFixed(2)} %`
+        }
+        onChange={(e) => dispatch({ type: 'methodField', patch: { pplIncrease: e.target.value } })}
+        data-testid="ppl-input"
+        slotProps={{ htmlInput: { inputMode: 'decimal' } }}
+        sx={{ width: 200, mt: 1.5 }}
+      />
+    </Box>
+  );
+}
+
+const TARGET_VIEWS: Record<TargetMode, (props: StepProps) => ReactElement> = {
+  budget: BudgetTarget,
+  memory: MemoryTarget,
+  perplexity: PerplexityTarget,
+};
+
+function TargetChoice({ state, dispatch }: StepProps) {
+  const m = state.method;
+  const View = TARGET_VIEWS[m.mode];
   return (
     <Box sx={{ mt: 3 }}>
       <Typography variant="h6">How much to compress</Typography>
@@ -114,9 +267,7 @@ function TargetChoice({ state, dispatch }: StepProps) {
         exclusive
         size="small"
         value={m.mode}
-        onChange={(_, mode: 'budget' | 'memory' | null) =>
-          mode && dispatch({ type: 'methodField', patch: { mode } })
-        }
+        onChange={(_, mode: TargetMode | null) => mode && dispatch({ type: 'methodField', patch: { mode } })}
         sx={{ my: 1 }}
       >
         <ToggleButton value="budget" data-testid="mode-budget">
@@ -125,72 +276,11 @@ function TargetChoice({ state, dispatch }: StepProps) {
         <ToggleButton value="memory" data-testid="mode-memory">
           Memory target
         </ToggleButton>
+        <ToggleButton value="perplexity" data-testid="mode-perplexity">
+          Perplexity increase
+        </ToggleButton>
       </ToggleButtonGroup>
-      {m.mode === 'budget' ? (
-        <Box>
-          <Typography variant="body2" color="text.secondary">
-            How much each layer’s output may change, on average: 0.05 means by about 5 %. Rankwise then keeps
-            as little cache as it can within that. Smaller budgets keep more of the cache.
-          </Typography>
-          <Stack direction="row" spacing={3} sx={{ alignItems: 'center', mt: 1 }}>
-            <Slider
-              aria-label="Error budget (log scale)"
-              min={0}
-              max={1}
-              step={0.01}
-              marks={BUDGET_MARKS}
-              value={budget > 0 ? budgetToSlider(budget) : 0}
-              valueLabelDisplay="auto"
-              valueLabelFormat={(v) => String(sliderToBudget(v))}
-              onChange={(_, v) =>
-                dispatch({ type: 'methodField', patch: { budget: String(sliderToBudget(v as number)) } })
-              }
-              sx={{ flex: 1, mx: 2 }}
-            />
-            <TextField
-              label="Budget"
-              size="small"
-              value={m.budget}
-              error={!(budget > 0)}
-              onChange={(e) => dispatch({ type: 'methodField', patch: { budget: e.target.value } })}
-              data-testid="budget-input"
-              slotProps={{ htmlInput: { inputMode: 'decimal' } }}
-              sx={{ width: 120 }}
-            />
-          </Stack>
-        </Box>
-      ) : (
-        <Box>
-          <Typography variant="body2" color="text.secondary">
-            How much of the KV cache to keep: 50 % halves the memory each token takes. Rankwise then chooses
-            each layer’s size so that the error is as small as it can be.
-          </Typography>
-          <Stack direction="row" spacing={3} sx={{ alignItems: 'center', mt: 1 }}>
-            <Slider
-              aria-label="Cache kept (per cent)"
-              min={5}
-              max={100}
-              step={1}
-              marks={[25, 50, 75, 100].map((v) => ({ value: v, label: `${v} %` }))}
-              value={keep > 0 ? Math.max(5, Math.round(keep * 100)) : 5}
-              valueLabelDisplay="auto"
-              onChange={(_, v) => dispatch({ type: 'methodField', patch: { keep: String(v) } })}
-              sx={{ flex: 1, mx: 2 }}
-            />
-            <TextField
-              label="Keep"
-              size="small"
-              value={m.keep}
-              error={Number.isNaN(keep)}
-              helperText={Number.isNaN(keep) ? '50 or 0.5' : `${+(keep * 100).toFixed(1)} % of the cache`}
-              onChange={(e) => dispatch({ type: 'methodField', patch: { keep: e.target.value } })}
-              data-testid="fraction-input"
-              slotProps={{ htmlInput: { inputMode: 'decimal' } }}
-              sx={{ width: 150 }}
-            />
-          </Stack>
-        </Box>
-      )}
+      <View state={state} dispatch={dispatch} />
     </Box>
   );
 }

@@ -7,7 +7,13 @@ import Slider from '@mui/material/Slider';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { useMemo, useState, type Dispatch } from 'react';
-import { reallocateProfiles, type CacheShape, type LayerProfile } from '../../main/core/allocate/index.ts';
+import {
+  predictedPerplexity as perplexityFromNll,
+  reallocateProfiles,
+  type CacheShape,
+  type LayerProfile,
+  type ReallocateInput,
+} from '../../main/core/allocate/index.ts';
 import type { Allocation, CompressReport, RankOverride } from '../../main/contract/index.ts';
 import { useApi } from '../app/api-context.tsx';
 import { baseName } from '../app/paths.ts';
@@ -55,18 +61,40 @@ export function upsertOverride(list: readonly RankOverride[], o: RankOverride): 
   return [...list.filter((x) => x.layer !== o.layer), o].sort((a, b) => a.layer - b.layer);
 }
 
+/** A perplexity and its change from the original's, as the review prints both. */
+function pplWithChange(perplexity: number, original: number): string {
+  const change = (perplexity / original - 1) * 100;
+  return `${perplexity.toFixed(3)} (${change >= 0 ? '+' : ''}${change.toFixed(2)} %)`;
+}
+
+/**
+ * The perplexity predicted for an allocation shown in place of the job's (moved target, hand-set layers),
+ * from the summed predicted NLL increase the end-to-end objective gives: original · exp(Σ ΔNLL). Null for
+ * the job's own allocation and for allocations over layer errors, which predict no perplexity.
+ */
+export function predictedPerplexity(
+  result: Pick<CompressReport, 'perplexity'>,
+  allocation: Pick<Allocation, 'predictedNllIncrease'> | null,
+): number | null {
+  const nll = allocation?.predictedNllIncrease;
+  return nll === undefined ? null : perplexityFromNll(result.perplexity.original, nll);
+}
+
 function Perplexity({
   result,
+  allocation,
   warnAbove,
   dispatch,
 }: {
   result: CompressReport;
+  allocation: Allocation | null;
   warnAbove: string;
   dispatch: Dispatch<WizardAction>;
 }) {
   const { original, compressed } = result.perplexity;
   const change = (compressed / original - 1) * 100;
   const warning = qualityWarning(result, warnAbove);
+  const reallocated = predictedPerplexity(result, allocation);
   return (
     <Paper variant="outlined" sx={{ p: 2, flex: 1 }} data-testid="perplexity">
       <Typography variant="h6">Perplexity</Typography>
@@ -80,7 +108,20 @@ function Perplexity({
         {change >= 0 ? '+' : ''}
         {change.toFixed(2)} %
       </Typography>
-      <Typography variant="caption" color="text.secondary">
+      {result.predicted && (
+        <Typography variant="body2" color="text.secondary" data-testid="perplexity-predicted">
+          Predicted perplexity {result.predicted.perplexity.toFixed(3)} (measured {compressed.toFixed(3)}):
+          what the allocator expected from each layer’s effect, probed on calibration windows; the measured
+          one is on the evaluation text.
+        </Typography>
+      )}
+      {reallocated !== null && (
+        <Typography variant="body2" sx={{ mt: 0.5 }} data-testid="perplexity-reallocated">
+          The allocation shown above, predicted (not measured): perplexity{' '}
+          {pplWithChange(reallocated, original)}
+        </Typography>
+      )}
+      <Typography variant="caption" color="text.secondary" component="p">
         Measured for the job’s allocation. Hand-set ranks and a moved target are measured by the export’s
         verification.
       </Typography>
@@ -91,14 +132,29 @@ function Perplexity({
   );
 }
 
-/** The memory target or error budget the job ran with, from its settings as the wizard keyed them. */
-export function jobTarget(settingsKey: string): { kvFraction?: number; budget?: number } {
+export type ReviewTarget = Pick<ReallocateInput, 'kvFraction' | 'budget' | 'maxPplIncrease'>;
+
+/** The memory target, perplexity target or error budget the job ran with, from its settings as the wizard keyed them. */
+export function jobTarget(settingsKey: string): ReviewTarget {
   try {
-    const s = JSON.parse(settingsKey) as { kvFraction?: number; budget?: number };
-    return s.kvFraction !== undefined ? { kvFraction: s.kvFraction } : { budget: s.budget };
+    const s = JSON.parse(settingsKey) as ReviewTarget;
+    if (s.kvFraction !== undefined) return { kvFraction: s.kvFraction };
+    return s.maxPplIncrease !== undefined ? { maxPplIncrease: s.maxPplIncrease } : { budget: s.budget };
   } catch {
     return {};
   }
+}
+
+/**
+ * What the local re-allocation solves over for `target`, as the engine's reallocate decides it: a job
+ * that measured its layers' effects (the end-to-end objective) re-allocates over them, except for an error
+ * budget, which bounds layer errors by definition.
+ */
+export function reallocationInput(
+  result: Pick<CompressReport, 'effects'>,
+  target: ReviewTarget,
+): Pick<ReallocateInput, 'effects'> {
+  return result.effects && target.budget === undefined ? { effects: result.effects } : {};
 }
 
 /** The cache shape the engine allocates with, from the job's own byte counts (so both agree exactly). */
@@ -111,6 +167,26 @@ export function cacheShape(
     headDim: card.headDim,
     bytesPerElement: result.kvBytesPerToken.original / (2 * card.layers * card.kvHeads * card.headDim),
   };
+}
+
+/**
+ * Why the allocation shown misses its target. Under a perplexity target the allocator's own words speak of
+ * the per-layer effect budget it solved against; the predicted perplexity says the same in the target's terms.
+ */
+function missedReason(
+  result: CompressReport,
+  allocation: Allocation | null,
+  target: ReviewTarget,
+  reason: string | undefined,
+): string {
+  const predicted = predictedPerplexity(result, allocation);
+  if (target.maxPplIncrease !== undefined && predicted !== null) {
+    return (
+      `The hand-set ranks put the predicted perplexity at ${pplWithChange(predicted, result.perplexity.original)}, ` +
+      `above the target of +${+(target.maxPplIncrease * 100).toFixed(2)} %.`
+    );
+  }
+  return reason ?? 'This allocation misses its target.';
 }
 
 export function ReviewStep({ state, dispatch }: StepProps) {
@@ -161,16 +237,26 @@ export function ReviewStep({ state, dispatch }: StepProps) {
   // The slider and the re-fit run the engine's own allocator (main/core/allocate) on the profiles held
   // here: the same function the engine's reallocate calls, in milliseconds instead of a round trip.
   const layerProfiles: LayerProfile[] = profiles.map((p) => ({ layer: p.layer, points: p.points }));
-  const locally = (target: { kvFraction?: number; budget?: number }, next: RankOverride[], refit: boolean) =>
+  const locally = (target: ReviewTarget, next: RankOverride[], refit: boolean) =>
     // synchronous, but through the task so an allocator refusal is shown like the engine's would be
     task.run(async () =>
-      reallocateProfiles(layerProfiles, cacheShape(result, card), { ...target, overrides: next, refit }),
+      reallocateProfiles(layerProfiles, cacheShape(result, card), {
+        ...target,
+        ...reallocationInput(result, target),
+        overrides: next,
+        refit,
+      }),
     );
   const moveTarget = async (fraction: number) => {
     const a = await locally({ kvFraction: fraction }, overrides, overrides.length > 0);
     if (a) dispatch({ type: 'allocation', allocation: a, overrides, kvFraction: fraction });
   };
-  const target = kvFraction !== null ? { kvFraction } : jobTarget(run.settingsKey);
+  const target: ReviewTarget = kvFraction !== null ? { kvFraction } : jobTarget(run.settingsKey);
+  // re-fit meets a memory target, or a perplexity target the job's measured effects can predict
+  const canRefit =
+    overrides.length > 0 &&
+    (target.kvFraction !== undefined ||
+      (target.maxPplIncrease !== undefined && result.effects !== undefined));
   const refit = async () => {
     const a = await locally(target, overrides, true);
     if (a) dispatch({ type: 'allocation', allocation: a, overrides });
@@ -204,17 +290,15 @@ export function ReviewStep({ state, dispatch }: StepProps) {
           sx={{ mt: 1 }}
           data-testid="infeasible"
           action={
-            overrides.length > 0 && target.kvFraction !== undefined ? (
+            canRefit ? (
               <Button color="inherit" size="small" onClick={() => void refit()} data-testid="refit">
                 Re-fit the other layers
               </Button>
             ) : undefined
           }
         >
-          {shown.reason ?? 'This allocation misses its target.'}
-          {overrides.length > 0 &&
-            target.kvFraction !== undefined &&
-            ' Re-fit keeps the layers you set and re-allocates the rest to meet the target.'}
+          {missedReason(result, allocation, target, shown.reason)}
+          {canRefit && ' Re-fit keeps the layers you set and re-allocates the rest to meet the target.'}
         </Alert>
       )}
       {editable && (
@@ -302,7 +386,7 @@ export function ReviewStep({ state, dispatch }: StepProps) {
             maxPositions={card.maxPositions}
           />
         </Box>
-        <Perplexity result={result} warnAbove={state.warnAbove} dispatch={dispatch} />
+        <Perplexity result={result} allocation={allocation} warnAbove={state.warnAbove} dispatch={dispatch} />
       </Stack>
 
       <Box sx={{ mt: 2 }}>

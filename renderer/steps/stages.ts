@@ -5,6 +5,8 @@ const STAGE_TEXT: Record<string, string> = {
   profile: 'Fitting each layer and measuring its error at every size',
   'train keys': 'Training key bases (StiefAttention)',
   'train values': 'Training value bases (StiefAttention)',
+  effects: "Measuring each layer's effect on the model's predictions",
+  finetune: 'Fine-tuning the compressed projections of each layer',
   'eval original': 'Measuring the perplexity of the original model',
   'eval compressed': 'Measuring the perplexity of the compressed model',
   eval: 'Measuring perplexity',
@@ -22,5 +24,5 @@ export function stageText(stage: string): string {
 
 /** Stages whose units are layers, so "layer i of L" means something. */
 export function isPerLayer(stage: string): boolean {
-  return stage === 'capture' || stage === 'profile' || stage.startsWith('train');
+  return stage === 'capture' || stage === 'profile' || stage === 'finetune' || stage.startsWith('train');
 }

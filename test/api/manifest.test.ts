@@ -95,7 +95,7 @@ const INVALID: Record<ApiMethod, [args: unknown[], refusal: RegExp]> = {
   getResult: [[{ id: 'job-1' }], /^id must be a string: a job id/],
   reallocate: [
     [{ jobId: 'job-1', budget: 0.1, kvFraction: 0.5 }],
-    /^give at most one of req\.budget and req\.kvFraction/,
+    /^give at most one of req\.budget, req\.kvFraction and req\.maxPplIncrease/,
   ],
   exportJob: [
     [{ jobId: 'job-1', out: path.join(EXPORTS, 'tiny'), force: 'yes' }],

@@ -79,6 +79,86 @@ describe('mistakes are bad input (exit 2), in one line', () => {
   });
 });
 
+describe('the end-to-end objective and fine-tuning refuse bad values (exit 2), in one line', () => {
+  const increase = (v: string) =>
+    `--max-ppl-increase must be above 0 and at most 900 % (a fraction such as 0.05, or a percentage such as 5%), got "${v}"`;
+  it.each([
+    [['--max-ppl-increase', '1000%'], increase('1000%')],
+    [['--max-ppl-increase', '0'], increase('0')],
+    [['--max-ppl-increase', 'abc'], increase('abc')],
+    [['--kv-fraction', '0.5', '--finetune-steps', '0'], '--finetune-steps must be an integer ≥ 1, got "0"'],
+    [['--kv-fraction', '0.5', '--finetune-steps', '-3'], '--finetune-steps must be an integer ≥ 1, got "-3"'],
+    [
+      ['--kv-fraction', '0.5', '--finetune-steps', '5', '--finetune-lr', '0'],
+      '--finetune-lr must be a positive number, got "0"',
+    ],
+    [
+      ['--kv-fraction', '0.5', '--finetune-steps', '5', '--finetune-lr', 'abc'],
+      '--finetune-lr must be a positive number, got "abc"',
+    ],
+    [
+      ['--kv-fraction', '0.5', '--finetune-lr', '0.1'],
+      '--finetune-lr needs --finetune-steps: without steps nothing is fine-tuned',
+    ],
+    [
+      ['--budget', '0.05', '--objective', 'e2e'],
+      '--objective e2e allocates by predicted perplexity, and --budget bounds layer errors; state the target as --max-ppl-increase, or use --objective layer',
+    ],
+    [
+      ['--max-ppl-increase', '5%', '--objective', 'layer'],
+      '--max-ppl-increase is a perplexity target, which only --objective e2e predicts; use --kv-fraction or --budget with --objective layer',
+    ],
+  ])('%j', (args, message) => {
+    const r = rankwise([...COMPRESS, '--method', 'kqsvd', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n').filter((l) => !l.startsWith('[estimate]'))).toEqual([
+      `rankwise compress: ${message}`,
+      '',
+    ]);
+  });
+});
+
+describe('--max-ppl-increase 20% --finetune-steps 4', () => {
+  it('allocates end to end, predicts the perplexity, fine-tunes every compressed layer', () => {
+    const r = rankwise([
+      ...COMPRESS,
+      '--method',
+      'ksvd',
+      '--max-ppl-increase',
+      '20%',
+      '--finetune-steps',
+      '4',
+      '--window',
+      '64',
+      '--calib-windows',
+      '6',
+      '--eval-windows',
+      '2',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.objective).toBe('e2e');
+    expect(j.allocation).toMatchObject({ kind: 'perplexity', target: 0.2 });
+    expect(j.effects).toHaveLength(5);
+    expect(Number.isFinite(j.predicted.perplexity)).toBe(true);
+    expect(j.predicted.perplexity).toBeCloseTo(j.perplexity.original * Math.exp(j.predicted.nll_increase), 9);
+    const compressed = j.layers.filter(
+      (l: { k_rank: number; v_rank: number }) => l.k_rank < 8 || l.v_rank < 8,
+    );
+    expect(j.finetune.layers).toHaveLength(compressed.length);
+    for (const l of j.finetune.layers) {
+      expect(l.heldout_loss.best).toBeLessThanOrEqual(l.heldout_loss.start);
+      expect(l.steps).toBeLessThanOrEqual(4);
+    }
+    const lines = r.stderr.trimEnd().split('\n');
+    for (const l of lines.slice(1))
+      expect(l).toMatch(/^\[[\w ]+\]( layer \d+)?( step \d+)? \d+\/\d+(, ETA .+)?$/);
+    expect(lines.some((l) => l.startsWith('[effects]'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('[finetune] layer'))).toBe(true);
+  });
+});
+
 describe('--kv-fraction 50%', () => {
   it('is the memory target 0.5; on a pipe, progress is plain lines', () => {
     const r = rankwise([

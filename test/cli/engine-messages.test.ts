@@ -91,8 +91,12 @@ describe('an engine error about a setting', () => {
 
   it("still maps the validator's field paths, which name no setting", async () => {
     const info = await infoFrom(() => checkSettings(settings({}), spec as ModelSpec));
-    expect(info.message).toBe('give exactly one of settings.ranks, settings.budget or settings.kvFraction');
-    expect(inFlags(info).message).toBe('give exactly one of --k-rank/--v-rank, --budget or --kv-fraction');
+    expect(info.message).toBe(
+      'give exactly one of settings.ranks, settings.budget, settings.kvFraction or settings.maxPplIncrease',
+    );
+    expect(inFlags(info).message).toBe(
+      'give exactly one of --k-rank/--v-rank, --budget, --kv-fraction or --max-ppl-increase',
+    );
   });
 });
 

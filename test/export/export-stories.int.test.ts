@@ -41,6 +41,24 @@ describe('export of stories260K', () => {
     },
   );
 
+  it.each([
+    ['kqsvd', 'pre-rope', { k: 3, v: 5 }],
+    ['thinkeys', 'pre-rope', { k: 2, v: 8 }],
+  ] as const)(
+    '%s (%s) fine-tuned at %j: its free factor pairs export and reload to the in-memory perplexity',
+    async (method, keySpace, ranks) => {
+      const out = path.join(tmp.dir, `${method}-finetuned`);
+      const { report } = await checkExportRoundTrip(
+        { ...base, method, keySpace, ranks, finetune: { steps: 6 } },
+        out,
+      );
+      // the export carries the fine-tuned layers: at least one was trained and kept a later iterate
+      const trained = report.finetune!.layers;
+      expect(trained).toHaveLength(5);
+      expect(trained.some((l) => l.bestStep > 0)).toBe(true);
+    },
+  );
+
   it('a side kept at full rank is stored as the original weights (no basis, no rotation)', async () => {
     // EigenAttention returns its full orthogonal basis at rank d: the export must treat it as identity
     const out = path.join(tmp.dir, 'full-keys');

@@ -27,7 +27,13 @@ describe('rank grid', () => {
 
 describe('compress on stories260K', () => {
   it('--kv-fraction: profiles every layer on the grid and allocates exactly as the allocator does', async () => {
-    const r = await compress({ ...small, method: 'kqsvd', kvFraction: 0.5, keySpace: 'pre-rope' });
+    const r = await compress({
+      ...small,
+      method: 'kqsvd',
+      kvFraction: 0.5,
+      keySpace: 'pre-rope',
+      objective: 'layer',
+    });
     expect(r.profile).toHaveLength(5);
     for (const p of r.profile!) expect(p).toHaveLength(64);
     expect(r.kvFraction).toBeLessThanOrEqual(0.5 + 1e-12);

@@ -214,6 +214,40 @@ describe('the cost and cache-key hooks', () => {
     }
   });
 
+  it('estimate the effects stage under the end-to-end objective, and the fine-tuning', () => {
+    const base = {
+      modelDir: STORIES_DIR,
+      calib: '',
+      eval: '',
+      method: 'kqsvd',
+      kvFraction: 0.5,
+      window: 128,
+    } as const;
+    const layer = estimateJob(model.spec, { ...base, objective: 'layer' }, 1e12);
+    const e2e = estimateJob(model.spec, { ...base, objective: 'e2e' }, 1e12);
+    // stories260K has 5 layers: a memory target is end to end by default
+    expect(estimateJob(model.spec, base, 1e12)).toEqual(e2e);
+    expect(e2e.seconds).toBeGreaterThan(layer.seconds);
+    expect(e2e.memoryBytes).toBeGreaterThan(layer.memoryBytes);
+    const tuned = estimateJob(model.spec, { ...base, objective: 'layer', finetune: { steps: 100 } }, 1e12);
+    const longer = estimateJob(model.spec, { ...base, objective: 'layer', finetune: { steps: 200 } }, 1e12);
+    expect(tuned.seconds).toBeGreaterThan(layer.seconds);
+    expect(longer.seconds - tuned.seconds).toBeGreaterThan(0.9 * (tuned.seconds - layer.seconds));
+  });
+
+  it('key a cached layer on neither the objective nor the fine-tuning, which come after the layer loop', async () => {
+    const s = {
+      modelDir: STORIES_DIR,
+      calib: TINYSTORIES_TEXT,
+      eval: TINYSTORIES_TEXT,
+      method: 'kqsvd',
+    } as const;
+    const memory = await cacheKey({ ...s, kvFraction: 0.3 });
+    expect(await cacheKey({ ...s, kvFraction: 0.3, objective: 'layer' })).toBe(memory);
+    expect(await cacheKey({ ...s, maxPplIncrease: 0.1 })).toBe(memory);
+    expect(await cacheKey({ ...s, kvFraction: 0.3, finetune: { steps: 5, lr: 0.2 } })).toBe(memory);
+  });
+
   it('key a cached layer on the budget only where the method uses it inside the layer loop', async () => {
     const s = { modelDir: STORIES_DIR, calib: TINYSTORIES_TEXT, eval: TINYSTORIES_TEXT };
     for (const id of METHOD_IDS) {

@@ -7,6 +7,7 @@ import {
   type WizardAction,
   type WizardState,
 } from '../../renderer/state/wizard.ts';
+import type { CompressReport } from '../../main/contract/index.ts';
 import { CARD, compressReport } from './fake-api.ts';
 import type { FakeApi } from './fake-api.ts';
 
@@ -61,11 +62,25 @@ export function readyState(step: StepId = 'method'): WizardState {
   return { ...s, step };
 }
 
-/** A finished run of job-1 with its result fetched, known to `api` as done. */
-export function doneState(api: FakeApi, step: StepId = 'review'): WizardState {
-  const s = readyState('run');
+/**
+ * A finished run of job-1 with its result fetched, known to `api` as done; `method` changes the method
+ * step's fields the job ran with, `result` its report.
+ */
+export function doneState(
+  api: FakeApi,
+  step: StepId = 'review',
+  opts: { method?: Partial<Omit<WizardState['method'], 'estimate'>>; result?: CompressReport } = {},
+): WizardState {
+  const ready = readyState('run');
+  const s = opts.method ? apply(ready, { type: 'methodField', patch: opts.method }) : ready;
   const settings = settingsOf(s)!;
   api.seed('job-1', 'done', settings);
+  const result = opts.result;
+  if (result) {
+    // the wizard fetches a done job's result again when it follows the job: the engine answers the same
+    const fallback = api.getResult.getMockImplementation()!;
+    api.getResult.mockImplementation(async (id) => (id === 'job-1' ? result : fallback(id)));
+  }
   const done = apply(
     s,
     {
@@ -75,7 +90,7 @@ export function doneState(api: FakeApi, step: StepId = 'review'): WizardState {
       settingsKey: currentKey(s)!,
       method: settings.method,
     },
-    { type: 'jobResult', slot: 'run', jobId: 'job-1', result: compressReport() },
+    { type: 'jobResult', slot: 'run', jobId: 'job-1', result: result ?? compressReport() },
   );
   return { ...done, step };
 }

@@ -14,6 +14,7 @@ import {
   methodIssues,
   parseDecimal,
   parseKeep,
+  parsePplIncrease,
   parseWhole,
   runMatches,
   settingsOf,
@@ -52,6 +53,19 @@ describe('form numbers', () => {
     expect(parseKeep('12.5')).toBe(0.125);
     expect(parseKeep('0')).toBeNaN();
     expect(parseKeep('150')).toBeNaN();
+    // the perplexity increase: a per cent from 1 up, a fraction below 1, up to 900 % as the engine accepts
+    expect(parsePplIncrease('5')).toBe(0.05);
+    expect(parsePplIncrease('0.05')).toBe(0.05);
+    expect(parsePplIncrease('1')).toBe(0.01);
+    expect(parsePplIncrease('12.5')).toBe(0.125);
+    expect(parsePplIncrease('0.5')).toBe(0.5);
+    expect(parsePplIncrease('0.005')).toBe(0.005);
+    expect(parsePplIncrease('900')).toBe(9);
+    expect(parsePplIncrease('901')).toBeNaN();
+    expect(parsePplIncrease('0')).toBeNaN();
+    expect(parsePplIncrease('')).toBeNaN();
+    expect(parsePplIncrease('-5')).toBeNaN();
+    expect(parsePplIncrease('5 %')).toBeNaN();
   });
 });
 
@@ -133,6 +147,52 @@ describe('the wizard state', () => {
     // no RoPE, no key space to choose
     const gpt2 = { ...s, model: { ...s.model, card: { ...CARD, rope: null } } };
     expect(settingsOf(gpt2)).not.toHaveProperty('keySpace');
+  });
+
+  it('describes a perplexity target as maxPplIncrease, and a memory target’s objective only when not the default', () => {
+    const s = readyState();
+    const ppl = apply(s, { type: 'methodField', patch: { mode: 'perplexity', pplIncrease: '10' } });
+    const settings = settingsOf(ppl)!;
+    expect(settings.maxPplIncrease).toBe(0.1);
+    for (const other of ['budget', 'kvFraction', 'ranks', 'objective'])
+      expect(settings).not.toHaveProperty(other);
+    expect(
+      settingsOf(apply(ppl, { type: 'methodField', patch: { pplIncrease: '0.02' } }))!.maxPplIncrease,
+    ).toBe(0.02);
+    // a perplexity target is end to end by definition: a layer objective chosen for memory stays out
+    expect(settingsOf(apply(ppl, { type: 'methodField', patch: { objective: 'layer' } }))).not.toHaveProperty(
+      'objective',
+    );
+    for (const bad of ['', '0', '1000', 'five']) {
+      expect(settingsOf(apply(ppl, { type: 'methodField', patch: { pplIncrease: bad } }))).toBeNull();
+    }
+
+    const memory = apply(s, { type: 'methodField', patch: { mode: 'memory', keep: '40' } });
+    expect(memory.method.objective).toBe('e2e');
+    expect(settingsOf(memory)).not.toHaveProperty('objective');
+    const layer = apply(memory, { type: 'methodField', patch: { objective: 'layer' } });
+    expect(settingsOf(layer)).toMatchObject({ kvFraction: 0.4, objective: 'layer' });
+    expect(currentKey(layer)).not.toBe(currentKey(memory));
+    // a budget bounds layer errors by definition
+    expect(settingsOf(apply(layer, { type: 'methodField', patch: { mode: 'budget' } }))).not.toHaveProperty(
+      'objective',
+    );
+  });
+
+  it('says what is wrong with a perplexity target', () => {
+    const ppl = apply(readyState(), { type: 'methodField', patch: { mode: 'perplexity', pplIncrease: '5' } });
+    // valid: only the estimate for the new settings is missing
+    expect(methodIssues(ppl)).toEqual(['Estimating memory and time…']);
+    const issue = (text: string) =>
+      methodIssues(apply(ppl, { type: 'methodField', patch: { pplIncrease: text } }));
+    expect(issue('')).toEqual(['Give the perplexity increase to accept, such as 5 (per cent).']);
+    expect(issue('  ')).toEqual(['Give the perplexity increase to accept, such as 5 (per cent).']);
+    for (const bad of ['0', '1000', '-1', 'abc']) {
+      expect(issue(bad)).toEqual([
+        'The perplexity increase must be a per cent from 1 to 900 (5 for 5 %) or a fraction below 1 (0.05 for 5 %).',
+      ]);
+    }
+    expect(stepValid(apply(ppl, { type: 'methodField', patch: { pplIncrease: '0' } }), 'method')).toBe(false);
   });
 
   it('lists what keeps the data step from being complete', () => {
@@ -258,6 +318,47 @@ describe('the wizard state', () => {
     // a tiny target stays a fraction: "1" would read as everything
     const tiny = stateForJob({ ...job, settings: { ...job.settings, kvFraction: 0.01 } }, CARD);
     expect(settingsOf(tiny)!.kvFraction).toBe(0.01);
+  });
+
+  it('fills a perplexity target and a memory target’s objective from a recent job, and writes them back the same', () => {
+    const base: JobSummary['settings'] = {
+      model: 'rel/model',
+      calib: { builtin: 'demo-calibration' },
+      eval: { builtin: 'demo-evaluation' },
+      method: 'kqsvd',
+      keySpace: 'auto',
+      window: 128,
+      calibWindows: 8,
+      evalWindows: 4,
+      seed: 0,
+    };
+    const job = (settings: Partial<JobSummary['settings']>): JobSummary => ({
+      id: 'job-8',
+      kind: 'compress',
+      state: 'done',
+      createdAt: '2025-01-01T00:00:00Z',
+      settings: { ...base, ...settings },
+    });
+    const ppl = stateForJob(job({ maxPplIncrease: 0.07 }), CARD);
+    expect(ppl.method).toMatchObject({ mode: 'perplexity', pplIncrease: '7' });
+    expect(settingsOf(ppl)).toMatchObject({ maxPplIncrease: 0.07 });
+    expect(settingsOf(ppl)).not.toHaveProperty('budget');
+    expect(runMatches(ppl)).toBe(true);
+    expect(stepValid(ppl, 'method')).toBe(true);
+    // below 1 % a per cent would read as a fraction ("0.5" is 50 %): the field keeps the fraction
+    for (const p of [0.005, 0.01, 0.125, 2.5, 9]) {
+      const s = stateForJob(job({ maxPplIncrease: p }), CARD);
+      expect(settingsOf(s)!.maxPplIncrease).toBe(p);
+    }
+    expect(stateForJob(job({ maxPplIncrease: 0.005 }), CARD).method.pplIncrease).toBe('0.005');
+
+    const layer = stateForJob(job({ kvFraction: 0.4, objective: 'layer' }), CARD);
+    expect(layer.method).toMatchObject({ mode: 'memory', keep: '40', objective: 'layer' });
+    expect(settingsOf(layer)).toMatchObject({ kvFraction: 0.4, objective: 'layer' });
+    const e2e = stateForJob(job({ kvFraction: 0.4 }), CARD);
+    expect(e2e.method.objective).toBe('e2e');
+    expect(settingsOf(e2e)).not.toHaveProperty('objective');
+    expect(settingsOf(e2e)).toEqual({ ...base, model: CARD.dir, kvFraction: 0.4 });
   });
 });
 

@@ -5,12 +5,15 @@ import { METHOD_CATALOGUE } from '../../core/methods.ts';
 import { DEFAULT_TRAIN_WINDOWS, STIEF_DEFAULTS } from '../../methods/stief-settings.ts';
 import { formatSeconds } from '../../core/format.ts';
 import type { Progress } from '../../core/progress.ts';
-import { METHOD_IDS } from '../../core/kv.ts';
+import { METHOD_IDS, OBJECTIVES } from '../../core/kv.ts';
+import { MAX_PPL_INCREASE } from '../../contract/manifest.ts';
+import { FINETUNE_DEFAULTS } from '../../methods/finetune-settings.ts';
 import {
   choice,
   COMMON,
   deviceOption,
   fraction,
+  increase,
   int,
   num,
   numbers,
@@ -36,6 +39,7 @@ import {
 const RANKS = 'Ranks (exactly one of the three)';
 const WINDOWS = 'Windows';
 const STIEF = 'Training (stief only)';
+const FINETUNE = 'Fine-tuning (any method)';
 
 export const COMPRESS_COMMAND = {
   name: 'compress',
@@ -43,7 +47,7 @@ export const COMPRESS_COMMAND = {
   args: [
     { name: 'MODEL_DIR', help: 'a Hugging Face model folder (config.json, model.safetensors, tokenizer)' },
   ],
-  oneOf: [[['k-rank', 'v-rank'], ['budget'], ['kv-fraction']]],
+  oneOf: [[['k-rank', 'v-rank'], ['budget'], ['kv-fraction'], ['max-ppl-increase']]],
   options: {
     calib: text('FILE', 'text the layers are measured and fitted on (formats below)', {
       required: true,
@@ -74,6 +78,21 @@ export const COMPRESS_COMMAND = {
       defaultText: 'none',
       group: RANKS,
     }),
+    'max-ppl-increase': increase(
+      'P',
+      'the smallest cache whose perplexity is predicted to rise by at most P (end-to-end objective)',
+      MAX_PPL_INCREASE,
+      { defaultText: 'none', group: RANKS },
+    ),
+    objective: choice(
+      'NAME',
+      OBJECTIVES,
+      "what the allocation minimises: each layer's effect on the model's NLL, or its output error",
+      {
+        defaultText: "the engine's: e2e (with --budget: layer)",
+        group: RANKS,
+      },
+    ),
     'key-space': choice('SPACE', KEY_SPACE_SETTINGS, 'where key projections act on RoPE models', {
       defaultText: "the engine's: auto (per layer, whichever space profiles lower)",
       group: RANKS,
@@ -133,6 +152,16 @@ export const COMPRESS_COMMAND = {
       defaultText: String(DEFAULT_TRAIN_WINDOWS),
       group: STIEF,
     }),
+    'finetune-steps': int('N', "fine-tune each layer's compressed key and value projections for N steps", {
+      min: 1,
+      defaultText: 'none (no fine-tuning)',
+      group: FINETUNE,
+    }),
+    'finetune-lr': num('X', 'learning rate of the fine-tuning (Adam)', {
+      positive: true,
+      defaultText: String(FINETUNE_DEFAULTS.lr),
+      group: FINETUNE,
+    }),
     ...EXPORT_OPTIONS,
     plan: text('FILE', 'save the plan, so `rankwise export FILE --out DIR` can export it later', {
       group: 'Export',
@@ -175,6 +204,9 @@ function compressRequest(argv: string[]) {
     ranks: hasK ? { k: values['k-rank'] as number, v: values['v-rank'] as number } : undefined,
     budget: values.budget,
     kvFraction: values['kv-fraction'],
+    maxPplIncrease: values['max-ppl-increase'],
+    objective: values.objective,
+    finetune: finetune(values['finetune-steps'], values['finetune-lr']),
     keySpace: values['key-space'],
     window: values.window,
     calibWindows: values['calib-windows'],
@@ -189,6 +221,16 @@ function compressRequest(argv: string[]) {
     allocator: values.allocator,
   };
   return { values, job };
+}
+
+/** The fine-tuning a job asks for: none without --finetune-steps, whose learning rate needs steps to apply to. */
+function finetune(steps: number | undefined, lr: number | undefined): JobSettings['finetune'] {
+  if (steps === undefined) {
+    if (lr !== undefined)
+      throw badInput('--finetune-lr needs --finetune-steps: without steps nothing is fine-tuned');
+    return undefined;
+  }
+  return lr === undefined ? { steps } : { steps, lr };
 }
 
 /** The pre-flight figures, as one line on stderr before the work starts. */
@@ -257,6 +299,8 @@ export async function compressCommand(argv: string[]): Promise<CompressOutput> {
     }
     return { report, job: { id: started.id, cache }, export: exported };
   }).finally(() => progress.end());
+  // a diverged fine-tuning kept an earlier iterate: said where it is seen even with --json
+  for (const w of result.report.finetune?.warnings ?? []) process.stderr.write(`warning: fine-tuning ${w}\n`);
   process.stdout.write(
     values.json
       ? `${JSON.stringify({
@@ -297,7 +341,29 @@ export function compressTable(r: CompressReport, job?: CompressOutput['job']): s
       ? [
           [
             'allocation',
-            `${r.allocation.kind} ${r.allocation.target}${r.allocation.feasible ? '' : ` — not met: ${r.allocation.reason}`}`,
+            `${r.allocation.kind} ${r.allocation.target}${r.objective ? ` (objective ${r.objective})` : ''}` +
+              `${r.allocation.feasible ? '' : ` — not met: ${r.allocation.reason}`}`,
+          ] as [string, string],
+        ]
+      : []),
+    ...(r.finetune
+      ? [
+          [
+            'fine-tuning',
+            `${r.finetune.layers.length} layers, ${r.finetune.steps} steps at lr ${r.finetune.lr}: held-out layer loss ` +
+              r.finetune.layers
+                .map((l) => `${l.heldoutLoss.start.toFixed(4)}→${l.heldoutLoss.best.toFixed(4)}`)
+                .join(' ') +
+              ` (${r.finetune.seconds.toFixed(1)} s)` +
+              r.finetune.warnings.map((w) => `; warning: ${w}`).join(''),
+          ] as [string, string],
+        ]
+      : []),
+    ...(r.predicted
+      ? [
+          [
+            'predicted perplexity',
+            `${r.predicted.perplexity.toFixed(4)} (from the calibration windows; measured ${r.perplexity.compressed.toFixed(4)})`,
           ] as [string, string],
         ]
       : []),

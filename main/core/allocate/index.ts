@@ -21,5 +21,7 @@ export type {
   ProfilePoint,
   RankOverride,
 } from './types.ts';
-export { reallocateProfiles } from './reallocate.ts';
+export { allocateTarget, reallocateProfiles } from './reallocate.ts';
+export { effectBudget, predictedPerplexity, predictEffect } from './effect.ts';
+export type { EffectProbe, LayerEffect } from './effect.ts';
 export type { ReallocateInput, Reallocation } from './reallocate.ts';

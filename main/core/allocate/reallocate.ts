@@ -5,13 +5,17 @@
  * so what the wizard shows in milliseconds is bit for bit what the engine would answer.
  */
 import { allocateByBudget, allocateByMemory } from './allocate.ts';
+import { effectBudget, effectProfiles, inLayerErrors, type LayerEffect } from './effect.ts';
 import { applyOverrides } from './overrides.ts';
-import type { CacheShape, LayerProfile, RankOverride } from './types.ts';
+import type { Allocation, CacheShape, LayerProfile, RankOverride } from './types.ts';
 
 export interface ReallocateInput {
-  /** Exactly one of kvFraction and budget. */
+  /** Exactly one of kvFraction, budget and maxPplIncrease (which needs `effects`). */
   kvFraction?: number;
   budget?: number;
+  maxPplIncrease?: number;
+  /** The end-to-end objective: each layer's measured effects, solved over instead of its errors. */
+  effects?: readonly LayerEffect[];
   weights?: number[];
   overrides?: readonly RankOverride[];
   /**
@@ -29,6 +33,40 @@ export interface Reallocation {
   weightedError: number;
   feasible: boolean;
   reason?: string;
+  /** End-to-end objective: the summed predicted effect of the layers' choices, nats per token. */
+  predictedNllIncrease?: number;
+}
+
+/**
+ * The allocation for a target, hand-set layers applied: over the layers' errors, or over their predicted
+ * effects when `effects` are given (then told in layer errors again, with the summed effect beside them).
+ */
+export function allocateTarget(
+  profiles: readonly LayerProfile[],
+  shape: CacheShape,
+  input: ReallocateInput,
+): Allocation {
+  const opts = { weights: input.weights };
+  const solved = input.effects ? effectProfiles(profiles, input.effects) : profiles;
+  let allocation =
+    input.kvFraction !== undefined
+      ? allocateByMemory(solved, shape, input.kvFraction, opts)
+      : input.maxPplIncrease !== undefined
+        ? allocateByBudget(solved, shape, effectBudget(input.maxPplIncrease, profiles.length), opts)
+        : allocateByBudget(solved, shape, input.budget!, opts);
+  if (input.overrides?.length) {
+    allocation = applyOverrides(allocation, solved, input.overrides, { reallocate: input.refit === true });
+  }
+  if (!input.effects) return allocation;
+  const told = inLayerErrors(allocation, profiles);
+  const asked = input.maxPplIncrease;
+  if (asked === undefined || told.feasible) return told;
+  // the solver's reason speaks of its mean effect per layer; say it as the perplexity it predicts
+  const rise = Math.expm1(told.predictedNllIncrease!);
+  const reason =
+    `the ${input.overrides?.length ? 'allocation with the hand-set ranks' : 'most accurate allocation'} is ` +
+    `predicted to raise perplexity by ${(100 * rise).toFixed(1)} %, more than the ${(100 * asked).toFixed(1)} % asked`;
+  return { ...told, reason };
 }
 
 export function reallocateProfiles(
@@ -36,14 +74,7 @@ export function reallocateProfiles(
   shape: CacheShape,
   input: ReallocateInput,
 ): Reallocation {
-  const opts = { weights: input.weights };
-  let allocation =
-    input.kvFraction !== undefined
-      ? allocateByMemory(profiles, shape, input.kvFraction, opts)
-      : allocateByBudget(profiles, shape, input.budget!, opts);
-  if (input.overrides?.length) {
-    allocation = applyOverrides(allocation, profiles, input.overrides, { reallocate: input.refit === true });
-  }
+  const allocation = allocateTarget(profiles, shape, input);
   return {
     layers: allocation.layers.map((l) => ({
       layer: l.layer,
@@ -59,5 +90,8 @@ export function reallocateProfiles(
     weightedError: allocation.weightedError,
     feasible: allocation.feasible,
     ...(allocation.reason ? { reason: allocation.reason } : {}),
+    ...(allocation.predictedNllIncrease !== undefined
+      ? { predictedNllIncrease: allocation.predictedNllIncrease }
+      : {}),
   };
 }

@@ -92,6 +92,11 @@ export interface Allocation {
   shape: CacheShape;
   /** The algorithm that chose the layers that are not pinned. */
   solver: AllocationSolver;
+  /**
+   * Under the end-to-end objective: the chosen points' summed predicted effect, nats per token (the
+   * model's perplexity is predicted to grow by exp of it). The errors above are then layer errors again.
+   */
+  predictedNllIncrease?: number;
 }
 
 /** Knobs shared by allocateByMemory and allocateByBudget. */
