@@ -293,6 +293,45 @@ describe('renderReportHtml', () => {
     expect(html).toContain('passed');
   });
 
+  it('says the objective, the predicted perplexity and the fine-tuning when the job had them', () => {
+    expect(html).not.toContain('Allocation objective');
+    const r = fixture();
+    r.compress.objective = 'e2e';
+    r.compress.predicted = { nllIncrease: 0.0583, perplexity: 13.25 };
+    r.compress.finetune = {
+      steps: 300,
+      lr: 0.1,
+      trainWindows: 4,
+      layers: [
+        {
+          layer: 0,
+          steps: 300,
+          stopped: 'steps',
+          bestStep: 300,
+          heldoutLoss: { start: 0.0314, best: 0.0169 },
+          trainLoss: null,
+        },
+        {
+          layer: 2,
+          steps: 50,
+          stopped: 'diverged',
+          bestStep: 0,
+          heldoutLoss: { start: 0.02, best: 0.02 },
+          trainLoss: null,
+        },
+      ],
+      seconds: 61.5,
+      warnings: ['layer 2: fine-tuning layer 2 diverged at step 50: <the held-out loss rose>'],
+    };
+    const out = renderReportHtml(r);
+    expect(out).toMatch(/Allocation objective<\/th><td>end to end/);
+    expect(out).toContain('13.250, from its NLL increase of 0.0583 nats on the calibration windows');
+    expect(out).toContain('2 layers, up to 300 steps at learning rate 0.1, in 61.5 s');
+    expect(out).toContain('0.0314 → 0.0169, 0.0200 → 0.0200');
+    // a warning is text, escaped, never markup
+    expect(out).toContain('&lt;the held-out loss rose&gt;');
+  });
+
   it('draws one K/V bar group per layer, heights proportional to the ranks', () => {
     const svg = svgById(html, 'allocation-chart');
     const groups = [...svg.matchAll(/<g class="layer" data-layer="(\d+)"[^>]*>([\s\S]*?)<\/g>/g)];
