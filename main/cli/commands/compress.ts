@@ -89,7 +89,7 @@ export const COMPRESS_COMMAND = {
       OBJECTIVES,
       "what the allocation minimises: each layer's effect on the model's NLL, or its output error",
       {
-        defaultText: "the engine's: e2e (with --budget: layer)",
+        defaultText: "the engine's: e2e on models of up to 12 layers, else layer (--budget: layer)",
         group: RANKS,
       },
     ),
