@@ -53,7 +53,7 @@ export async function allocateEndToEnd(
   const { spec, s, runner } = job;
   // one stage for every pass over the windows: the probe passes, then the candidates measured whole
   const passes = 1 + EFFECT_ROUNDS + (s.kvFraction !== undefined ? 2 : 1);
-  const progress = { signal: job.opts.signal, onProgress: stageProgress(job, passes, windows.length) };
+  const nextPass = stagePasses(job, passes, windows.length);
   const compressions = (a: Allocation) => a.layers.map((l, i) => layers.fits[i].at(l.kRank, l.vRank));
   const ranks = (a: Allocation) => a.layers.map((l) => `${l.kRank}/${l.vRank}`).join(' ');
 
@@ -63,7 +63,7 @@ export async function allocateEndToEnd(
     runner,
     windows,
     pairs.map((ps, i) => ps.map((p) => layers.fits[i].at(p.kRank, p.vRank))),
-    progress,
+    nextPass(),
   );
   const originalNll = first.baseNll;
   let effects = mapsOf(layers, pairs, first.effects, 0);
@@ -78,7 +78,7 @@ export async function allocateEndToEnd(
     );
     const probes = pairs.map((ps, i) => [null, ...ps.map((p) => layers.fits[i].at(p.kRank, p.vRank))]);
     const around = await layerEffects(runner, windows, probes, {
-      ...progress,
+      ...nextPass(),
       base: compressions(allocation),
     });
     candidates.push({
@@ -96,7 +96,7 @@ export async function allocateEndToEnd(
       await perplexity(
         new ModelRunner(runner.engine, withCompression(runner.source, comps)),
         windows,
-        progress,
+        nextPass(),
       )
     ).meanNll - originalNll;
   candidates.push({
@@ -130,29 +130,35 @@ export async function allocateEndToEnd(
 }
 
 /**
- * Progress of the whole stage as `effects`, `passes` passes over `windows` windows: each pass's own tracker
- * counts its windows from 0, so they are laid end to end, and the ETA is the pace so far over what is left.
+ * The options of each pass over `windows` windows in turn, reporting the whole stage as `effects`: a pass's
+ * own tracker counts its windows from 0, so pass i's count is laid after the i before it, and the ETA is
+ * the pace so far over what is left.
  */
-function stageProgress(job: LayerJob, passes: number, windows: number): ((p: Progress) => void) | undefined {
+function stagePasses(
+  job: LayerJob,
+  passes: number,
+  windows: number,
+): () => { signal?: AbortSignal; onProgress?: (p: Progress) => void } {
   const report = job.opts.onProgress;
-  if (!report) return undefined;
   const t0 = performance.now();
-  let pass = -1;
-  let last = Number.POSITIVE_INFINITY;
-  return (p) => {
-    // each pass counts from 0 again: a count that falls back starts the next pass
-    if (p.done < last) pass += 1;
-    last = p.done;
-    const done = Math.min(passes, pass) * windows + p.done;
-    const total = passes * windows;
-    const elapsed = (performance.now() - t0) / 1000;
-    report({
-      stage: 'effects',
-      layer: p.layer,
-      done: Math.min(done, total),
-      total,
-      etaSeconds: done > 0 ? (elapsed / done) * Math.max(0, total - done) : null,
-    });
+  const total = passes * windows;
+  let next = 0;
+  return () => {
+    const before = Math.min(next++, passes - 1) * windows;
+    const onProgress = report
+      ? (p: Progress) => {
+          const done = Math.min(before + p.done, total);
+          const elapsed = (performance.now() - t0) / 1000;
+          report({
+            stage: 'effects',
+            layer: p.layer,
+            done,
+            total,
+            etaSeconds: done > 0 ? (elapsed / done) * (total - done) : null,
+          });
+        }
+      : undefined;
+    return { signal: job.opts.signal, onProgress };
   };
 }
 
