@@ -4,9 +4,10 @@
  * perplexity and wall time. The docs protocol: calibration on the first 16 windows of 512 of the
  * TinyStories excerpt's first half, evaluation on 64 windows of its second half. Each method's layers are
  * fitted once (an in-memory job cache); a row's time is that fit and profile plus its own stages.
- * Then thin keys at k = 2 of 8 with values full, with and without fine-tuning. Run: `npm run bench:quality`.
+ * Then thin keys at k = 2 of 8 with values full, rebuilt before RoPE (R1) and attending in the thin space
+ * (R3), with and without fine-tuning. Run: `npm run bench:quality`.
  *
- *   BENCH_METHODS=kqsvd,ksvd     only these methods
+ *   BENCH_METHODS=kqsvd,ksvd     only these methods (empty: only the thin keys table)
  *   BENCH_FRACTIONS=0.5          only these cache fractions
  *   BENCH_FINETUNE_STEPS=300     fine-tuning steps per layer (default 300)
  */
@@ -22,7 +23,7 @@ import { docsProtocolTexts, STORIES } from './docs-protocol.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rankwise-quality-'));
 const { calib, evalFile } = docsProtocolTexts(tmp);
-const methods = (process.env.BENCH_METHODS?.split(',') ?? METHOD_IDS) as MethodId[];
+const methods = (process.env.BENCH_METHODS?.split(',').filter(Boolean) ?? METHOD_IDS) as MethodId[];
 const fractions = (process.env.BENCH_FRACTIONS ?? '0.25,0.5,0.75').split(',').map(Number);
 const steps = Number(process.env.BENCH_FINETUNE_STEPS ?? 300);
 
@@ -63,13 +64,17 @@ for (const method of methods) {
 }
 
 console.log('\nThin keys, k = 2 of 8, values full:\n');
-console.log('| fine-tuning | perplexity | time (s) |');
-console.log('|---|---|---|');
-for (const finetune of [undefined, { steps }]) {
-  const r = await compress({ ...base, method: 'thinkeys', ranks: { k: 2, v: 8 }, finetune });
-  console.log(
-    `| ${finetune ? `${steps} steps` : '—'} | ${r.perplexity.compressed.toFixed(3)} | ${total(r).toFixed(1)} |`,
-  );
+console.log('| key space | fine-tuning | perplexity | time (s) |');
+console.log('|---|---|---|---|');
+for (const keySpace of ['pre-rope', 'thin-rope'] as const) {
+  for (const finetune of [undefined, { steps }]) {
+    const r = await compress({ ...base, method: 'thinkeys', keySpace, ranks: { k: 2, v: 8 }, finetune });
+    original = r.perplexity.original;
+    console.log(
+      `| ${keySpace} | ${finetune ? `${steps} steps` : '—'} | ${r.perplexity.compressed.toFixed(3)} | ` +
+        `${total(r).toFixed(1)} |`,
+    );
+  }
 }
 console.log(`\nOriginal perplexity ${original.toFixed(3)}.`);
 fs.rmSync(tmp, { recursive: true, force: true });

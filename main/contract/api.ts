@@ -20,6 +20,7 @@ export const KEY_SPACE_SETTINGS = [
   'pre-rope',
   'post-rope',
   'folded',
+  'thin-rope',
   'auto',
 ] as const satisfies readonly KeySpaceSetting[];
 

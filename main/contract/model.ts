@@ -14,6 +14,8 @@ export interface KvLayerLayout {
   kRank: number;
   vRank: number;
   keySpace: KeySpace;
+  /** `thin-rope` layers with compressed keys: the original RoPE plane of each thin plane (core/kv.ts). */
+  ropePlanes?: number[];
 }
 
 /** What `inspect` reports about a model folder (ARCHITECTURE.md §3, step 1). */

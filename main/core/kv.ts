@@ -17,9 +17,12 @@ export const OBJECTIVES: readonly Objective[] = ['e2e', 'layer'];
 /**
  * Where key projections act (methods.md §2.2): `pre-rope` caches a latent of the pre-RoPE key and
  * rebuilds the key before rotating it (R1); `post-rope` projects rotated keys and queries (R2); `folded`
- * is the exact fold into W_K and W_Q of a model without RoPE.
+ * is the exact fold into W_K and W_Q of a model without RoPE; `thin-rope` folds A into W_K and B into W_Q
+ * and rotates the r-dimensional thin queries and keys with RoPE planes of their own (R3: attention in
+ * the thin space, runtime/thin-rope.ts), which is exact only for the planes it starts from and is meant
+ * to be fine-tuned.
  */
-export type KeySpace = 'pre-rope' | 'post-rope' | 'folded';
+export type KeySpace = 'pre-rope' | 'post-rope' | 'folded' | 'thin-rope';
 
 /**
  * A rank-r factor pair of one KV head, d×r each, row-major float64: the cache holds x·A (r numbers) and
@@ -41,6 +44,11 @@ export interface LayerCompression {
   /** One pair per KV head, or null for uncompressed keys. */
   keys: FactorPair[] | null;
   values: FactorPair[] | null;
+  /**
+   * `thin-rope` keys only: the original RoPE plane whose frequency each thin plane turns at, ⌊kRank/2⌋
+   * of them (runtime/thin-rope.ts); an odd kRank's last thin dimension is not rotated.
+   */
+  ropePlanes?: number[];
 }
 
 /** Per-KV-head second moments of one layer, streamed over the calibration tokens (float64, d×d each). */

@@ -17,6 +17,11 @@ export interface MethodCard {
   speed: 1 | 2 | 3;
   /** Key spaces the method fits on a model with RoPE, its default first. Without RoPE, every method folds. */
   ropeKeySpaces: readonly KeySpace[];
+  /**
+   * Further key spaces on a model with RoPE that a job gets only by asking (never under `auto`): thin keys'
+   * thin-space attention, which is inexact until fine-tuned.
+   */
+  askedKeySpaces?: readonly KeySpace[];
 }
 
 /** In the order the wizard offers them: the usual best first. */
@@ -83,6 +88,7 @@ export const METHOD_CATALOGUE: readonly MethodCard[] = [
       'same memory, and saves less when values stay full.',
     speed: 1,
     ropeKeySpaces: ['pre-rope'],
+    askedKeySpaces: ['thin-rope'],
   },
   {
     id: 'stief',
@@ -134,4 +140,13 @@ export function keySpaceObstacle(space: KeySpace, rope: boolean, qkNorm = false)
 export function methodKeySpaces(id: MethodId, rope: boolean, qkNorm = false): KeySpace[] {
   const spaces: readonly KeySpace[] = rope ? methodCard(id).ropeKeySpaces : ['folded'];
   return spaces.filter((space) => keySpaceObstacle(space, rope, qkNorm) === null);
+}
+
+/** The key spaces a job may ask a method for on a model: `methodKeySpaces`, then the asked-only ones. */
+export function askableKeySpaces(id: MethodId, rope: boolean, qkNorm = false): KeySpace[] {
+  const asked = rope ? (methodCard(id).askedKeySpaces ?? []) : [];
+  return [
+    ...methodKeySpaces(id, rope, qkNorm),
+    ...asked.filter((space) => keySpaceObstacle(space, rope, qkNorm) === null),
+  ];
 }

@@ -144,7 +144,12 @@ async function writeConfig(
     format: KV_COMPRESSION_FORMAT,
     version: KV_COMPRESSION_VERSION,
     method: plan.method,
-    layers: cm.layouts.map((l) => ({ k_rank: l.kRank, v_rank: l.vRank, key_space: l.keySpace })),
+    layers: cm.layouts.map((l) => ({
+      k_rank: l.kRank,
+      v_rank: l.vRank,
+      key_space: l.keySpace,
+      ...(l.ropePlanes ? { rope_planes: l.ropePlanes } : {}),
+    })),
     calibration: {
       source: path.basename(c.source),
       sequences: c.windows,

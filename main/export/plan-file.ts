@@ -9,6 +9,7 @@ import { badInput } from '../core/errors.ts';
 import type { CompressionPlan } from './plan.ts';
 import { float64Bytes, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { FactorPair, KeySpace, LayerCompression } from '../core/kv.ts';
+import { ropePlanesProblem } from '../model/kv-layout.ts';
 
 export const PLAN_METADATA_KEY = 'rankwise_plan';
 const PLAN_VERSION = 1;
@@ -21,6 +22,8 @@ interface LayerEntry {
   keyHeads: number;
   valueHeads: number;
   d: number;
+  /** thin-rope keys: their RoPE planes (core/kv.ts). */
+  ropePlanes?: number[];
 }
 
 type PlanMeta = Omit<CompressionPlan, 'layers'> & { version: number; layers: (LayerEntry | null)[] };
@@ -57,6 +60,7 @@ export async function writePlanFile(file: string, plan: CompressionPlan): Promis
       keyHeads: c.keys?.length ?? 0,
       valueHeads: c.values?.length ?? 0,
       d,
+      ...(c.ropePlanes ? { ropePlanes: c.ropePlanes } : {}),
     };
   });
   const { layers: _omit, ...rest } = plan;
@@ -106,6 +110,7 @@ export async function readPlanFile(file: string): Promise<CompressionPlan> {
         vRank: e.vRank,
         keys: await pairs('keys', e.keyHeads, e.kRank),
         values: await pairs('values', e.valueHeads, e.vRank),
+        ...(e.keySpace === 'thin-rope' && e.keyHeads > 0 ? { ropePlanes: thinPlanes(e, i, file) } : {}),
       });
     }
     const { version: _v, layers: _l, ...rest } = meta;
@@ -113,4 +118,11 @@ export async function readPlanFile(file: string): Promise<CompressionPlan> {
   } finally {
     await st.close();
   }
+}
+
+/** A thin-rope layer's planes, checked as a checkpoint's are: a damaged plan must not load. */
+function thinPlanes(e: LayerEntry, i: number, file: string): number[] {
+  const problem = ropePlanesProblem(e.ropePlanes, e.kRank, e.d);
+  if (problem) throw badInput(`plan layer ${i}: "ropePlanes" ${problem}`, file);
+  return [...e.ropePlanes!];
 }

@@ -50,6 +50,8 @@ interface Meta {
   picks: Record<string, number>;
   /** Per variant and rank: KV heads stored for keys / values (0: that side is uncompressed). */
   heads: { keys: number; values: number }[][];
+  /** thin-rope keys: "variant,rank" → the RoPE planes of the keys at that rank. */
+  ropePlanes?: Record<string, number[]>;
 }
 
 const name = (variant: number, side: 'k' | 'v', rank: number, head: number, which: 'a' | 'b') =>
@@ -93,12 +95,14 @@ export async function writeStoredLayer(file: string, s: StoredLayer, ranks: read
     return pairs?.length ?? 0;
   };
   const stored = ranks.filter((r) => r < d);
+  const ropePlanes: Record<string, number[]> = {};
   variants.forEach((fit, v) => {
     heads.push(
-      stored.map((r) => ({
-        keys: put(v, 'k', r, fit.at(r, d).keys),
-        values: put(v, 'v', r, fit.at(d, r).values),
-      })),
+      stored.map((r) => {
+        const keyed = fit.at(r, d);
+        if (keyed.ropePlanes) ropePlanes[`${v},${r}`] = keyed.ropePlanes;
+        return { keys: put(v, 'k', r, keyed.keys), values: put(v, 'v', r, fit.at(d, r).values) };
+      }),
     );
   });
   const picks: Record<string, number> = {};
@@ -115,6 +119,7 @@ export async function writeStoredLayer(file: string, s: StoredLayer, ranks: read
     variants: variants.length,
     picks,
     heads,
+    ...(Object.keys(ropePlanes).length > 0 ? { ropePlanes } : {}),
   };
   const metaText = JSON.stringify(meta);
   const tmp = tempName(file);
@@ -218,12 +223,15 @@ async function readChecked(file: string): Promise<StoredLayer> {
     }
     const at = (kRank: number, vRank: number): LayerCompression => {
       const v = meta.variants > 1 ? (meta.picks[`${kRank},${vRank}`] ?? 0) : 0;
+      const keys = kRank < meta.d ? (sides[v].keys.get(kRank) ?? null) : null;
+      const planes = keys ? meta.ropePlanes?.[`${v},${kRank}`] : undefined;
       return {
         keySpace: meta.keySpace,
         kRank,
         vRank,
-        keys: kRank < meta.d ? (sides[v].keys.get(kRank) ?? null) : null,
+        keys,
         values: vRank < meta.d ? (sides[v].values.get(vRank) ?? null) : null,
+        ...(planes ? { ropePlanes: planes } : {}),
       };
     };
     return {

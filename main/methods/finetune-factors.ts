@@ -6,14 +6,10 @@
 import { matmul, svd } from './kernels.ts';
 import { transpose } from './linalg.ts';
 import type { FactorPair, LayerCompression } from '../core/kv.ts';
-import type { LayerGradResult } from '../runtime/layer-grad.ts';
+import type { LayerGradResult, ThinGradResult } from '../runtime/layer-grad.ts';
+import { pairProduct } from '../runtime/projection.ts';
 
 export type Side = 'keys' | 'values';
-
-/** M = A·Bᵀ (d×d) of a rank-r pair: the projection the layer gradient is taken at. */
-export function pairProduct(a: Float64Array, b: Float64Array, d: number, r: number): Float64Array {
-  return matmul(a, d, r, transpose(b, d, r), d);
-}
 
 /**
  * ∂ℒ/∂A and ∂ℒ/∂B (d×r each) from G = ∂ℒ/∂M (d×d) at M = A·Bᵀ. The gradient graph's G is indexed like M
@@ -86,7 +82,10 @@ export class TrainableFactors {
       for (const [head, pair] of start[side]!.entries()) {
         const at = pairs.reduce((n, p) => n + 2 * d * p.rank, 0);
         this.slots.push({ side, head, rank: pair.rank, at });
-        pairs.push(balancedPair(pair, d));
+        // thin-space keys are trained as they are: their coordinates are what the thin RoPE rotates, and a
+        // refactoring would mix its planes
+        const asIs = side === 'keys' && start.keySpace === 'thin-rope';
+        pairs.push(asIs ? { a: pair.a.slice(), b: pair.b.slice(), rank: pair.rank } : balancedPair(pair, d));
       }
     }
     const size = pairs.reduce((n, p) => n + 2 * d * p.rank, 0);
@@ -126,12 +125,24 @@ export class TrainableFactors {
     return out;
   }
 
-  /** ∂ℒ/∂θ in θ's layout, from the layer gradient at `projections()`. */
-  gradient(res: LayerGradResult): Float64Array {
+  /**
+   * ∂ℒ/∂θ in θ's layout, from the layer gradient at `projections()` (thin-space keys: at `compression()`,
+   * whose gradient is already per factor).
+   */
+  gradient(res: LayerGradResult | ThinGradResult): Float64Array {
     const out = new Float64Array(this.theta.length);
     for (const s of this.slots) {
       const { a, b } = this.factors(this.theta, s);
-      const g = factorGradients((s.side === 'keys' ? res.gradK : res.gradV)[s.head], a, b, this.d, s.rank);
+      const g =
+        s.side === 'keys' && 'gradA' in res
+          ? { a: res.gradA[s.head], b: res.gradB[s.head] }
+          : factorGradients(
+              ('gradK' in res && s.side === 'keys' ? res.gradK : res.gradV)[s.head],
+              a,
+              b,
+              this.d,
+              s.rank,
+            );
       out.set(g.a, s.at);
       out.set(g.b, s.at + g.a.length);
     }

@@ -10,7 +10,8 @@
  * computes. A `post-rope` compression's keys act after RoPE, which it cannot represent, and its values
  * cannot be trained alone either, since their gradient runs through attention weights made by those
  * keys: such a layer is left as fitted, with the reason (its values are trained when its keys are
- * uncompressed, and on a model without RoPE post-RoPE keys are pre-RoPE keys).
+ * uncompressed, and on a model without RoPE post-RoPE keys are pre-RoPE keys). Thin-space keys
+ * (`thin-rope`, R3) run through the gradient graph's thin mode, whose gradient is per factor.
  */
 import { RankwiseError } from '../core/errors.ts';
 import type { LayerCompression } from '../core/kv.ts';
@@ -152,7 +153,17 @@ export async function finetuneLayer(args: FinetuneArgs): Promise<FinetuneResult>
   const sides: Side[] = ['keys', 'values'];
   factors = new TrainableFactors(start, spec.headDim, sides);
   const theta = factors.theta;
-  const gradient = new LayerGradient(runner, weights, args.train, { rowsPerWindow, seed });
+  // thin-space keys (R3) have their own graph, whose gradient is taken at the factors themselves
+  const thin = start.keySpace === 'thin-rope' && start.keys !== null;
+  const gradient = new LayerGradient(runner, weights, args.train, {
+    rowsPerWindow,
+    seed,
+    keys: thin ? 'thin' : 'pre',
+  });
+  const evaluate = async (f: TrainableFactors) => {
+    const { keys: mK, values: mV } = f.projections();
+    return thin ? gradient.evaluateThin(f.compression(), mV) : gradient.evaluate(mK, mV);
+  };
   const adam = new Adam(theta.length);
   const kept = () =>
     best.theta
@@ -165,8 +176,7 @@ export async function finetuneLayer(args: FinetuneArgs): Promise<FinetuneResult>
   let step = 0;
   while (step < settings.steps) {
     throwIfCancelled(args.signal);
-    const { keys: mK, values: mV } = factors.projections();
-    const res = await gradient.evaluate(mK, mV);
+    const res = await evaluate(factors);
     if (!Number.isFinite(res.loss)) return diverged(step, `the training loss became ${res.loss}`);
     const g = factors.gradient(res);
     if (!allFinite(g)) return diverged(step, 'the gradient became non-finite');

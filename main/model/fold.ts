@@ -5,7 +5,7 @@
  * projection graphs.
  */
 import { RankwiseError } from '../core/errors.ts';
-import { attentionShape, type KvLayerLayout } from './kv-layout.ts';
+import { attentionShape, checkRopePlanes, type KvLayerLayout } from './kv-layout.ts';
 import type { LayerWeights, Linear, ModelSpec } from './types.ts';
 import type { FactorPair, KeySpace, LayerCompression } from '../core/kv.ts';
 
@@ -71,7 +71,7 @@ export function foldLayer(spec: ModelSpec, w: LayerWeights, c: LayerCompression)
     out.o = projectOutputColumns(w.o, spec, pairs);
   }
   if (c.keys) {
-    if (c.keySpace !== 'folded') {
+    if (c.keySpace !== 'folded' && c.keySpace !== 'thin-rope') {
       throw new RankwiseError(
         'internal',
         `keys in the ${c.keySpace} key space cannot be folded into W_K and W_Q`,
@@ -112,7 +112,9 @@ export function narrowLayer(spec: ModelSpec, w: LayerWeights, given: LayerCompre
   const c = effectiveCompression(spec, given);
   const layout = compressionLayout(spec, c);
   if (!c) return { weights: w, layout };
-  if (c.keySpace === 'folded' || !c.keys) return { weights: foldLayer(spec, w, c), layout };
+  if (c.keySpace === 'folded' || c.keySpace === 'thin-rope' || !c.keys) {
+    return { weights: foldLayer(spec, w, c), layout };
+  }
   const weights = foldLayer(spec, w, { ...c, keys: null });
   const pairs = c.keys;
   if (c.keySpace === 'pre-rope') {
@@ -139,7 +141,13 @@ export function compressionLayout(spec: ModelSpec, given: LayerCompression | nul
   const c = effectiveCompression(spec, given);
   const d = spec.headDim;
   if (!c) return { kRank: d, vRank: d, keySpace: given?.keySpace ?? defaultKeySpace(spec) };
-  return { kRank: c.keys ? c.keys[0].rank : d, vRank: c.values ? c.values[0].rank : d, keySpace: c.keySpace };
+  const layout = {
+    kRank: c.keys ? c.keys[0].rank : d,
+    vRank: c.values ? c.values[0].rank : d,
+    keySpace: c.keySpace,
+  };
+  if (c.keySpace !== 'thin-rope' || !c.keys) return layout;
+  return { ...layout, ropePlanes: checkRopePlanes(c.ropePlanes, layout.kRank, d) };
 }
 
 /** The stored key bases of a compression: B (pre-RoPE) or A and B (post-RoPE); none when folded. */
@@ -148,7 +156,7 @@ export function keyBases(
   given: LayerCompression | null,
 ): { kBasis?: Float32Array; qBasis?: Float32Array } {
   const c = effectiveCompression(spec, given);
-  if (!c?.keys || c.keySpace === 'folded') return {};
+  if (!c?.keys || c.keySpace === 'folded' || c.keySpace === 'thin-rope') return {};
   if (c.keySpace === 'pre-rope') return { kBasis: stackFactors(c.keys, 'b') };
   return { kBasis: stackFactors(c.keys, 'a'), qBasis: stackFactors(c.keys, 'b') };
 }
@@ -225,6 +233,7 @@ export function keyProjection(
   bases: { kBasis?: Float32Array; qBasis?: Float32Array },
 ): LayerCompression | null {
   const { numKvHeads: Hkv, headDim: d } = spec;
+  if (layout.keySpace === 'thin-rope' && layout.kRank < d) return thinProjection(spec, layout);
   if (!attentionShape(layout, d).kBasis) return null;
   const r = layout.kRank;
   if (!bases.kBasis || (layout.keySpace === 'post-rope' && !bases.qBasis)) {
@@ -242,4 +251,23 @@ export function keyProjection(
     keys = kb.map((a, g) => ({ a, b: qb[g], rank: r }));
   }
   return { keySpace: layout.keySpace, kRank: r, vRank: layout.vRank, keys, values: null };
+}
+
+/**
+ * Thin-space keys as stored: W_K·A and W_Q·B are the narrowed projections, zero-padded to d by
+ * expandLayer, so the factors that read them back are the selection of their first r coordinates.
+ */
+function thinProjection(spec: ModelSpec, layout: KvLayerLayout): LayerCompression {
+  const { numKvHeads: Hkv, headDim: d } = spec;
+  const r = layout.kRank;
+  const select = new Float64Array(d * r);
+  for (let k = 0; k < r; k++) select[k * r + k] = 1;
+  return {
+    keySpace: 'thin-rope',
+    kRank: r,
+    vRank: layout.vRank,
+    keys: Array.from({ length: Hkv }, () => ({ a: select, b: select, rank: r })),
+    values: null,
+    ropePlanes: checkRopePlanes(layout.ropePlanes, r, d),
+  };
 }

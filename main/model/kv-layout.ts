@@ -3,7 +3,7 @@
  * key and value widths and the key space, read from config.json's `kv_compression` block. One table of
  * shapes serves the writer, the reader's shape checks and the ONNX decoder.
  */
-import { badInput } from '../core/errors.ts';
+import { badInput, RankwiseError } from '../core/errors.ts';
 import type { KeySpace } from '../core/kv.ts';
 import type { KvLayerLayout } from '../contract/model.ts';
 
@@ -47,18 +47,20 @@ export function attentionShape(layout: KvLayerLayout | undefined, headDim: numbe
   const r = layout.kRank;
   const compressed = r < d;
   const space = layout.keySpace;
+  // folded and thin-space keys live in W_K·A and W_Q·B: both projections narrow to r
+  const foldsQueries = space === 'folded' || space === 'thin-rope';
   return {
-    qWidth: compressed && space === 'folded' ? r : d,
+    qWidth: compressed && foldsQueries ? r : d,
     kWidth: compressed && space !== 'post-rope' ? r : d,
     vWidth: layout.vRank,
-    kBasis: compressed && space !== 'folded',
+    kBasis: compressed && !foldsQueries,
     qBasis: compressed && space === 'post-rope',
     kCached: r,
     keysCompressed: compressed,
   };
 }
 
-const KEY_SPACES: readonly KeySpace[] = ['pre-rope', 'post-rope', 'folded'];
+const KEY_SPACES: readonly KeySpace[] = ['pre-rope', 'post-rope', 'folded', 'thin-rope'];
 
 /**
  * Validates a config's `kv_compression` block against the model's shape. Anything unexpected is a
@@ -110,7 +112,10 @@ export function parseKvCompression(
         `layer ${i}: key space ${keySpace} does not fit a model ${shape.hasRope ? 'with' : 'without'} RoPE`,
       );
     }
-    return { kRank, vRank, keySpace };
+    if (keySpace !== 'thin-rope' || kRank === d) return { kRank, vRank, keySpace };
+    const problem = ropePlanesProblem(e.rope_planes, kRank, d);
+    if (problem) throw fail(`layer ${i}: "rope_planes" ${problem}`);
+    return { kRank, vRank, keySpace, ropePlanes: e.rope_planes as number[] };
   });
 }
 
@@ -121,4 +126,29 @@ export function kvElementsPerToken(
 ): number {
   if (!layout) return 2 * spec.numLayers * spec.numKvHeads * spec.headDim;
   return layout.reduce((acc, l) => acc + spec.numKvHeads * (l.kRank + l.vRank), 0);
+}
+
+/**
+ * What is wrong with the RoPE planes of rank-r thin-space keys (runtime/thin-rope.ts), or null: there
+ * must be ⌊r/2⌋ distinct planes of a head of d.
+ */
+export function ropePlanesProblem(planes: unknown, r: number, d: number): string | null {
+  const h = Math.floor(r / 2);
+  const valid =
+    Array.isArray(planes) &&
+    planes.length === h &&
+    planes.every((p) => Number.isInteger(p) && p >= 0 && p < d / 2) &&
+    new Set(planes).size === h;
+  if (valid) return null;
+  return (
+    `must list ${h} distinct integers from 0 to ${d / 2 - 1} for thin-rope keys of rank ${r}, ` +
+    `found ${JSON.stringify(planes)}`
+  );
+}
+
+/** `planes` as a fresh array, after checking them (ropePlanesProblem); a bad list is an internal fault. */
+export function checkRopePlanes(planes: readonly number[] | undefined, r: number, d: number): number[] {
+  const problem = ropePlanesProblem(planes, r, d);
+  if (problem) throw new RankwiseError('internal', `RoPE planes ${problem}`);
+  return [...planes!];
 }

@@ -208,9 +208,13 @@ export async function forwardSequences(
     for await (const { layer, weights: w } of layersAhead(runner.source)) {
       throwIfCancelled(opts.signal);
       const weights = layerWeightFeeds(spec, w);
-      const { variant, feeds } = compressionInputs(spec, runner.source.compression?.(layer) ?? null);
+      const compression = runner.source.compression?.(layer) ?? null;
+      // thin-space tables depend on the window length: one set per length in the group
+      const inputs = new Map<number, ReturnType<typeof compressionInputs>>();
       for (const b of group) {
         throwIfCancelled(opts.signal);
+        if (!inputs.has(b.T)) inputs.set(b.T, compressionInputs(spec, compression, b.T));
+        const { variant, feeds } = inputs.get(b.T)!;
         const out = await runner.layerVariant(
           variant,
           { ...weights, ...feeds },

@@ -73,8 +73,8 @@ export async function layerEffects(
       throwIfCancelled(opts.signal);
       const weights = layerWeightFeeds(spec, w);
       const run = async (c: LayerCompression | null, x: Float32Array, k: number) => {
-        const { variant, feeds } = compressionInputs(spec, c);
         const b = group[k];
+        const { variant, feeds } = compressionInputs(spec, c, b.T);
         const out = await runner.layerVariant(
           variant,
           { ...weights, ...feeds },

@@ -41,10 +41,10 @@ export class LayerErrorMeter implements HeldoutErrors {
 
   async error(c: LayerCompression | null): Promise<number> {
     const spec = this.runner.spec;
-    const { variant, feeds } = compressionInputs(spec, c);
     let err = 0;
     let ref = 0;
     for (const b of this.batches) {
+      const { variant, feeds } = compressionInputs(spec, c, b.T);
       const out = await this.runner.layerVariant(
         { ...variant, error: true },
         {

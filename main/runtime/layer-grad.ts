@@ -12,8 +12,20 @@ import {
   type LayerGradOptions,
 } from './graphs/layer-grad.ts';
 import { causalMask, layerWindow, ropeTablesIn } from './rope.ts';
+import { thinFeeds } from './projection.ts';
+import type { LayerCompression } from '../core/kv.ts';
 import { sampledBatchRows } from './layer-sweep.ts';
 import { layerWeightFeeds, type Feeds, type ModelRunner } from './runner.ts';
+
+export interface ThinGradResult {
+  /** ℒ = Σ‖Ŷ − Y‖²_F / Σ‖Y‖²_F over every batch. */
+  loss: number;
+  /** ∂ℒ/∂A_g and ∂ℒ/∂B_g of the thin-space keys, d×r row-major per KV head. */
+  gradA: Float64Array[];
+  gradB: Float64Array[];
+  /** ∂ℒ/∂M_V,g per KV head, d×d row-major. */
+  gradV: Float64Array[];
+}
 
 export interface LayerGradResult {
   /** ℒ = Σ‖Ŷ − Y‖²_F / Σ‖Y‖²_F over every batch. */
@@ -57,7 +69,7 @@ export class LayerGradient {
     private readonly batches: HeldoutBatch[],
     opts: Partial<LayerGradOptions> & { rowsPerWindow?: number; seed?: number } = {},
   ) {
-    this.opts = { dtype: opts.dtype ?? 'float32' };
+    this.opts = { dtype: opts.dtype ?? 'float32', keys: opts.keys ?? 'pre', grad: opts.grad ?? true };
     const feeds = layerWeightFeeds(runner.spec, weights);
     this.weightFeeds = this.double
       ? Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, toDouble(t)]))
@@ -120,24 +132,73 @@ export class LayerGradient {
 
   /** ℒ, ∂ℒ/∂M_K and ∂ℒ/∂M_V at the given projections (null: identity, that side uncompressed). */
   async evaluate(mK: Float64Array[] | null, mV: Float64Array[] | null): Promise<LayerGradResult> {
+    if (this.opts.keys !== 'pre')
+      throw new RankwiseError('internal', 'a thin-space gradient takes evaluateThin');
+    const { headDim: d } = this.runner.spec;
+    const res = await this.run(
+      () => ({
+        [LAYER_INPUTS.kProj]: this.projection(mK, 'key'),
+        [LAYER_INPUTS.vProj]: this.projection(mV, 'value'),
+      }),
+      [
+        [LAYER_GRAD_OUTPUTS.gradK, d * d],
+        [LAYER_GRAD_OUTPUTS.gradV, d * d],
+      ],
+    );
+    return { loss: res.loss, gradK: res.grads[0], gradV: res.grads[1] };
+  }
+
+  /**
+   * ℒ, ∂ℒ/∂A, ∂ℒ/∂B and ∂ℒ/∂M_V with thin-space keys (R3): `keys` is a thin-rope compression (its factor
+   * pairs and RoPE planes; its values are ignored), `mV` the value projections (null: uncompressed).
+   * With `grad: false` only the loss is computed and the gradients are empty.
+   */
+  async evaluateThin(keys: LayerCompression, mV: Float64Array[] | null): Promise<ThinGradResult> {
+    if (this.opts.keys !== 'thin')
+      throw new RankwiseError('internal', 'this gradient was built for pre-RoPE keys');
     const spec = this.runner.spec;
-    const { numKvHeads: Hkv, headDim: d } = spec;
+    const d = spec.headDim;
+    const r = keys.keys?.[0].rank ?? 0;
+    const mVTensor = this.projection(mV, 'value');
+    const thin = new Map<number, Feeds>();
+    const res = await this.run(
+      (T) => {
+        if (!thin.has(T)) thin.set(T, thinFeeds(spec, keys, T, this.opts.dtype));
+        return { ...thin.get(T)!, [LAYER_INPUTS.vProj]: mVTensor };
+      },
+      this.opts.grad
+        ? [
+            [LAYER_GRAD_OUTPUTS.gradThinA, d * r],
+            [LAYER_GRAD_OUTPUTS.gradThinB, d * r],
+            [LAYER_GRAD_OUTPUTS.gradV, d * d],
+          ]
+        : [],
+    );
+    const [gradA = [], gradB = [], gradV = []] = res.grads;
+    return { loss: res.loss, gradA, gradB, gradV };
+  }
+
+  /**
+   * Runs every batch with the feeds `inputs` gives for its length and combines the loss and the named
+   * per-KV-head gradients (`size` numbers per head) over batches.
+   */
+  private async run(
+    inputs: (T: number) => Feeds,
+    outputs: [name: string, size: number][],
+  ): Promise<{ loss: number; grads: Float64Array[][] }> {
+    const spec = this.runner.spec;
+    const Hkv = spec.numKvHeads;
     const session = await this.runner.engine.session(layerGradKey(spec, this.opts), () =>
       buildLayerGrad(spec, this.opts),
     );
     const O = LAYER_GRAD_OUTPUTS;
-    const projections = {
-      [LAYER_INPUTS.kProj]: this.projection(mK, 'key'),
-      [LAYER_INPUTS.vProj]: this.projection(mV, 'value'),
-    };
     let err = 0;
     let ref = 0;
-    const gradK = new Float64Array(Hkv * d * d);
-    const gradV = new Float64Array(Hkv * d * d);
+    const sums = outputs.map(([, size]) => new Float64Array(Hkv * size));
     for (const [n, b] of this.batches.entries()) {
       const out = await session.run({
         ...this.weightFeeds,
-        ...projections,
+        ...inputs(b.T),
         ...this.positions(b.T, b.layer),
         ...this.batchFeeds[n],
       });
@@ -145,21 +206,19 @@ export class LayerGradient {
       err += Number(out[O.sqErr].data[0]);
       ref += sqRef;
       // The graph's gradients are of sq_err_b / sq_ref_b: rescaled by sq_ref_b here, by Σ sq_ref at the end.
-      const gk = out[O.gradK].data as Float32Array | Float64Array;
-      const gv = out[O.gradV].data as Float32Array | Float64Array;
-      for (let i = 0; i < gradK.length; i++) {
-        gradK[i] += gk[i] * sqRef;
-        gradV[i] += gv[i] * sqRef;
-      }
+      outputs.forEach(([name], k) => {
+        const got = out[name].data as Float32Array | Float64Array;
+        const sum = sums[k];
+        for (let i = 0; i < sum.length; i++) sum[i] += got[i] * sqRef;
+      });
     }
     if (!(ref > 0))
       throw new RankwiseError('internal', 'layer gradient over batches whose reference output is zero');
-    for (let i = 0; i < gradK.length; i++) {
-      gradK[i] /= ref;
-      gradV[i] /= ref;
-    }
-    const split = (a: Float64Array) =>
-      Array.from({ length: Hkv }, (_, h) => a.slice(h * d * d, (h + 1) * d * d));
-    return { loss: err / ref, gradK: split(gradK), gradV: split(gradV) };
+    const grads = sums.map((sum, k) => {
+      const size = outputs[k][1];
+      for (let i = 0; i < sum.length; i++) sum[i] /= ref;
+      return Array.from({ length: Hkv }, (_, h) => sum.slice(h * size, (h + 1) * size));
+    });
+    return { loss: err / ref, grads };
   }
 }

@@ -14,6 +14,8 @@ import {
   type SweepKeySpace,
 } from './graphs/error-sweep.ts';
 import { layerWeightFeeds, type Feeds, type ModelRunner } from './runner.ts';
+import { LayerGradient } from './layer-grad.ts';
+import { pairProduct } from './projection.ts';
 
 const MiB = 1024 * 1024;
 
@@ -87,12 +89,17 @@ export class LayerErrorSweep implements HeldoutErrors {
   private readonly chunkBytes: number;
   readonly rowsPerWindow: number;
 
+  private readonly seed: number | undefined;
+  private thin: LayerGradient | undefined;
+
   constructor(
     private readonly runner: ModelRunner,
-    weights: LayerWeights,
-    batches: HeldoutBatch[],
+    private readonly weights: LayerWeights,
+    private readonly rawBatches: HeldoutBatch[],
     opts: { rowsPerWindow?: number; seed?: number; chunkBytes?: number } = {},
   ) {
+    const batches = rawBatches;
+    this.seed = opts.seed;
     const spec = runner.spec;
     const D = spec.hiddenSize;
     this.weightFeeds = layerWeightFeeds(spec, weights);
@@ -118,7 +125,12 @@ export class LayerErrorSweep implements HeldoutErrors {
     const out = new Array<number>(compressions.length);
     // one graph per key space; the pairs of a fit share theirs
     const bySpace = new Map<SweepKeySpace, number[]>();
+    for (const [i, c] of compressions.entries()) {
+      // thin-space keys (R3) run through their own graph at the same rows, one compression at a time
+      if (c?.keys && c.keySpace === 'thin-rope') out[i] = await this.thinError(c);
+    }
     compressions.forEach((c, i) => {
+      if (out[i] !== undefined) return;
       const space: SweepKeySpace = c?.keySpace === 'post-rope' ? 'post' : 'pre';
       bySpace.set(space, [...(bySpace.get(space) ?? []), i]);
     });
@@ -134,6 +146,20 @@ export class LayerErrorSweep implements HeldoutErrors {
       }
     }
     return out;
+  }
+
+  /** The error of one thin-space compression at the sampled rows (the gradient graph's forward). */
+  private async thinError(c: LayerCompression): Promise<number> {
+    this.thin ??= new LayerGradient(this.runner, this.weights, this.rawBatches, {
+      keys: 'thin',
+      grad: false,
+      rowsPerWindow: this.rowsPerWindow,
+      seed: this.seed,
+    });
+    const d = this.runner.spec.headDim;
+    const mV = c.values?.map((p) => pairProduct(p.a, p.b, d, p.rank)) ?? null;
+    const { loss } = await this.thin.evaluateThin(c, mV);
+    return Math.sqrt(loss);
   }
 
   /** Activation memory of one pair in the largest batch: scores, MLP rows, compressed keys and values. */

@@ -4,9 +4,9 @@
  * spaces each method fits), so the wizard and the engine never describe a method differently.
  */
 import {
+  askableKeySpaces,
   keySpaceObstacle,
   METHOD_CATALOGUE,
-  methodKeySpaces,
   type MethodCard,
 } from '../../main/core/methods.ts';
 import type { MethodId, ModelInfo } from '../../main/contract/index.ts';
@@ -34,7 +34,7 @@ const ropeOf = (model: KeySpaceModel) => model === null || model.rope !== null;
  */
 export function keySpacesFor(method: MethodId, model: KeySpaceModel): KeySpaceSetting[] {
   if (!ropeOf(model)) return ['auto'];
-  const spaces = methodKeySpaces(method, true, model?.qkNorm ?? false);
+  const spaces = askableKeySpaces(method, true, model?.qkNorm ?? false);
   return spaces.length > 0 ? ['auto', ...spaces] : [];
 }
 
@@ -63,6 +63,12 @@ export const KEY_SPACE_TEXT: Record<KeySpaceSetting, { label: string; help: stri
   folded: {
     label: 'Folded',
     help: 'Without RoPE the projection folds exactly into the key and query weights.',
+  },
+  'thin-rope': {
+    label: 'Thin space',
+    help:
+      'Rotate the short keys and queries themselves and attend without rebuilding anything: the cheapest ' +
+      'to decode, but only approximate until fine-tuned (thin keys with fine-tuning steps).',
   },
 };
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { paretoFront as enginePareto } from '../../main/core/allocate/index.ts';
 import { rankGrid } from '../../main/core/memory.ts';
 import { METHOD_IDS } from '../../main/core/kv.ts';
-import { METHOD_CATALOGUE } from '../../main/core/methods.ts';
+import { askableKeySpaces, METHOD_CATALOGUE } from '../../main/core/methods.ts';
 import { sequencesThatFit as engineFit } from '../../main/export/memory.ts';
 import { methodById } from '../../main/methods/index.ts';
 import { dtypeBytes as engineDtypeBytes } from '../../main/model/dtype.ts';
@@ -33,7 +33,10 @@ describe('the method catalogue', () => {
         const spec = { block: { rope: rope ? { theta: 10000 } : null, qkNorm } } as never;
         const spaces = engine.keySpaces(spec);
         const shownSpaces = keySpacesFor(id, { rope: rope ? 10000 : null, qkNorm });
-        expect(shownSpaces).toEqual(!rope ? ['auto'] : spaces.length ? ['auto', ...spaces] : []);
+        // the spaces a job fits under auto, then those it fits only when asked (thin keys' thin space)
+        const asked = askableKeySpaces(id, rope, qkNorm).filter((k) => !spaces.includes(k));
+        expect(shownSpaces).toEqual(!rope ? ['auto'] : spaces.length ? ['auto', ...spaces, ...asked] : []);
+        if (id === 'thinkeys' && rope && !qkNorm) expect(asked).toEqual(['thin-rope']);
         // a method the engine refuses on the model is one the wizard does not let the user pick
         expect(methodObstacle(id, { rope: rope ? 10000 : null, qkNorm }) !== null).toBe(
           rope && !spaces.length,

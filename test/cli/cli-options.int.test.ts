@@ -79,7 +79,7 @@ describe('mistakes are bad input (exit 2), in one line', () => {
   });
 });
 
-describe('the end-to-end objective and fine-tuning refuse bad values (exit 2), in one line', () => {
+describe('the end-to-end objective, fine-tuning and the thin space refuse bad values (exit 2), in one line', () => {
   const increase = (v: string) =>
     `--max-ppl-increase must be above 0 and at most 900 % (a fraction such as 0.05, or a percentage such as 5%), got "${v}"`;
   it.each([
@@ -103,6 +103,11 @@ describe('the end-to-end objective and fine-tuning refuse bad values (exit 2), i
     [
       ['--budget', '0.05', '--objective', 'e2e'],
       '--objective e2e allocates by predicted perplexity, and --budget bounds layer errors; state the target as --max-ppl-increase, or use --objective layer',
+    ],
+    [
+      // the thin space is thin keys' alone
+      ['--kv-fraction', '0.5', '--key-space', 'thin-rope'],
+      '--key-space thin-rope is not available for kqsvd on this llama model; use one of post-rope, pre-rope or auto',
     ],
     [
       ['--max-ppl-increase', '5%', '--objective', 'layer'],

@@ -52,3 +52,32 @@ describe('export of synthetic models (llama: GQA with q/k/v biases; GPT-2: fused
     }
   });
 });
+
+describe('thin keys with attention in the thin space (R3)', () => {
+  it.each([3, 4])(
+    'k = %i, fine-tuned: the folder and the ONNX decoder give the in-memory logits',
+    async (k) => {
+      const out = path.join(tmp.dir, `thin-rope-${k}`);
+      const { report, spec } = await checkExportRoundTrip(
+        {
+          ...base,
+          calib: TEXT(),
+          eval: TEXT(),
+          modelDir: LLAMA(),
+          method: 'thinkeys',
+          keySpace: 'thin-rope',
+          ranks: { k, v: 8 },
+          finetune: { steps: 6 },
+        },
+        out,
+      );
+      for (const l of spec.kvCompression!) {
+        expect(l.keySpace).toBe('thin-rope');
+        expect(l.ropePlanes).toHaveLength(Math.floor(k / 2));
+      }
+      // fine-tuning ran on thin-space keys and moved them: what is exported is not the planes' selection
+      expect(report.finetune?.layers.every((l) => l.stopped !== 'not-trainable')).toBe(true);
+      expect(report.finetune?.layers.some((l) => l.bestStep > 0)).toBe(true);
+    },
+  );
+});

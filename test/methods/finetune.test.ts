@@ -5,7 +5,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LayerCompression } from '../../main/core/kv.ts';
-import { balancedPair, pairProduct, TrainableFactors } from '../../main/methods/finetune-factors.ts';
+import { balancedPair, TrainableFactors } from '../../main/methods/finetune-factors.ts';
+import { pairProduct } from '../../main/runtime/projection.ts';
 import { finetuneLayer, type FinetuneArgs } from '../../main/methods/finetune.ts';
 import { fitKqsvd } from '../../main/methods/kqsvd.ts';
 import { fitKsvd } from '../../main/methods/ksvd.ts';

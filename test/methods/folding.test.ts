@@ -69,7 +69,7 @@ describe('folding identities (methods.md §2.1, §11.5): folded weights equal th
     const ids = Int32Array.from({ length: T }, (_, t) => (t * 13 + 2) % spec.vocabSize);
     const runner = new ModelRunner(engine, model);
     const x = await runner.embed(ids, 1, T);
-    const { variant, feeds } = compressionInputs(spec, c);
+    const { variant, feeds } = compressionInputs(spec, c, T);
     const graph = (await runner.layerVariant(variant, { ...layerWeightFeeds(spec, w), ...feeds }, x, 1, T)).y
       .data as Float32Array;
     const folded = foldLayer(spec, w, c);

@@ -17,7 +17,7 @@ import type {
   RopeRecipe,
 } from '../../main/model/types.ts';
 
-type Vec = Float64Array;
+export type Vec = Float64Array;
 
 function applyLinear(l: Linear, x: Vec): Vec {
   const y = new Float64Array(l.out);
@@ -171,6 +171,8 @@ export function referenceLayer(
   edit: {
     /** The key attention uses, given the pre- and post-RoPE key of KV head g at position t. */
     key?: (k: { pre: Vec; post: Vec }, g: number, t: number) => Vec;
+    /** The query attention uses, given the pre- and post-RoPE query of head h at position t. */
+    query?: (q: { pre: Vec; post: Vec }, h: number, t: number) => Vec;
     value?: (v: Vec, g: number) => Vec;
     layer?: number;
   } = {},
@@ -183,7 +185,9 @@ export function referenceLayer(
   const window = windowOf(block, edit.layer);
   const cap = block.attnSoftcap;
   const heads = referenceHeads(spec, w, xs);
-  const qs = heads.q;
+  const qs = edit.query
+    ? heads.q.map((row, t) => row.map((post, h) => edit.query!({ pre: heads.qPre[t][h], post }, h, t)))
+    : heads.q;
   const ks = edit.key
     ? heads.k.map((row, t) => row.map((post, g) => edit.key!({ pre: heads.kPre[t][g], post }, g, t)))
     : heads.k;

@@ -120,7 +120,7 @@ describe('compressed layer graphs', () => {
       keys: randomPairs(spec.numKvHeads, d, 2, 11),
       values: randomPairs(spec.numKvHeads, d, 3, 12),
     };
-    const { variant, feeds } = compressionInputs(spec, c);
+    const { variant, feeds } = compressionInputs(spec, c, ids.length);
     const out = await runner.layerVariant(
       variant,
       { ...layerWeightFeeds(spec, w), ...feeds },
@@ -149,13 +149,17 @@ describe('compressed layer graphs', () => {
     const feedsW = layerWeightFeeds(spec, await model.loadLayer(0));
     const keys = randomPairs(spec.numKvHeads, spec.headDim, 2, 5);
     const run = async (keySpace: KeySpace, pairs: FactorPair[]) => {
-      const { variant, feeds } = compressionInputs(spec, {
-        keySpace,
-        kRank: 2,
-        vRank: spec.headDim,
-        keys: pairs,
-        values: null,
-      });
+      const { variant, feeds } = compressionInputs(
+        spec,
+        {
+          keySpace,
+          kRank: 2,
+          vRank: spec.headDim,
+          keys: pairs,
+          values: null,
+        },
+        ids.length,
+      );
       return (await runner.layerVariant(variant, { ...feedsW, ...feeds }, x, 1, ids.length)).y
         .data as Float32Array;
     };
@@ -185,10 +189,10 @@ describe('compressed layer graphs', () => {
       keys: randomPairs(2, spec.headDim, 2, 1),
       values: null,
     };
-    const { variant, feeds } = compressionInputs(spec, c);
     let num = 0;
     let den = 0;
     for (const b of first.batches) {
+      const { variant, feeds } = compressionInputs(spec, c, b.T);
       const y = (
         await runner.layerVariant(
           variant,

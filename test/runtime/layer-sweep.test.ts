@@ -61,10 +61,10 @@ function compressions(model: ModelHandle): LayerCompression[] {
 async function errorAtRows(runner: ModelRunner, l: HeldoutLayer, c: LayerCompression, rows: Int32Array[]) {
   const spec = runner.spec;
   const D = spec.hiddenSize;
-  const { variant, feeds } = compressionInputs(spec, c);
   let num = 0;
   let den = 0;
   for (const [i, b] of l.batches.entries()) {
+    const { variant, feeds } = compressionInputs(spec, c, b.T);
     const out = await runner.layerVariant(
       variant,
       { ...layerWeightFeeds(spec, l.weights), ...feeds },

@@ -2,7 +2,7 @@
 import type { KeySpaceSetting } from '../../contract/report.ts';
 import { badInput, badSetting } from '../../core/errors.ts';
 import type { KeySpace, MethodId } from '../../core/kv.ts';
-import { keySpaceObstacle, METHOD_CATALOGUE, methodKeySpaces } from '../../core/methods.ts';
+import { askableKeySpaces, keySpaceObstacle, METHOD_CATALOGUE, methodKeySpaces } from '../../core/methods.ts';
 import { MAX_PPL_INCREASE } from '../../contract/manifest.ts';
 import type { ModelSpec } from '../../model/types.ts';
 import type { CompressSettings } from '../settings.ts';
@@ -104,12 +104,16 @@ export function keySpacesFor(
     );
   }
   if (setting === 'auto') return available;
-  if (!available.includes(setting)) {
+  const askable = [
+    ...available,
+    ...askableKeySpaces(method, rope, qkNorm).filter((k) => !available.includes(k)),
+  ];
+  if (!askable.includes(setting)) {
     const why = keySpaceObstacle(setting, rope, qkNorm);
     throw badSetting(
       'keySpace',
       `keySpace ${setting} is not available for ${method} on this ${spec.modelType} model` +
-        `${why ? `: ${why}` : ''}; use one of ${available.join(', ')} or auto`,
+        `${why ? `: ${why}` : ''}; use one of ${askable.join(', ')} or auto`,
     );
   }
   return [setting];

@@ -327,9 +327,10 @@ export interface Attention {
   ctx: string;
   /**
    * ∂ℒ/∂keys in the [.., T, w] layout of `v` and ∂ℒ/∂v, from ∂ℒ/∂ctx, both summed over the group axis 2
-   * (queries [B, H_kv, G, T, w], keys and values [B, H_kv, 1, T, w]).
+   * (queries [B, H_kv, G, T, w], keys and values [B, H_kv, 1, T, w]); `gQueries`, ∂ℒ/∂(scaled queries) in
+   * their layout, is built only when read (only thin-space training needs it).
    */
-  backward(gCtx: string): { gKeys: string; gValues: string };
+  backward(gCtx: string): { gKeys: string; gValues: string; readonly gQueries: string };
 }
 
 /**
@@ -339,8 +340,13 @@ export interface Attention {
  * whose alpha is a float32 attribute, and a float64 graph would lose its precision there.
  */
 export function scaleQueries(b: Block, q: string): string {
+  return b.g.op('Mul', [q, scalar(b, queryFactor(b))]);
+}
+
+/** The factor scaleQueries() multiplies queries by (its backward multiplies by the same). */
+export function queryFactor(b: Block): number {
   const cap = b.recipe.attnSoftcap;
-  return b.g.op('Mul', [q, scalar(b, cap ? b.recipe.queryScale / cap : b.recipe.queryScale)]);
+  return cap ? b.recipe.queryScale / cap : b.recipe.queryScale;
 }
 
 /**
@@ -375,6 +381,9 @@ export function attend(b: Block, qs: string, kT: string, v: string, mask: string
       return {
         gKeys: sumGroup(g.op('MatMul', [lastTwo(gScores), qs])),
         gValues: sumGroup(g.op('MatMul', [lastTwo(probs), gCtx])),
+        get gQueries() {
+          return g.op('MatMul', [gScores, lastTwo(kT)]);
+        },
       };
     },
   };
@@ -392,4 +401,33 @@ export function capLogits(b: Block, logits: string): string {
 export function scaleEmbedding(b: Block, x: string): string {
   const s = b.recipe.embedScale;
   return s === 1 ? x : b.g.op('Mul', [x, scalar(b, s)]);
+}
+
+/**
+ * Thin-space keys or queries (R3, runtime/thin-rope.ts): heads x [.., H_kv·group, d] times their KV head's
+ * d×r factor ([H_kv, d, r]), reshaped to `heads` (a shape ending in −1: the width r is fed, not built in).
+ */
+export function thinHeads(
+  b: Block,
+  x: string,
+  factor: string,
+  dims: { kvHeads: number; group: number; d: number },
+  heads: string,
+): string {
+  const { g } = b;
+  const grouped = g.op('Reshape', [x, g.constInt64([-1, dims.kvHeads, dims.group, dims.d])]);
+  return g.op('Reshape', [g.op('MatMul', [grouped, factor]), heads]);
+}
+
+/**
+ * Thin-space RoPE on [.., r] with tables [.., r] (thin-rope.ts): x·cos + x[swap]·sin. Its backward is the
+ * same map with the tables applied first, x[swap] being its own inverse: G·cos + (G·sin)[swap].
+ */
+export function thinRotate(b: Block, x: string, cos: string, sin: string, swap: string): Differentiable {
+  const { g } = b;
+  const swapped = (v: string) => g.op('Gather', [v, swap], { axis: attr.i(-1) });
+  return {
+    out: g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [swapped(x), sin])]),
+    backward: (gOut) => g.op('Add', [g.op('Mul', [gOut, cos]), swapped(g.op('Mul', [gOut, sin]))]),
+  };
 }

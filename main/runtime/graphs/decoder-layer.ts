@@ -14,6 +14,8 @@ import {
   type NormNames,
   projectHeads,
   scaleQueries,
+  thinHeads,
+  thinRotate,
 } from './block.ts';
 import { batchAndTime, linear, rope, shapeWith } from './common.ts';
 
@@ -60,6 +62,13 @@ export const LAYER_INPUTS = {
   vProj: 'v_proj_m',
   /** [B, T, D]: the reference output an `error` variant compares against. */
   yRef: 'y_ref',
+  /** `thin` keys (R3): [H_kv, d, r] key factor A and query factor B of each KV head. */
+  thinA: 'thin_a',
+  thinB: 'thin_b',
+  /** `thin` keys: the thin space's RoPE tables [T, 1, r] and rotate_half's swap [r] (runtime/thin-rope.ts). */
+  thinCos: 'thin_cos',
+  thinSin: 'thin_sin',
+  thinSwap: 'thin_swap',
 } as const;
 
 /** Per-KV-head Gram matrices a `capture` variant outputs, each [H_kv, d, d] summed over B·T tokens. */
@@ -75,10 +84,11 @@ export const CAPTURE_OUTPUTS = {
 /**
  * Graph variants of one decoder layer. Projections are d×d matrices per KV head fed as inputs, so every
  * candidate rank of every method runs through one session; `pre` applies them to keys before RoPE (R1),
- * `post` after it (R2). On a model without RoPE both are the folded key space.
+ * `post` after it (R2). On a model without RoPE both are the folded key space. `thin` attends in the
+ * thin space (R3): queries times B and keys times A, rotated by thin RoPE tables, all fed (any rank).
  */
 export interface LayerVariant {
-  keyProjection?: 'pre' | 'post';
+  keyProjection?: 'pre' | 'post' | 'thin';
   valueProjection?: boolean;
   /** Output the Gram matrices of CAPTURE_OUTPUTS beside y. */
   capture?: boolean;
@@ -188,14 +198,21 @@ export function buildDecoderLayer(spec: ModelSpec, variant: LayerVariant = {}): 
   const x2 = g.op('Reshape', [x, g.constInt64([-1, D])]);
   const h1 = norm(b, x2, w.attnNorm).out;
 
-  const kProj = variant.keyProjection ? g.input(I.kProj, [Hkv, d, d]) : '';
+  const kProj =
+    variant.keyProjection && variant.keyProjection !== 'thin' ? g.input(I.kProj, [Hkv, d, d]) : '';
   const vProj = variant.valueProjection ? g.input(I.vProj, [Hkv, d, d]) : '';
   const qPre = projectHeads(b, h1, w.q, shapeWith(g, bt, [H, d]), w.qNorm);
   const kPre = projectHeads(b, h1, w.k, shapeWith(g, bt, [Hkv, d]), w.kNorm);
   let v = linear(g, h1, w.v.w, w.v.b);
   let q = qPre;
   let k = variant.keyProjection === 'pre' ? perHeadProject(g, kPre, kProj, Hkv, d) : kPre;
-  if (hasRope) {
+  const thin = variant.keyProjection === 'thin';
+  if (thin) {
+    const t = declareThinInputs(g, Hkv, d);
+    const rotate = (x: string) => thinRotate(b, x, t.cos, t.sin, t.swap).out;
+    q = rotate(thinHeads(b, qPre, t.b, { kvHeads: Hkv, group: G, d }, shapeWith(g, bt, [H, -1])));
+    k = rotate(thinHeads(b, kPre, t.a, { kvHeads: Hkv, group: 1, d }, shapeWith(g, bt, [Hkv, -1])));
+  } else if (hasRope) {
     q = rope(g, q, cos, sin, d);
     k = rope(g, k, cos, sin, d);
   }
@@ -213,10 +230,12 @@ export function buildDecoderLayer(spec: ModelSpec, variant: LayerVariant = {}): 
 
   // Grouped-query attention without repeating K and V: queries [B, Hkv, G, T, d] against keys
   // [B, Hkv, 1, d, T] broadcast over the group axis; query head h = g·G + j uses KV head g.
-  const q5 = g.op('Transpose', [g.op('Reshape', [scaleQueries(b, q), shapeWith(g, bt, [Hkv, G, d])])], {
+  // thin queries and keys are r wide, which the graph is fed rather than built with
+  const qk = thin ? -1 : d;
+  const q5 = g.op('Transpose', [g.op('Reshape', [scaleQueries(b, q), shapeWith(g, bt, [Hkv, G, qk])])], {
     perm: attr.ints([0, 2, 3, 1, 4]),
   });
-  const kT = g.op('Transpose', [g.op('Reshape', [k, shapeWith(g, bt, [Hkv, 1, d])])], {
+  const kT = g.op('Transpose', [g.op('Reshape', [k, shapeWith(g, bt, [Hkv, 1, qk])])], {
     perm: attr.ints([0, 2, 3, 4, 1]),
   });
   const v5 = g.op('Transpose', [g.op('Reshape', [v, shapeWith(g, bt, [Hkv, 1, d])])], {
@@ -239,6 +258,18 @@ export function buildDecoderLayer(spec: ModelSpec, variant: LayerVariant = {}): 
     g.output('y', y, ['B', 'T', D]);
   }
   return g.build();
+}
+
+/** The inputs of thin-space keys (LAYER_INPUTS.thin*), any rank r. */
+export function declareThinInputs(g: GraphBuilder, Hkv: number, d: number, elem: FloatType = DataType.FLOAT) {
+  const I = LAYER_INPUTS;
+  return {
+    a: g.input(I.thinA, [Hkv, d, 'r'], elem),
+    b: g.input(I.thinB, [Hkv, d, 'r'], elem),
+    cos: g.input(I.thinCos, ['T', 1, 'r'], elem),
+    sin: g.input(I.thinSin, ['T', 1, 'r'], elem),
+    swap: g.input(I.thinSwap, ['r'], DataType.INT64),
+  };
 }
 
 /** x [.., heads·d] or [.., heads, d] (any leading dims) → x_h·M_h per head, same shape as given. */

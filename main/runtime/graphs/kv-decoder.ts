@@ -16,6 +16,7 @@ import type { EmbeddingWeights, Linear, ModelSpec, Norm, RopeRecipe } from '../.
 import { attr, GraphBuilder } from '../onnx/builder.ts';
 import { DataType } from '../onnx/proto.ts';
 import { layerWindow, ropeTables } from '../rope.ts';
+import { thinSwap } from '../thin-rope.ts';
 import {
   attend,
   attentionResidual,
@@ -28,6 +29,7 @@ import {
   projectHeads,
   scaleEmbedding,
   scaleQueries,
+  thinRotate,
 } from './block.ts';
 import { linear, rope, shapeWith } from './common.ts';
 
@@ -338,6 +340,36 @@ async function buildGraph(
       sin: g.op('Concat', [g.op('Neg', [s]), s], { axis: attr.i(-1) }),
     };
   };
+  /**
+   * The thin space's tables [B, S, 1, r] of positions `pos` (runtime/thin-rope.ts): the columns of the
+   * planes kept, cut from the same tables, and an odd r's unrotated column (cos = the attention factor).
+   */
+  const thinRopeTables = (table: { cos: string; sin: string }, pos: string, planes: number[], r: number) => {
+    const c = tableRows(g, table.cos, pos, spec.maxPositions);
+    const s = tableRows(g, table.sin, pos, spec.maxPositions);
+    const cosParts: string[] = [];
+    const sinParts: string[] = [];
+    if (planes.length > 0) {
+      const columns = (t: string) => g.op('Gather', [t, g.constInt64(planes)], { axis: attr.i(-1) });
+      const [cT, sT] = [columns(c), columns(s)];
+      cosParts.push(cT, cT);
+      sinParts.push(g.op('Neg', [sT]), sT);
+    }
+    if (r % 2 === 1) {
+      const zero = g.op('Mul', [
+        g.op('Slice', [c, g.constInt64([0]), g.constInt64([1]), g.constInt64([-1])]),
+        g.constFloat([0], []),
+      ]);
+      cosParts.push(g.op('Add', [zero, g.constFloat([recipe.rope!.attentionFactor], [])]));
+      sinParts.push(zero);
+    }
+    const joined = (parts: string[]) =>
+      g.op('Unsqueeze', [
+        parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: attr.i(-1) }),
+        g.constInt64([2]),
+      ]);
+    return { cos: joined(cosParts), sin: joined(sinParts) };
+  };
   let queryRope: { cos: string; sin: string } | null = null;
   if (ropeTable) {
     const t = ropeFromPositions(ropeTable, positionIds);
@@ -461,9 +493,20 @@ async function buildGraph(
     let qh = projectHeads(b, h1, weights.q, heads(H, qW), weights.qNorm);
     let kh = projectHeads(b, h1, weights.k, heads(Hkv, kW), weights.kNorm);
     const vh = g.op('Reshape', [linear(g, h1, weights.v.w, weights.v.b), heads(Hkv, vW)]);
-    if (queryRope && space !== 'folded') qh = rope(g, qh, queryRope.cos, queryRope.sin, d);
-    // A pre-RoPE latent is cached unrotated; full keys (uncompressed, post-RoPE) are cached rotated.
-    if (queryRope && space !== 'pre-rope') kh = rope(g, kh, queryRope.cos, queryRope.sin, d);
+    if (space === 'thin-rope') {
+      // R3: thin queries and keys turn in their own planes; keys are cached rotated, as post-RoPE ones are
+      const planes = layer.layout.ropePlanes;
+      if (!ropeTable || !planes)
+        throw new RankwiseError('internal', `layer ${i}: thin-rope keys without RoPE planes`);
+      const t = thinRopeTables(ropeTable, positionIds, planes, r);
+      const swap = g.constInt64(thinSwap(r));
+      qh = thinRotate(b, qh, t.cos, t.sin, swap).out;
+      kh = thinRotate(b, kh, t.cos, t.sin, swap).out;
+    } else {
+      if (queryRope && space !== 'folded') qh = rope(g, qh, queryRope.cos, queryRope.sin, d);
+      // A pre-RoPE latent is cached unrotated; full keys (uncompressed, post-RoPE) are cached rotated.
+      if (queryRope && space !== 'pre-rope') kh = rope(g, kh, queryRope.cos, queryRope.sin, d);
+    }
     let kNew = toCache(kh);
     if (space === 'post-rope') kNew = g.op('MatMul', [kNew, kBasis]);
     const presentK = g.op('Concat', [pastK, intoCache(kNew)], { axis: attr.i(2) });

@@ -8,11 +8,20 @@ import {
   mlpResidual,
   norm,
   projectHeads,
+  queryFactor,
   scalar,
   scaleQueries,
+  thinHeads,
+  thinRotate,
 } from './block.ts';
 import { batchAndTime, linear, shapeWith } from './common.ts';
-import { declareLayerInputs, decoderLayerKey, LAYER_INPUTS, layerDims } from './decoder-layer.ts';
+import {
+  declareLayerInputs,
+  declareThinInputs,
+  decoderLayerKey,
+  LAYER_INPUTS,
+  layerDims,
+} from './decoder-layer.ts';
 
 /**
  * The gradient of StiefAttention's layer loss (methods.md §8.2)
@@ -29,6 +38,13 @@ import { declareLayerInputs, decoderLayerKey, LAYER_INPUTS, layerDims } from './
 export interface LayerGradOptions {
   /** float64 makes every float input, constant and output double (for finite-difference checks). */
   dtype: 'float32' | 'float64';
+  /**
+   * `pre`: keys through M_K before RoPE (the default); `thin`: attention in the thin space (R3), queries
+   * times B and keys times A rotated by the fed thin tables, with gradients for A and B.
+   */
+  keys?: 'pre' | 'thin';
+  /** false: the forward and the loss only (the thin space's held-out error at sampled rows). */
+  grad?: boolean;
 }
 
 /** Inputs of the gradient graph beyond the decoder layer's. */
@@ -48,6 +64,9 @@ export const LAYER_GRAD_OUTPUTS = {
   gradK: 'grad_k_proj_m',
   /** [H_kv, d, d] ∂ℒ/∂M_V. */
   gradV: 'grad_v_proj_m',
+  /** `thin` keys: [H_kv, d, r] ∂ℒ/∂A and ∂ℒ/∂B. */
+  gradThinA: 'grad_thin_a',
+  gradThinB: 'grad_thin_b',
   /** Scalar ‖Ŷ − Y‖²_F, as the decoder layer's `error` variant outputs it. */
   sqErr: 'sq_err',
   /** Scalar ‖Y‖²_F: the normaliser of this batch's loss and gradients (to recombine batches). */
@@ -56,9 +75,12 @@ export const LAYER_GRAD_OUTPUTS = {
 
 /** Identifies the gradient graph for a spec and dtype: equal keys can share one session. */
 export function layerGradKey(spec: ModelSpec, opts: LayerGradOptions): string {
-  return ['grad', opts.dtype, decoderLayerKey(spec, { keyProjection: 'pre', valueProjection: true })].join(
-    ':',
-  );
+  const keys = opts.keys ?? 'pre';
+  return [
+    opts.grad === false ? 'loss' : 'grad',
+    opts.dtype,
+    decoderLayerKey(spec, { keyProjection: keys, valueProjection: true }),
+  ].join(':');
 }
 
 /**
@@ -94,7 +116,8 @@ export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Ar
     g.op('Reshape', [x, typeof shape === 'string' ? shape : g.constInt64(shape)]);
 
   const { x, mask, cos, sin, weights: w } = declareLayerInputs(g, spec, elem);
-  const mK = g.input(I.kProj, [Hkv, d, d], elem);
+  const thin = opts.keys === 'thin' ? declareThinInputs(g, Hkv, d, elem) : null;
+  const mK = thin ? '' : g.input(I.kProj, [Hkv, d, d], elem);
   const mV = g.input(I.vProj, [Hkv, d, d], elem);
   const rows = g.input(LAYER_GRAD_INPUTS.rows, ['S'], DataType.INT32);
   const yRef = g.input(I.yRef, ['B', 'S', D], elem);
@@ -115,15 +138,39 @@ export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Ar
   const q4 = projectHeads(b, norm(b, x2, w.attnNorm).out, w.q, shapeWith(g, btr, [H, d]), w.qNorm);
   const k3 = projectHeads(b, h1, w.k, g.constInt64([-1, Hkv, d]), w.kNorm); // pre-projection keys [N, Hkv, d]
   const v3 = reshape(linear(g, h1, w.v.w, w.v.b), [-1, Hkv, d]); // pre-projection values [N, Hkv, d]
-  // [N, Hkv, 1, d] · [Hkv, d, d]: one d×d product per head and row.
-  const kHat = reshape(op('MatMul', reshape(k3, [-1, Hkv, 1, d]), mK), shapeWith(g, bt, [Hkv, d]));
   const vHat = reshape(op('MatMul', reshape(v3, [-1, Hkv, 1, d]), mV), shapeWith(g, bt, [Hkv, 1, d]));
   const rope = (v: string, c: string, s: string) => op('Add', op('Mul', v, c), op('Mul', swapHalves(v), s));
-  const qRot = hasRope ? rope(q4, atRows(cos, 0), atRows(sin, 0)) : q4;
-  const kRot = hasRope ? rope(kHat, cos, sin) : kHat;
+  // Thin space (R3): q·B and k·A rotated by the thin tables, r wide (fed); else k·M_K, then RoPE, d wide.
+  const qk = thin ? -1 : d;
+  const thinQ = thin
+    ? thinRotate(
+        b,
+        thinHeads(b, q4, thin.b, { kvHeads: Hkv, group: G, d }, shapeWith(g, btr, [H, -1])),
+        atRows(thin.cos, 0),
+        atRows(thin.sin, 0),
+        thin.swap,
+      )
+    : null;
+  const thinK = thin
+    ? thinRotate(
+        b,
+        thinHeads(b, k3, thin.a, { kvHeads: Hkv, group: 1, d }, shapeWith(g, bt, [Hkv, -1])),
+        thin.cos,
+        thin.sin,
+        thin.swap,
+      )
+    : null;
+  // [N, Hkv, 1, d] · [Hkv, d, d]: one d×d product per head and row.
+  const kHat = thin
+    ? ''
+    : reshape(op('MatMul', reshape(k3, [-1, Hkv, 1, d]), mK), shapeWith(g, bt, [Hkv, d]));
+  const preQ = () => (hasRope ? rope(q4, atRows(cos, 0), atRows(sin, 0)) : q4);
+  const preK = () => (hasRope ? rope(kHat, cos, sin) : kHat);
+  const qRot = thinQ ? thinQ.out : preQ();
+  const kRot = thinK ? thinK.out : preK();
   // Grouped attention as in decoder-layer.ts: query head h = g·G + j uses KV head g.
-  const q5 = perm(reshape(scaleQueries(b, qRot), shapeWith(g, btr, [Hkv, G, d])), [0, 2, 3, 1, 4]); // [B, Hkv, G, S, d]
-  const k5 = perm(reshape(kRot, shapeWith(g, bt, [Hkv, 1, d])), [0, 2, 3, 1, 4]); // [B, Hkv, 1, T, d]
+  const q5 = perm(reshape(scaleQueries(b, qRot), shapeWith(g, btr, [Hkv, G, qk])), [0, 2, 3, 1, 4]); // [B, Hkv, G, S, w]
+  const k5 = perm(reshape(kRot, shapeWith(g, bt, [Hkv, 1, qk])), [0, 2, 3, 1, 4]); // [B, Hkv, 1, T, w]
   const v5 = perm(vHat, [0, 2, 3, 1, 4]); // [B, Hkv, 1, T, d]
   const attention = attend(b, q5, perm(k5, [0, 1, 2, 4, 3]), v5, atRows(mask, 0));
   const ctx = reshape(perm(attention.ctx, [0, 3, 1, 2, 4]), [-1, H * d]);
@@ -140,20 +187,41 @@ export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Ar
   g.output(O.sqRef, sqRef, [], elem);
   g.output(O.loss, op('Div', sqErr, sqRef), [], elem);
 
+  if (opts.grad === false) return g.build();
+
   // ---- backward ----
   const gY = op('Mul', diff, op('Div', num(2), sqRef)); // [N, D]
   const gCtx = perm(
     reshape(attnBranch.backward(mlpBranch.backward(gY)), shapeWith(g, btr, [Hkv, G, d])),
     [0, 2, 3, 1, 4],
   );
-  const { gKeys: gK5, gValues: gV5 } = attention.backward(gCtx); // [B, Hkv, 1, T, d] each
-  const gKRot = reshape(perm(gK5, [0, 3, 1, 2, 4]), shapeWith(g, bt, [Hkv, d]));
-  const gKHat = hasRope ? op('Add', op('Mul', gKRot, cos), swapHalves(op('Mul', gKRot, sin))) : gKRot;
+  const attentionGrads = attention.backward(gCtx);
+  const { gKeys: gK5, gValues: gV5 } = attentionGrads; // [B, Hkv, 1, T, w] and [B, Hkv, 1, T, d]
+  const gKRot = reshape(perm(gK5, [0, 3, 1, 2, 4]), shapeWith(g, bt, [Hkv, qk]));
   const gVHat = perm(gV5, [0, 3, 1, 2, 4]); // [B, T, Hkv, 1, d]
-  // ∂ℒ/∂M_g = Σ_n x_n,gᵀ G_n,g: [Hkv, d, N] · [Hkv, N, d].
-  const headGrad = (pre: string, grad: string) =>
-    op('MatMul', perm(pre, [1, 2, 0]), perm(reshape(grad, [-1, Hkv, d]), [1, 0, 2]));
-  g.output(O.gradK, headGrad(reshape(k3, [-1, Hkv, d]), gKHat), [Hkv, d, d], elem);
-  g.output(O.gradV, headGrad(v3, gVHat), [Hkv, d, d], elem);
+  // ∂ℒ/∂F_g = Σ_n x_n,gᵀ G_n,g over the tokens (and group heads) of KV head g: [Hkv, d, N] · [Hkv, N, w].
+  const headGrad = (pre: string, grad: string, rows: string | number[]) =>
+    op('MatMul', perm(reshape(pre, [-1, Hkv, d]), [1, 2, 0]), perm(reshape(grad, rows), [1, 0, 2]));
+  g.output(O.gradV, headGrad(v3, gVHat, [-1, Hkv, d]), [Hkv, d, d], elem);
+  if (thinQ && thinK && thin) {
+    // r is fed: shapes that end in it take it from A's shape
+    const r = g.op('Slice', [g.op('Shape', [thin.a]), g.constInt64([2]), g.constInt64([3])]);
+    const endingInR = (lead: number[]) => g.op('Concat', [g.constInt64(lead), r], { axis: attr.i(0) });
+    // queries: ∂ℒ/∂(scaled q) back through the scale and the thin rotation, summed over each group
+    const gQRot = op(
+      'Mul',
+      reshape(perm(attentionGrads.gQueries, [0, 3, 1, 2, 4]), shapeWith(g, btr, [H, -1])),
+      num(queryFactor(b)),
+    );
+    const gQThin = perm(reshape(thinQ.backward(gQRot), endingInR([-1, Hkv, G])), [1, 0, 2, 3]); // [Hkv, N, G, r]
+    const qGrouped = perm(reshape(q4, [-1, Hkv, G, d]), [1, 3, 0, 2]); // [Hkv, d, N, G]
+    const gradB = op('MatMul', reshape(qGrouped, [Hkv, d, -1]), reshape(gQThin, endingInR([Hkv, -1])));
+    const gradA = headGrad(k3, thinK.backward(gKRot), endingInR([-1, Hkv]));
+    g.output(O.gradThinA, gradA, [Hkv, d, 'r'], elem);
+    g.output(O.gradThinB, gradB, [Hkv, d, 'r'], elem);
+    return g.build();
+  }
+  const gKHat = hasRope ? op('Add', op('Mul', gKRot, cos), swapHalves(op('Mul', gKRot, sin))) : gKRot;
+  g.output(O.gradK, headGrad(k3, gKHat, [-1, Hkv, d]), [Hkv, d, d], elem);
   return g.build();
 }
