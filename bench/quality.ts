@@ -10,6 +10,8 @@
  *   BENCH_METHODS=kqsvd,ksvd     only these methods (empty: only the thin keys table)
  *   BENCH_FRACTIONS=0.5          only these cache fractions
  *   BENCH_FINETUNE_STEPS=300     fine-tuning steps per layer (default 300)
+ *   BENCH_OBJECTIVES=e2e         only these objectives (default layer,e2e)
+ *   BENCH_FINETUNE=0             no fine-tuned rows
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,6 +28,8 @@ const { calib, evalFile } = docsProtocolTexts(tmp);
 const methods = (process.env.BENCH_METHODS?.split(',').filter(Boolean) ?? METHOD_IDS) as MethodId[];
 const fractions = (process.env.BENCH_FRACTIONS ?? '0.25,0.5,0.75').split(',').map(Number);
 const steps = Number(process.env.BENCH_FINETUNE_STEPS ?? 300);
+const objectives = (process.env.BENCH_OBJECTIVES ?? 'layer,e2e').split(',') as ('layer' | 'e2e')[];
+const tunings = process.env.BENCH_FINETUNE === '0' ? [undefined] : [undefined, { steps }];
 
 const base = { modelDir: STORIES, calib, eval: evalFile, window: 512, calibWindows: 16, evalWindows: 64 };
 let original = Number.NaN;
@@ -45,8 +49,8 @@ for (const method of methods) {
   let fitSeconds: number | null = null;
 
   for (const kvFraction of fractions) {
-    for (const objective of ['layer', 'e2e'] as const) {
-      for (const finetune of [undefined, { steps }]) {
+    for (const objective of objectives) {
+      for (const finetune of tunings) {
         const s: CompressSettings = { ...base, method, kvFraction, objective, finetune };
         const r = await compress(s, { layerStore });
         // the first run fits and profiles every layer; later ones load them

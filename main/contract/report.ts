@@ -90,7 +90,10 @@ export interface CompressReport {
    * NLL change on the held-out windows), from which the effect of every profile point is predicted.
    */
   effects?: LayerEffectReport[];
-  /** End-to-end objective: the chosen allocation's summed predicted effect and the perplexity it predicts. */
+  /**
+   * End-to-end objective: the chosen allocation's NLL increase predicted for the evaluation text (measured
+   * whole on the calibration windows, carried over by token difficulty) and the perplexity it predicts.
+   */
   predicted?: { nllIncrease: number; perplexity: number };
   /** Fine-tuning of the allocated layers' projections (jobs that asked for it). */
   finetune?: FinetuneReport;

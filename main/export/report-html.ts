@@ -381,7 +381,7 @@ function renderSettings(r: ReportData): string {
   if (c.predicted) {
     items.push([
       "Predicted perplexity (the job's allocation)",
-      `${fixed(c.predicted.perplexity, 3)}, from its NLL increase of ${fixed(c.predicted.nllIncrease, 4)} nats on the calibration windows`,
+      `${fixed(c.predicted.perplexity, 3)}, from its NLL increase of ${fixed(c.predicted.nllIncrease, 4)} nats predicted for the evaluation text from the calibration windows`,
     ]);
   }
   if (c.finetune) {

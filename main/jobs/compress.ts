@@ -78,7 +78,10 @@ export async function compressToPlan(
     const objective = objectiveOf(s, spec, job.plan);
     const e2e =
       objective === 'e2e'
-        ? await allocateEndToEnd(job, layers, effectWindows(windows.held, windows.fit))
+        ? await allocateEndToEnd(job, layers, effectWindows(windows.held, windows.fit), {
+            calib: [...windows.held, ...windows.fit],
+            eval: windows.eval,
+          })
         : null;
     const { chosen, allocation } = allocateRanks(s, spec, job.plan, layers, e2e?.allocation ?? null);
     timer.lap(e2e ? 'effects' : 'allocate');
@@ -89,7 +92,9 @@ export async function compressToPlan(
       : { compressions: fitted, report: null };
     if (tuned.report) timer.lap('finetune');
     const compressions = tuned.compressions;
-    const perplexity = await evaluate({ engine, model, runner, opts }, windows.eval, compressions);
+    // the end-to-end objective measured the original on the evaluation windows already
+    const known = e2e ? { originalNll: e2e.originalEvalNll } : {};
+    const perplexity = await evaluate({ engine, model, runner, opts }, windows.eval, compressions, known);
     timer.lap('eval');
 
     const finished = {

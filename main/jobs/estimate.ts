@@ -73,12 +73,15 @@ export function estimateJob(
   }
   if (e2e) {
     // a probe of layer ℓ runs the L − ℓ layers from it: the first pass probes PROBE_SHARES points of each
-    // layer, each later one two more (the allocation's choice and the layer uncompressed); then the base
-    // streams of every pass and the two candidates measured whole
+    // layer, each later one two more (the allocation's choice and the layer uncompressed), plus the base
+    // streams of every pass; then the prediction: the original and every candidate whole over the
+    // calibration windows (the original's evaluation pass moves here from the eval stage)
     const L = spec.numLayers;
     const probes = PROBE_SHARES.length + EFFECT_ROUNDS * (PROBE_SHARES.length + 2);
-    const layerRuns = (probes * L * (L + 1)) / 2 + (EFFECT_ROUNDS + 1) * L + 2 * L;
+    const layerRuns = (probes * L * (L + 1)) / 2 + (EFFECT_ROUNDS + 1) * L;
     flops += 2 * layerMacs(spec) * layerRuns * probeWindows * T;
+    const candidates = EFFECT_ROUNDS + 1 + (s.kvFraction !== undefined ? 1 : 0);
+    flops += 2 * layerMacs(spec) * L * (1 + candidates) * calib * T;
   }
   if (s.finetune) {
     // a step is a gradient (about three forwards) over the training windows at the sampled positions, and

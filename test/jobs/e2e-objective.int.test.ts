@@ -2,7 +2,8 @@
  * The end-to-end objective on stories260K, the docs protocol (calibration: the first 16 windows of 512 of
  * the TinyStories excerpt's first half; evaluation: 64 windows of its second half): at a quarter and at
  * half of the KV cache, its allocation gives a lower perplexity than the layer-error objective's, for
- * KQ-SVD and per-head K/V PCA. Each method's layers are fitted once and shared by both objectives through
+ * KQ-SVD and per-head K/V PCA, and the perplexity increase it predicts is within 25 % of the measured one.
+ * Each method's layers are fitted once and shared by both objectives through
  * an in-memory job cache, so the two allocations differ in the objective alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,8 +58,15 @@ for (const method of ['kqsvd', 'ksvd'] as MethodId[]) {
         expect(byEffect.kvFraction).toBeLessThanOrEqual(kvFraction + 1e-12);
         expect(byEffect.perplexity.original).toBe(byLayer.perplexity.original);
         expect(byEffect.perplexity.compressed).toBeLessThan(byLayer.perplexity.compressed);
-        // the prediction is the chosen allocation's, from the calibration windows, and a real figure
-        expect(byEffect.predicted!.perplexity).toBeGreaterThan(byEffect.perplexity.original);
+        // the prediction is the chosen allocation's, from the calibration windows carried to the evaluation
+        // text, and its perplexity increase is within 25 % of the measured one (issue 12)
+        const original = byEffect.perplexity.original;
+        const rise = {
+          predicted: byEffect.predicted!.perplexity - original,
+          measured: byEffect.perplexity.compressed - original,
+        };
+        expect(rise.predicted).toBeGreaterThan(0);
+        expect(Math.abs(rise.predicted / rise.measured - 1)).toBeLessThan(0.25);
         expect(byEffect.effects).toHaveLength(5);
         expect(byLayer.predicted).toBeUndefined();
         console.log(

@@ -363,7 +363,7 @@ export function compressTable(r: CompressReport, job?: CompressOutput['job']): s
       ? [
           [
             'predicted perplexity',
-            `${r.predicted.perplexity.toFixed(4)} (from the calibration windows; measured ${r.perplexity.compressed.toFixed(4)})`,
+            `${r.predicted.perplexity.toFixed(4)} (from the calibration windows, carried to this text; measured ${r.perplexity.compressed.toFixed(4)})`,
           ] as [string, string],
         ]
       : []),

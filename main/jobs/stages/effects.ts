@@ -5,15 +5,17 @@
  * compresses every layer. So the maps are measured again around the allocation they chose: each layer's
  * probes change that layer alone in the compressed model, against itself with that layer uncompressed,
  * and the knapsack re-solves over the new maps. Every allocation visited (and the layer-error objective's,
- * for a memory target) is a candidate; the one whose whole compressed model scores the lowest NLL on the
- * calibration windows wins, so the end-to-end objective never picks worse than the layer objective there.
+ * for a memory target) is a candidate; the one whose whole compressed model is predicted the lowest NLL on
+ * the evaluation text, from every calibration window (text-shift.ts), wins, so the end-to-end objective
+ * never picks worse than the layer objective by that measure.
  */
 import { effectBudget, probePairs, type LayerEffect } from '../../core/allocate/effect.ts';
+import { shiftedIncrease } from '../../core/allocate/text-shift.ts';
 import type { Allocation } from '../../core/allocate/index.ts';
 import type { LayerCompression } from '../../core/kv.ts';
 import type { Progress } from '../../core/progress.ts';
 import { layerEffects } from '../../runtime/layer-effects.ts';
-import { perplexity } from '../../runtime/perplexity.ts';
+import { forwardSequences } from '../../runtime/forward.ts';
 import { ModelRunner, withCompression } from '../../runtime/runner.ts';
 import { allocateProfiles } from './allocate.ts';
 import type { LayerJob } from './layer-job.ts';
@@ -34,10 +36,21 @@ export interface EndToEnd {
   allocation: Allocation;
   /** The maps the last allocation was solved over: what a re-allocation of this job solves over. */
   effects: LayerEffect[];
-  /** The chosen allocation's measured NLL increase over the original on the probe windows. */
+  /**
+   * The chosen allocation's NLL increase over the original, predicted for the evaluation text from every
+   * calibration window (core/allocate/text-shift.ts).
+   */
   nllIncrease: number;
-  /** Every candidate weighed: its ranks and its measured NLL increase. */
+  /** Every candidate weighed: its ranks and its predicted NLL increase. */
   candidates: { source: string; ranks: string; nllIncrease: number }[];
+  /** The original model's mean NLL on the evaluation windows, measured for the prediction. */
+  originalEvalNll: number;
+}
+
+/** The texts the prediction runs on: every calibration window and the evaluation windows. */
+export interface PredictionTexts {
+  calib: Int32Array[];
+  eval: Int32Array[];
 }
 
 /** The calibration windows the probes run on: every held-out window, then fitted ones, EFFECT_WINDOWS in all. */
@@ -49,11 +62,17 @@ export async function allocateEndToEnd(
   job: LayerJob,
   layers: LayerResults,
   windows: Int32Array[],
+  texts: PredictionTexts,
 ): Promise<EndToEnd> {
   const { spec, s, runner } = job;
-  // one stage for every pass over the windows: the probe passes, then the candidates measured whole
-  const passes = 1 + EFFECT_ROUNDS + (s.kvFraction !== undefined ? 2 : 1);
-  const nextPass = stagePasses(job, passes, windows.length);
+  // one stage for every pass: the probe passes, the original on both texts, then each candidate whole
+  const candidateCount = EFFECT_ROUNDS + 1 + (s.kvFraction !== undefined ? 1 : 0);
+  const nextPass = stagePasses(job, [
+    ...Array<number>(1 + EFFECT_ROUNDS).fill(windows.length),
+    texts.calib.length,
+    texts.eval.length,
+    ...Array<number>(candidateCount).fill(texts.calib.length),
+  ]);
   const compressions = (a: Allocation) => a.layers.map((l, i) => layers.fits[i].at(l.kRank, l.vRank));
   const ranks = (a: Allocation) => a.layers.map((l) => `${l.kRank}/${l.vRank}`).join(' ');
 
@@ -68,8 +87,7 @@ export async function allocateEndToEnd(
   const originalNll = first.baseNll;
   let effects = mapsOf(layers, pairs, first.effects, 0);
   let allocation = allocateProfiles(s, spec, layers.profiles, effects);
-  const candidates: (EndToEnd['candidates'][number] & { allocation: Allocation; effects: LayerEffect[] })[] =
-    [];
+  const visited: { source: string; allocation: Allocation; effects: LayerEffect[] }[] = [];
 
   for (let round = 1; round <= EFFECT_ROUNDS; round++) {
     // around the allocation: each layer's probe points, its chosen point and the layer uncompressed
@@ -81,40 +99,33 @@ export async function allocateEndToEnd(
       ...nextPass(),
       base: compressions(allocation),
     });
-    candidates.push({
-      source: round === 1 ? 'original maps' : `round ${round - 1} maps`,
-      ranks: ranks(allocation),
-      nllIncrease: around.baseNll - originalNll,
-      allocation,
-      effects,
-    });
+    visited.push({ source: round === 1 ? 'original maps' : `round ${round - 1} maps`, allocation, effects });
     effects = mapsOf(layers, pairs, around.effects, 1);
     allocation = allocateProfiles(s, spec, layers.profiles, effects);
   }
-  const measured = async (comps: (LayerCompression | null)[]) =>
-    (
-      await perplexity(
-        new ModelRunner(runner.engine, withCompression(runner.source, comps)),
-        windows,
-        nextPass(),
-      )
-    ).meanNll - originalNll;
-  candidates.push({
-    source: `round ${EFFECT_ROUNDS} maps`,
-    ranks: ranks(allocation),
-    nllIncrease: await measured(compressions(allocation)),
-    allocation,
-    effects,
-  });
+  visited.push({ source: `round ${EFFECT_ROUNDS} maps`, allocation, effects });
   if (s.kvFraction !== undefined) {
-    const byLayer = allocateProfiles(s, spec, layers.profiles, null);
-    candidates.push({
+    visited.push({
       source: 'layer errors',
-      ranks: ranks(byLayer),
-      nllIncrease: await measured(compressions(byLayer)),
-      allocation: byLayer,
+      allocation: allocateProfiles(s, spec, layers.profiles, null),
       effects,
     });
+  }
+
+  // Every candidate is weighed whole, by its increase predicted for the evaluation text from all the
+  // calibration windows (the probes' few windows choose the maps, not the answer).
+  const tokenNll = async (r: ModelRunner, seqs: Int32Array[]) =>
+    concatenated((await forwardSequences(r, seqs, { ...nextPass(), stage: 'effects' })).nll);
+  const originalCalib = await tokenNll(runner, texts.calib);
+  const originalEval = await tokenNll(runner, texts.eval);
+  const candidates = [];
+  for (const v of visited) {
+    const compressed = await tokenNll(
+      new ModelRunner(runner.engine, withCompression(runner.source, compressions(v.allocation))),
+      texts.calib,
+    );
+    const nllIncrease = shiftedIncrease({ original: originalCalib, compressed }, originalEval);
+    candidates.push({ ...v, ranks: ranks(v.allocation), nllIncrease });
   }
   const best = choose(candidates, s.maxPplIncrease, spec.numLayers);
   return {
@@ -126,25 +137,37 @@ export async function allocateEndToEnd(
     effects: best.effects,
     nllIncrease: best.nllIncrease,
     candidates: candidates.map(({ source, ranks: r, nllIncrease }) => ({ source, ranks: r, nllIncrease })),
+    originalEvalNll: mean(originalEval),
   };
 }
 
+function concatenated(rows: Float32Array[]): Float64Array {
+  const out = new Float64Array(rows.reduce((n, r) => n + r.length, 0));
+  let at = 0;
+  for (const r of rows) {
+    out.set(r, at);
+    at += r.length;
+  }
+  return out;
+}
+
+const mean = (a: Float64Array) => a.reduce((acc, v) => acc + v, 0) / a.length;
+
 /**
- * The options of each pass over `windows` windows in turn, reporting the whole stage as `effects`: a pass's
- * own tracker counts its windows from 0, so pass i's count is laid after the i before it, and the ETA is
- * the pace so far over what is left.
+ * The options of each pass in turn (pass i runs over `windows[i]` windows), reporting the whole stage as
+ * `effects`: a pass's own tracker counts its windows from 0, so pass i's count is laid after the passes
+ * before it, and the ETA is the pace so far over what is left.
  */
 function stagePasses(
   job: LayerJob,
-  passes: number,
-  windows: number,
+  windows: number[],
 ): () => { signal?: AbortSignal; onProgress?: (p: Progress) => void } {
   const report = job.opts.onProgress;
   const t0 = performance.now();
-  const total = passes * windows;
+  const total = windows.reduce((a, b) => a + b, 0);
   let next = 0;
   return () => {
-    const before = Math.min(next++, passes - 1) * windows;
+    const before = windows.slice(0, Math.min(next++, windows.length - 1)).reduce((a, b) => a + b, 0);
     const onProgress = report
       ? (p: Progress) => {
           const done = Math.min(before + p.done, total);
@@ -163,8 +186,8 @@ function stagePasses(
 }
 
 /**
- * The lowest measured NLL; under a perplexity target, the smallest cache among the candidates that meet it
- * as measured (the lowest NLL when none does).
+ * The lowest predicted NLL; under a perplexity target, the smallest cache among the candidates that meet it
+ * as predicted (the lowest NLL when none does).
  */
 function choose<C extends { allocation: Allocation; nllIncrease: number }>(
   candidates: C[],
@@ -182,7 +205,7 @@ function choose<C extends { allocation: Allocation; nllIncrease: number }>(
   )[0];
 }
 
-/** Under a perplexity target, whether the chosen allocation meets it as measured on the calibration windows. */
+/** Under a perplexity target, whether the chosen allocation meets it as predicted for the evaluation text. */
 function verdict(
   best: { nllIncrease: number },
   maxPplIncrease: number | undefined,
@@ -193,8 +216,8 @@ function verdict(
   return {
     feasible: false,
     reason:
-      `the most accurate allocation found raises perplexity by ${(100 * rise).toFixed(1)} % on the calibration ` +
-      `windows, more than the ${(100 * maxPplIncrease).toFixed(1)} % asked; it is returned instead`,
+      `the most accurate allocation found is predicted to raise perplexity by ${(100 * rise).toFixed(1)} % on the ` +
+      `evaluation text, more than the ${(100 * maxPplIncrease).toFixed(1)} % asked; it is returned instead`,
   };
 }
 

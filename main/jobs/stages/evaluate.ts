@@ -12,9 +12,13 @@ export async function evaluate(
   run: { engine: Engine; model: ModelHandle; runner: ModelRunner; opts: CompressOptions },
   windows: Int32Array[],
   compressions: LayerCompression[],
+  known: { originalNll?: number } = {},
 ): Promise<{ original: number; compressed: number }> {
   const { engine, model, runner, opts } = run;
-  const original = await perplexity(runner, windows, { ...opts, stage: 'eval original' });
+  const original =
+    known.originalNll !== undefined
+      ? Math.exp(known.originalNll)
+      : (await perplexity(runner, windows, { ...opts, stage: 'eval original' })).perplexity;
   // The compressed model shares the original's embeddings and head (a 1B model's are 1 GiB in float32)
   // rather than reading a second copy while the first is still held.
   const compressedRunner = new ModelRunner(engine, {
@@ -22,7 +26,7 @@ export async function evaluate(
     loadEmbeddings: () => runner.embeddingWeights(),
   });
   const compressed = await perplexity(compressedRunner, windows, { ...opts, stage: 'eval compressed' });
-  return { original: original.perplexity, compressed: compressed.perplexity };
+  return { original, compressed: compressed.perplexity };
 }
 
 /** KV cache bytes per token, every layer, before and after. */
