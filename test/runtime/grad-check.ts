@@ -6,6 +6,30 @@
 import { randomOrthonormal } from '../../main/model/prng.ts';
 import type { ModelSpec } from '../../main/model/types.ts';
 import type { LayerGradient, LayerGradResult } from '../../main/runtime/layer-grad.ts';
+import type { ModelHandle } from '../../main/model/model.ts';
+import type { HeldoutBatch } from '../../main/runtime/capture.ts';
+import { layerWeightFeeds, type ModelRunner } from '../../main/runtime/runner.ts';
+
+/**
+ * Layer 1 of a model with two batches of different shapes ([2, 7] and [1, 10]) at its input (layer 0's
+ * outputs) and output: a gradient must combine them as one.
+ */
+export async function secondLayerBatches(model: ModelHandle, runner: ModelRunner) {
+  const spec = model.spec;
+  const w0 = layerWeightFeeds(spec, await model.loadLayer(0));
+  const weights = await model.loadLayer(1);
+  const w1 = layerWeightFeeds(spec, weights);
+  const batches: HeldoutBatch[] = [];
+  for (const [B, T] of [
+    [2, 7],
+    [1, 10],
+  ]) {
+    const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + B * 11 + 5) % spec.vocabSize);
+    const x = await runner.layer(w0, await runner.embed(ids, B, T), B, T);
+    batches.push({ B, T, x, y: await runner.layer(w1, x, B, T) });
+  }
+  return { weights, batches };
+}
 
 /** Per-head M = P·Pᵀ for random orthonormal P (d×r, column-major from randomOrthonormal). */
 export function stiefelProjections(heads: number, d: number, r: number, rng: () => number): Float64Array[] {

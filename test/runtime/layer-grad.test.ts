@@ -12,7 +12,14 @@ import { LAYER_INPUTS } from '../../main/runtime/graphs/decoder-layer.ts';
 import { LayerGradient } from '../../main/runtime/layer-grad.ts';
 import { ModelRunner, layerWeightFeeds } from '../../main/runtime/runner.ts';
 import { referenceLayer, ropeVec } from '../reference/forward.ts';
-import { fdError, genericProjections, gradRelError, probes, stiefelProjections } from './grad-check.ts';
+import {
+  fdError,
+  genericProjections,
+  gradRelError,
+  probes,
+  secondLayerBatches,
+  stiefelProjections,
+} from './grad-check.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { tinyGpt2, tinyLlama } from '../helpers/recipes.ts';
 
@@ -39,20 +46,8 @@ beforeAll(async () => {
     await writeSyntheticModel(`${tmp.dir}/${name}`, recipe);
     const model = await openModel(`${tmp.dir}/${name}`);
     const runner = new ModelRunner(engine, model);
-    const spec = model.spec;
     // Layer 1 of the model, whose inputs are layer 0's outputs.
-    const w0 = layerWeightFeeds(spec, await model.loadLayer(0));
-    const weights = await model.loadLayer(1);
-    const w1 = layerWeightFeeds(spec, weights);
-    const batches: HeldoutBatch[] = [];
-    for (const [B, T] of [
-      [2, 7],
-      [1, 10],
-    ]) {
-      const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + B * 11 + 5) % spec.vocabSize);
-      const x = await runner.layer(w0, await runner.embed(ids, B, T), B, T);
-      batches.push({ B, T, x, y: await runner.layer(w1, x, B, T) });
-    }
+    const { weights, batches } = await secondLayerBatches(model, runner);
     setups[name] = { model, runner, weights, batches };
   }
 });

@@ -3,7 +3,7 @@ import { mulberry32 } from '../../main/model/prng.ts';
 import { ModelRunner, layerWeightFeeds } from '../../main/runtime/runner.ts';
 import { compressionInputs } from '../../main/runtime/projection.ts';
 import { LayerGradient } from '../../main/runtime/layer-grad.ts';
-import type { HeldoutBatch } from '../../main/runtime/capture.ts';
+import { secondLayerBatches } from './grad-check.ts';
 import { planeSelection, thinSwap } from '../../main/runtime/thin-rope.ts';
 import type { FactorPair, LayerCompression } from '../../main/core/kv.ts';
 import type { ModelSpec } from '../../main/model/types.ts';
@@ -141,21 +141,8 @@ describe('thin-space RoPE (R3) in the layer graph', () => {
 describe('thin-space gradient (R3 fine-tuning)', () => {
   const setup = async () => {
     const model = models.llama;
-    const spec = model.spec;
     const runner = new ModelRunner(engine(), model);
-    const w0 = layerWeightFeeds(spec, await model.loadLayer(0));
-    const weights = await model.loadLayer(1);
-    const w1 = layerWeightFeeds(spec, weights);
-    const batches: HeldoutBatch[] = [];
-    for (const [B, T] of [
-      [2, 7],
-      [1, 10],
-    ]) {
-      const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + B * 11 + 5) % spec.vocabSize);
-      const x = await runner.layer(w0, await runner.embed(ids, B, T), B, T);
-      batches.push({ B, T, x, y: await runner.layer(w1, x, B, T) });
-    }
-    return { spec, runner, weights, batches };
+    return { spec: model.spec, runner, ...(await secondLayerBatches(model, runner)) };
   };
   const rng = mulberry32(41);
   const noise = (n: number, s: number) => Float64Array.from({ length: n }, () => s * (rng() - 0.5));
