@@ -64,11 +64,27 @@ export interface DataPreview {
   promptSuggestions: string[];
 }
 
+/**
+ * StiefAttention's key bases: one per layer shared by the KV heads (the paper's), one per KV head, or both
+ * trained and, at every grid pair, the lower kept.
+ */
+export const STIEF_KEY_SHARINGS = ['shared', 'per-head', 'auto'] as const;
+export type StiefKeySharing = (typeof STIEF_KEY_SHARINGS)[number];
+
+/**
+ * The order StiefAttention trains its sides in: keys then values, each against the other uncompressed; the
+ * same two phases, each against the other compressed; or both sides at every step.
+ */
+export const STIEF_SCHEDULES = ['sequential', 'alternate', 'joint'] as const;
+export type StiefSchedule = (typeof STIEF_SCHEDULES)[number];
+
 /** StiefAttention's training, as a job asks for it. */
 export interface StiefTraining {
   steps?: number;
   lr?: number;
   trainWindows?: number;
+  keys?: StiefKeySharing;
+  schedule?: StiefSchedule;
 }
 
 /** Fine-tuning of the compressed key and value projections, as a job asks for it. */

@@ -95,9 +95,9 @@ export const METHOD_CATALOGUE: readonly MethodCard[] = [
     name: 'StiefAttention',
     summary:
       'Orthonormal bases learned by gradient descent on the manifold of orthonormal matrices, minimising ' +
-      'the error of the whole decoder layer’s output, starting from EigenAttention’s bases.',
+      'the error of the whole decoder layer’s output, starting from the best closed-form bases.',
     plain:
-      'Starts from EigenAttention and then learns better directions by training, judging them by how much ' +
+      'Starts from the best of the other methods and then learns better directions by training, judging them by how much ' +
       'the whole layer’s output changes rather than the keys or values alone.',
     tradeOff:
       'The slowest by far (it trains each layer); never worse than the closed-form methods on held-out text, and ' +

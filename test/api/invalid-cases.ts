@@ -34,6 +34,12 @@ export function invalidSettings(base: JobSettings): Case[] {
       /settings\.stief\.steps/,
     ],
     ['stief {lr: "x"}', { ...base, method: 'stief', stief: { lr: 'x' } }, /settings\.stief\.lr/],
+    ['stief {keys: "each"}', { ...base, method: 'stief', stief: { keys: 'each' } }, /settings\.stief\.keys/],
+    [
+      'stief {schedule: "mixed"}',
+      { ...base, method: 'stief', stief: { schedule: 'mixed' } },
+      /settings\.stief\.schedule/,
+    ],
     [
       'stief settings for another method',
       { ...base, method: 'ksvd', stief: { steps: 10 } },

@@ -52,7 +52,9 @@ describe('compressTable', () => {
       }),
     );
     expect(t).toMatch(/allocation +memory 0\.5 \(objective e2e\)/);
-    expect(t).toMatch(/predicted perplexity +10\.7400 \(from the calibration windows, carried to this text; measured 8\.9580\)/);
+    expect(t).toMatch(
+      /predicted perplexity +10\.7400 \(from the calibration windows, carried to this text; measured 8\.9580\)/,
+    );
     expect(t).toMatch(
       /fine-tuning +1 layers, 300 steps at lr 0\.1: held-out layer loss 0\.0314→0\.0169 \(12\.3 s\); warning: layer 3: diverged/,
     );

@@ -325,7 +325,9 @@ describe('renderReportHtml', () => {
     };
     const out = renderReportHtml(r);
     expect(out).toMatch(/Allocation objective<\/th><td>end to end/);
-    expect(out).toContain('13.250, from its NLL increase of 0.0583 nats predicted for the evaluation text from the calibration windows');
+    expect(out).toContain(
+      '13.250, from its NLL increase of 0.0583 nats predicted for the evaluation text from the calibration windows',
+    );
     expect(out).toContain('2 layers, up to 300 steps at learning rate 0.1, in 61.5 s');
     expect(out).toContain('0.0314 → 0.0169, 0.0200 → 0.0200');
     // a warning is text, escaped, never markup

@@ -14,6 +14,7 @@ import { cacheKey } from '../../main/jobs/job-files.ts';
 import { rankGrid } from '../../main/core/memory.ts';
 import { closedFormHooks, standardRankPlan } from '../../main/methods/hooks.ts';
 import { METHOD_IDS, methodById } from '../../main/methods/index.ts';
+import { STIEF_DEFAULTS } from '../../main/methods/stief-settings.ts';
 import type { LayerCapture, LayerFit, TrainContext, TrainStep } from '../../main/methods/types.ts';
 import { openModel, type ModelHandle } from '../../main/model/model.ts';
 import { loadTokenizer } from '../../main/model/tokenizer.ts';
@@ -142,12 +143,13 @@ describe('the train hook', () => {
     const settings = { ranks: { k: 3, v: 5 }, stief: { steps: 4, evalEvery: 2 } };
     const ctx = context('stief', 'pre-rope', { settings, trainBatches: train, onStep: (p) => steps.push(p) });
     const trained = await methodById('stief').train(ctx);
-    expect(new Set(steps.map((p) => p.phase))).toEqual(new Set(['keys', 'values']));
+    // 'auto' keys: shared and per-head key bases, and the values once (trained with keys uncompressed)
+    expect(new Set(steps.map((p) => p.phase))).toEqual(new Set(['shared keys', 'per-head keys', 'values']));
     expect(steps.every((p) => p.layer === LAYER && p.steps === 4 && Number.isFinite(p.loss))).toBe(true);
     expect(trained.training!.steps).toBe(steps.length);
     expect(trained.training!.seconds).toBeGreaterThan(0);
-    // the learned bases, EigenAttention, K/V PCA, KQ-SVD and thin keys
-    expect(trained.fit.mixture?.fits).toHaveLength(5);
+    // the learned bases (shared and per-head keys), EigenAttention, K/V PCA, KQ-SVD and thin keys
+    expect(trained.fit.mixture?.fits).toHaveLength(6);
     // the plan's ranks and full rank are trained and measured; the pair the job profiles among them
     const known = trained.knownError!(3, 5)!;
     expect(known).toBeCloseTo(await ctx.meter.error(trained.fit.at(3, 5)), 12);
@@ -203,8 +205,12 @@ describe('the rank plan', () => {
 describe('the cost and cache-key hooks', () => {
   it('give the training the estimate adds, and nothing for closed-form methods', () => {
     const stief = methodById('stief').cost({ stief: { steps: 10, trainWindows: 2 } }).training!;
-    expect(stief).toEqual({ windows: 2, steps: 20, forwardsPerStep: 6 });
-    expect(methodById('stief').cost({}).training).toMatchObject({ windows: 4, steps: 300 });
+    // shared keys, per-head keys, values
+    expect(stief).toEqual({ windows: 2, steps: 30, forwardsPerStep: 6 });
+    expect(methodById('stief').cost({}).training).toMatchObject({ windows: 4, steps: 450 });
+    const shared = { keys: 'shared', steps: 10 } as const;
+    expect(methodById('stief').cost({ stief: shared }).training!.steps).toBe(20);
+    expect(methodById('stief').cost({ stief: { ...shared, schedule: 'joint' } }).training!.steps).toBe(10);
     const base = { modelDir: STORIES_DIR, calib: '', eval: '', ranks: { k: 4, v: 4 }, window: 128 };
     const closed = estimateJob(model.spec, { ...base, method: 'eigen' }, 1e12);
     const trained = estimateJob(model.spec, { ...base, method: 'stief', stief: { steps: 10 } }, 1e12);
@@ -235,6 +241,21 @@ describe('the cost and cache-key hooks', () => {
     expect(longer.seconds - tuned.seconds).toBeGreaterThan(0.9 * (tuned.seconds - layer.seconds));
   });
 
+  it('key a StiefAttention layer on the training settings it ran with, defaults included', async () => {
+    const s = {
+      modelDir: STORIES_DIR,
+      calib: TINYSTORIES_TEXT,
+      eval: TINYSTORIES_TEXT,
+      method: 'stief',
+    } as const;
+    const plain = await cacheKey({ ...s, kvFraction: 0.3 });
+    expect(await cacheKey({ ...s, kvFraction: 0.3, stief: { keys: 'shared' } })).not.toBe(plain);
+    // the defaults a job leaves out are keyed too: a layer trained under other defaults is another layer
+    expect(methodById('stief').cacheKey({ stief: { steps: 3 } })).toEqual({
+      stiefTraining: { ...STIEF_DEFAULTS, steps: 3 },
+    });
+  });
+
   it('key a cached layer on neither the objective nor the fine-tuning, which come after the layer loop', async () => {
     const s = {
       modelDir: STORIES_DIR,
@@ -256,7 +277,9 @@ describe('the cost and cache-key hooks', () => {
       const knapsack = await cacheKey({ ...s, method: id, budget: 0.05, allocator: 'knapsack' });
       const memory = await cacheKey({ ...s, method: id, kvFraction: 0.3 });
       expect(a === b).toBe(id !== 'eigen');
-      expect(methodById(id).cacheKey({ budget: 0.05 })).toEqual(id === 'eigen' ? { sweepBudget: 0.05 } : {});
+      const own =
+        id === 'eigen' ? { sweepBudget: 0.05 } : id === 'stief' ? { stiefTraining: STIEF_DEFAULTS } : {};
+      expect(methodById(id).cacheKey({ budget: 0.05 })).toEqual(own);
       // the knapsack runs after the loop: the layers are the same as under a memory target
       expect(knapsack).toBe(memory);
     }

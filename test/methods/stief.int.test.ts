@@ -76,7 +76,10 @@ describe('StiefAttention', () => {
       { onProgress: (p) => events.push({ stage: p.stage, eta: p.etaSeconds, layer: p.layer }) },
     );
     // Training reports per layer and step, with an ETA.
-    const training = events.filter((e) => e.stage === 'train keys' || e.stage === 'train values');
+    const training = events.filter((e) => e.stage.startsWith('train '));
+    expect(new Set(training.map((e) => e.stage))).toEqual(
+      new Set(['train shared keys', 'train per-head keys', 'train values']),
+    );
     expect(training.length).toBeGreaterThan(10);
     expect(training.every((e) => e.layer === 0 && e.eta !== null && Number.isFinite(e.eta))).toBe(true);
     expect(stief.training!.steps).toBeGreaterThan(0);

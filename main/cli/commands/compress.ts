@@ -1,6 +1,6 @@
 import { badInput } from '../../core/errors.ts';
 import type { CompressReport, JobEstimate, JobSettings, ReportData } from '../../contract/index.ts';
-import { KEY_SPACE_SETTINGS } from '../../contract/api.ts';
+import { KEY_SPACE_SETTINGS, STIEF_KEY_SHARINGS, STIEF_SCHEDULES } from '../../contract/api.ts';
 import { METHOD_CATALOGUE } from '../../core/methods.ts';
 import { DEFAULT_TRAIN_WINDOWS, STIEF_DEFAULTS } from '../../methods/stief-settings.ts';
 import { formatSeconds } from '../../core/format.ts';
@@ -152,6 +152,18 @@ export const COMPRESS_COMMAND = {
       defaultText: String(DEFAULT_TRAIN_WINDOWS),
       group: STIEF,
     }),
+    'stief-keys': choice(
+      'SHARING',
+      STIEF_KEY_SHARINGS,
+      'key bases: one per layer (the paper), one per KV head, or both and the lower at every pair',
+      { defaultText: STIEF_DEFAULTS.keys, group: STIEF },
+    ),
+    'stief-schedule': choice(
+      'ORDER',
+      STIEF_SCHEDULES,
+      'keys then values each against the other uncompressed, or compressed, or both at every step',
+      { defaultText: STIEF_DEFAULTS.schedule, group: STIEF },
+    ),
     'finetune-steps': int('N', "fine-tune each layer's compressed key and value projections for N steps", {
       min: 1,
       defaultText: 'none (no fine-tuning)',
@@ -195,6 +207,8 @@ function compressRequest(argv: string[]) {
     ...(values.steps !== undefined ? { steps: values.steps } : {}),
     ...(values.lr !== undefined ? { lr: values.lr } : {}),
     ...(values['train-windows'] !== undefined ? { trainWindows: values['train-windows'] } : {}),
+    ...(values['stief-keys'] !== undefined ? { keys: values['stief-keys'] } : {}),
+    ...(values['stief-schedule'] !== undefined ? { schedule: values['stief-schedule'] } : {}),
   };
   const job: JobSettings = {
     model: positionals[0],

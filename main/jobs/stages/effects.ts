@@ -12,7 +12,6 @@
 import { effectBudget, probePairs, type LayerEffect } from '../../core/allocate/effect.ts';
 import { shiftedIncrease } from '../../core/allocate/text-shift.ts';
 import type { Allocation } from '../../core/allocate/index.ts';
-import type { LayerCompression } from '../../core/kv.ts';
 import type { Progress } from '../../core/progress.ts';
 import { layerEffects } from '../../runtime/layer-effects.ts';
 import { forwardSequences } from '../../runtime/forward.ts';
@@ -84,7 +83,6 @@ export async function allocateEndToEnd(
     pairs.map((ps, i) => ps.map((p) => layers.fits[i].at(p.kRank, p.vRank))),
     nextPass(),
   );
-  const originalNll = first.baseNll;
   let effects = mapsOf(layers, pairs, first.effects, 0);
   let allocation = allocateProfiles(s, spec, layers.profiles, effects);
   const visited: { source: string; allocation: Allocation; effects: LayerEffect[] }[] = [];
