@@ -44,10 +44,12 @@ describe('export of stories260K', () => {
   it.each([
     ['kqsvd', 'pre-rope', { k: 3, v: 5 }],
     ['thinkeys', 'pre-rope', { k: 2, v: 8 }],
+    // attention in the thin space (R3): thin queries and keys rotated by planes of their own
+    ['thinkeys', 'thin-rope', { k: 3, v: 8 }],
   ] as const)(
     '%s (%s) fine-tuned at %j: its free factor pairs export and reload to the in-memory perplexity',
     async (method, keySpace, ranks) => {
-      const out = path.join(tmp.dir, `${method}-finetuned`);
+      const out = path.join(tmp.dir, `${method}-${keySpace}-finetuned`);
       const { report } = await checkExportRoundTrip(
         { ...base, method, keySpace, ranks, finetune: { steps: 6 } },
         out,
