@@ -13,7 +13,7 @@ import { matmul } from './kernels.ts';
 import { leadingColumns, orthonormalPair, transpose } from './linalg.ts';
 import type { StiefSettings } from './stief-settings.ts';
 import { cosineLr, orthonormalityError, StiefelAdam } from './stiefel.ts';
-import type { StiefContext } from './stief.ts';
+import type { StiefContext } from './stief-context.ts';
 
 /** One side's bases: one per KV head, or a single key basis every head shares. */
 export interface Bases {

@@ -14,58 +14,23 @@
  */
 import { isUserError } from '../core/errors.ts';
 import { throwIfCancelled } from '../core/progress.ts';
-import type { ModelSpec } from '../model/types.ts';
-import type { HeldoutBatch } from '../runtime/capture.ts';
 import { defaultProfileRows } from '../runtime/layer-sweep.ts';
-import type { HeldoutErrors } from '../runtime/layer-error.ts';
-import type { ModelRunner } from '../runtime/runner.ts';
 import { fitEigen } from './eigen.ts';
 import { fitKqsvd } from './kqsvd.ts';
 import { fitKsvd } from './ksvd.ts';
 import { fitThinKeys } from './thinkeys.ts';
 import { standardRankPlan } from './hooks.ts';
 import { DEFAULT_TRAIN_WINDOWS, STIEF_DEFAULTS, type StiefSettings } from './stief-settings.ts';
+import type { StiefContext } from './stief-context.ts';
 import { learnedFit, selectedFit, type RankPair, type StiefFit } from './stief-select.ts';
 import { lowest, oneSide, startCandidates, type NamedFit, type StartCandidate } from './stief-starts.ts';
 import { keysPhase, schedulePhases, trainBases, VALUES_PHASE } from './stief-train.ts';
-import type {
-  CompressionMethod,
-  LayerCapture,
-  LayerFit,
-  MethodSettings,
-  TrainContext,
-  TrainedLayer,
-} from './types.ts';
-import type { KeySpace } from '../core/kv.ts';
+import type { CompressionMethod, LayerFit, MethodSettings, TrainContext, TrainedLayer } from './types.ts';
 import { methodCard, methodKeySpaces } from '../core/methods.ts';
 
 export type { StiefFit } from './stief-select.ts';
 
-export interface StiefProgress {
-  layer: number;
-  /** 'keys' or 'values' (sequential), or the joint phase of a key sharing ('shared keys, values'). */
-  phase: string;
-  step: number;
-  steps: number;
-  loss: number;
-}
-
-export interface StiefContext {
-  capture: LayerCapture;
-  spec: ModelSpec;
-  keySpace: KeySpace;
-  runner: ModelRunner;
-  /** Kept calibration windows the bases are trained on. */
-  train: HeldoutBatch[];
-  /** Held-out windows: the start, early stopping, selection, and the profile. */
-  meter: HeldoutErrors;
-  grid: number[];
-  settings?: Partial<StiefSettings>;
-  /** Positions of each training window the loss may compare at most (default: every one). */
-  rowsPerWindow?: number;
-  onStep?: (p: StiefProgress) => void;
-  signal?: AbortSignal;
-}
+export type { StiefContext, StiefProgress } from './stief-context.ts';
 
 /**
  * The closed forms of this key space, EigenAttention first. One that cannot fit these statistics (KQ-SVD

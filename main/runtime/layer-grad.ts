@@ -14,7 +14,7 @@ import {
 import { causalMask, layerWindow, ropeTablesIn } from './rope.ts';
 import { thinFeeds } from './projection.ts';
 import type { LayerCompression } from '../core/kv.ts';
-import { sampledBatchRows } from './layer-sweep.ts';
+import { sampledBatchRows } from './sampled-rows.ts';
 import { layerWeightFeeds, type Feeds, type ModelRunner } from './runner.ts';
 
 export interface ThinGradResult {
