@@ -3,6 +3,7 @@ import { badSetting, RankwiseError } from '../core/errors.ts';
 import type { ModelSpec } from '../model/types.ts';
 import { closedFormHooks } from './hooks.ts';
 import { columnBlock, identity, leadingColumns, sum, trace, transpose } from './linalg.ts';
+import { sideFit } from './orthonormal-fit.ts';
 import type { CompressionMethod, LayerCapture, LayerFit } from './types.ts';
 import type { FactorPair, KeySpace } from '../core/kv.ts';
 import { methodCard, methodKeySpaces } from '../core/methods.ts';
@@ -100,16 +101,11 @@ export function fitKqsvd(capture: LayerCapture, spec: ModelSpec, keySpace: KeySp
  * closures that read the layer's weights and keep every fitted layer's weights alive for the whole job.
  */
 function pairFit(keySpace: KeySpace, d: number, keyPairs: KqPair[], valuePairs: KqPair[]): LayerFit {
-  return {
+  return sideFit(
     keySpace,
-    at: (kRank, vRank) => ({
-      keySpace,
-      kRank,
-      vRank,
-      keys: keyPairs.map((p) => truncatePair(p, d, kRank)),
-      values: valuePairs.map((p) => truncatePair(p, d, vRank)),
-    }),
-  };
+    (kRank) => keyPairs.map((p) => truncatePair(p, d, kRank)),
+    (vRank) => valuePairs.map((p) => truncatePair(p, d, vRank)),
+  );
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import type { KeySpace, LayerCompression } from '../core/kv.ts';
 import { orthonormalPair } from './linalg.ts';
+import { sideFit } from './orthonormal-fit.ts';
 import type { TrainedBases } from './stief-train.ts';
 import type { LayerFit } from './types.ts';
 
@@ -28,18 +29,13 @@ export interface RankPair {
 export function learnedFit(keySpace: KeySpace, kvHeads: number, d: number, t: TrainedBases): LayerFit {
   const heads = (bases: Float64Array[]) =>
     Array.from({ length: kvHeads }, (_, g) => bases[bases.length === 1 ? 0 : g]);
-  return {
+  return sideFit(
     keySpace,
-    at: (kRank, vRank) => ({
-      keySpace,
-      kRank,
-      vRank,
-      keys: heads((kRank < d && t.keys.get(kRank)) || t.start.keys).map((b) => orthonormalPair(b, d, kRank)),
-      values: heads((vRank < d && t.values.get(vRank)) || t.start.values).map((b) =>
-        orthonormalPair(b, d, vRank),
-      ),
-    }),
-  };
+    (kRank) =>
+      heads((kRank < d && t.keys.get(kRank)) || t.start.keys).map((b) => orthonormalPair(b, d, kRank)),
+    (vRank) =>
+      heads((vRank < d && t.values.get(vRank)) || t.start.values).map((b) => orthonormalPair(b, d, vRank)),
+  );
 }
 
 /** One grid pair's pick: the candidate (index into the fits) with the lowest held-out error. */
