@@ -164,6 +164,26 @@ describe('--max-ppl-increase 20% --finetune-steps 4', () => {
   });
 });
 
+describe('--key-space thin-rope', () => {
+  it('compresses thin keys in the thin space, and says that without fine-tuning it keeps whole planes', () => {
+    const small = ['--window', '64', '--calib-windows', '4', '--eval-windows', '2', '--json'];
+    const thin = ['--method', 'thinkeys', '--key-space', 'thin-rope', '--k-rank', '4', '--v-rank', '8'];
+    const r = rankwise([...COMPRESS, ...thin, ...small]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(
+      'note: --key-space thin-rope keeps whole RoPE planes of each head until fine-tuned; ' +
+        'add --finetune-steps (300 recovers most of the loss on stories260K)',
+    );
+    const j = JSON.parse(r.stdout);
+    expect(j.layers.map((l: { key_space: string }) => l.key_space)).toEqual(Array(5).fill('thin-rope'));
+    expect(j.perplexity.compressed).toBeGreaterThan(j.perplexity.original);
+    // with fine-tuning the note is not needed
+    const tuned = rankwise([...COMPRESS, ...thin, '--finetune-steps', '2', ...small]);
+    expect(tuned.code, tuned.stderr).toBe(0);
+    expect(tuned.stderr).not.toContain('note: --key-space thin-rope');
+  });
+});
+
 describe('--kv-fraction 50%', () => {
   it('is the memory target 0.5; on a pipe, progress is plain lines', () => {
     const r = rankwise([

@@ -315,6 +315,13 @@ export async function compressCommand(argv: string[]): Promise<CompressOutput> {
   }).finally(() => progress.end());
   // a diverged fine-tuning kept an earlier iterate: said where it is seen even with --json
   for (const w of result.report.finetune?.warnings ?? []) process.stderr.write(`warning: fine-tuning ${w}\n`);
+  // the thin space starts from whole RoPE planes; whoever asked for it without training should know
+  if (result.report.keySpace === 'thin-rope' && !result.report.finetune && !quiet) {
+    process.stderr.write(
+      'note: --key-space thin-rope keeps whole RoPE planes of each head until fine-tuned; ' +
+        'add --finetune-steps (300 recovers most of the loss on stories260K)\n',
+    );
+  }
   process.stdout.write(
     values.json
       ? `${JSON.stringify({
