@@ -8,11 +8,12 @@ import path from 'node:path';
 const here = path.dirname(new URL(import.meta.url).pathname);
 export const SHARED = path.resolve(here, '..', '..', 'shared', 'testdata');
 export const STORIES = path.join(SHARED, 'stories260K-llama');
-const TEXT = path.join(SHARED, 'text', 'tinystories_valid_excerpt.txt');
+/** The TinyStories excerpt the docs protocol splits (and the benches read whole). */
+export const STORIES_TEXT = path.join(SHARED, 'text', 'tinystories_valid_excerpt.txt');
 
 /** Writes calib.txt and eval.txt into `dir` and returns their paths. */
 export function docsProtocolTexts(dir: string): { calib: string; evalFile: string } {
-  const text = fs.readFileSync(TEXT, 'utf8');
+  const text = fs.readFileSync(STORIES_TEXT, 'utf8');
   const cut = text.indexOf('\n\n', Math.floor(text.length / 2));
   const calib = path.join(dir, 'calib.txt');
   const evalFile = path.join(dir, 'eval.txt');

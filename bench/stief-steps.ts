@@ -19,7 +19,7 @@ import { captureGrams, layerSamples } from '../main/runtime/capture.ts';
 import { Engine } from '../main/runtime/engine.ts';
 import { LayerErrorSweep } from '../main/runtime/layer-sweep.ts';
 import { ModelRunner } from '../main/runtime/runner.ts';
-import { STORIES_DIR, TINYSTORIES_TEXT } from '../test/helpers/paths.ts';
+import { STORIES, STORIES_TEXT } from './docs-protocol.ts';
 
 const WINDOW = 512;
 const CALIB_WINDOWS = 32;
@@ -48,12 +48,12 @@ const describe = (runs: Run[]) =>
   `steps, ${(sum(runs, (r) => r.seconds) / runs.length).toFixed(1)} s per layer), profile mean ` +
   meanOf(runs).toFixed(5);
 
-const model = await openModel(STORIES_DIR);
+const model = await openModel(STORIES);
 const engine = await Engine.create();
 try {
   const runner = new ModelRunner(engine, model);
-  const tok = await loadTokenizer(STORIES_DIR);
-  const { windows } = await loadWindows(TINYSTORIES_TEXT, tok, { window: WINDOW, count: CALIB_WINDOWS });
+  const tok = await loadTokenizer(STORIES);
+  const { windows } = await loadWindows(STORIES_TEXT, tok, { window: WINDOW, count: CALIB_WINDOWS });
   const fitWindows = windows.slice(0, windows.length - HELD_OUT);
   const held = windows.slice(windows.length - HELD_OUT);
   const grams = await captureGrams(runner, fitWindows);

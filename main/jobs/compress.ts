@@ -15,7 +15,7 @@ import type { RankPoint } from '../methods/types.ts';
 import type { ModelHandle } from '../model/model.ts';
 import { captureGrams } from '../runtime/capture.ts';
 import type { Engine } from '../runtime/engine.ts';
-import { defaultProfileRows } from '../runtime/layer-sweep.ts';
+import { defaultProfileRows } from '../runtime/sampled-rows.ts';
 import { ModelRunner } from '../runtime/runner.ts';
 import type { CompressOptions, CompressSettings } from './settings.ts';
 import { allocateRanks } from './stages/allocate.ts';

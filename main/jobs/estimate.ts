@@ -10,7 +10,7 @@ import { objectiveOf } from './stages/objective.ts';
 import { EFFECT_GROUP_BYTES } from '../runtime/layer-effects.ts';
 import { PROBE_SHARES } from '../core/allocate/effect.ts';
 import { DEFAULT_TRAIN_WINDOWS } from '../methods/stief-settings.ts';
-import { defaultProfileRows } from '../runtime/layer-sweep.ts';
+import { defaultProfileRows } from '../runtime/sampled-rows.ts';
 import os from 'node:os';
 
 import type { JobEstimate } from '../contract/api.ts';

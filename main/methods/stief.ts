@@ -14,7 +14,7 @@
  */
 import { isUserError } from '../core/errors.ts';
 import { throwIfCancelled } from '../core/progress.ts';
-import { defaultProfileRows } from '../runtime/layer-sweep.ts';
+import { defaultProfileRows } from '../runtime/sampled-rows.ts';
 import { fitEigen } from './eigen.ts';
 import { fitKqsvd } from './kqsvd.ts';
 import { fitKsvd } from './ksvd.ts';

@@ -17,13 +17,6 @@ import { LayerGradient } from './layer-grad.ts';
 import { pairProduct } from './projection.ts';
 import { defaultProfileRows, sampledBatchRows } from './sampled-rows.ts';
 
-export {
-  defaultProfileRows,
-  sampledBatchRows,
-  sampledRows,
-  WIDE_MODEL_PROFILE_ROWS,
-} from './sampled-rows.ts';
-
 const MiB = 1024 * 1024;
 
 interface SweepBatch {
@@ -50,17 +43,16 @@ export class LayerErrorSweep implements HeldoutErrors {
   constructor(
     private readonly runner: ModelRunner,
     private readonly weights: LayerWeights,
-    private readonly rawBatches: HeldoutBatch[],
+    private readonly heldout: HeldoutBatch[],
     opts: { rowsPerWindow?: number; seed?: number; chunkBytes?: number } = {},
   ) {
-    const batches = rawBatches;
     this.seed = opts.seed;
     const spec = runner.spec;
     const D = spec.hiddenSize;
     this.weightFeeds = layerWeightFeeds(spec, weights);
     this.rowsPerWindow = opts.rowsPerWindow ?? defaultProfileRows(spec);
     this.chunkBytes = opts.chunkBytes ?? 192 * MiB;
-    this.batches = batches.map((batch, i) => ({
+    this.batches = heldout.map((batch, i) => ({
       batch,
       ...sampledBatchRows(batch, i, D, this.rowsPerWindow, opts.seed),
     }));
@@ -105,7 +97,7 @@ export class LayerErrorSweep implements HeldoutErrors {
 
   /** The error of one thin-space compression at the sampled rows (the gradient graph's forward). */
   private async thinError(c: LayerCompression): Promise<number> {
-    this.thin ??= new LayerGradient(this.runner, this.weights, this.rawBatches, {
+    this.thin ??= new LayerGradient(this.runner, this.weights, this.heldout, {
       keys: 'thin',
       grad: false,
       rowsPerWindow: this.rowsPerWindow,

@@ -117,13 +117,20 @@ export async function allocateEndToEnd(
   const originalCalib = await tokenNll(runner, texts.calib);
   const originalEval = await tokenNll(runner, texts.eval);
   const candidates = [];
+  // rounds often revisit an allocation: it is measured once (its pass is skipped, so progress jumps)
+  const predicted = new Map<string, number>();
   for (const v of visited) {
-    const compressed = await tokenNll(
-      new ModelRunner(runner.engine, withCompression(runner.source, compressions(v.allocation))),
-      texts.calib,
-    );
-    const nllIncrease = shiftedIncrease({ original: originalCalib, compressed }, originalEval);
-    candidates.push({ ...v, ranks: ranks(v.allocation), nllIncrease });
+    const key = ranks(v.allocation);
+    let nllIncrease = predicted.get(key);
+    if (nllIncrease === undefined) {
+      const compressed = await tokenNll(
+        new ModelRunner(runner.engine, withCompression(runner.source, compressions(v.allocation))),
+        texts.calib,
+      );
+      nllIncrease = shiftedIncrease({ original: originalCalib, compressed }, originalEval);
+      predicted.set(key, nllIncrease);
+    } else nextPass();
+    candidates.push({ ...v, ranks: key, nllIncrease });
   }
   const best = choose(candidates, s.maxPplIncrease, spec.numLayers);
   return {

@@ -341,12 +341,17 @@ async function buildGraph(
     };
   };
   /**
-   * The thin space's tables [B, S, 1, r] of positions `pos` (runtime/thin-rope.ts): the columns of the
+   * The thin space's tables [B, S, 1, r] of the query positions (runtime/thin-rope.ts): the columns of the
    * planes kept, cut from the same tables, and an odd r's unrotated column (cos = the attention factor).
    */
-  const thinRopeTables = (table: { cos: string; sin: string }, pos: string, planes: number[], r: number) => {
-    const c = tableRows(g, table.cos, pos, spec.maxPositions);
-    const s = tableRows(g, table.sin, pos, spec.maxPositions);
+  let thinRows: { c: string; s: string } | null = null;
+  const thinRopeTables = (table: { cos: string; sin: string }, planes: number[], r: number) => {
+    // the rows of the query positions, gathered once for every thin layer
+    thinRows ??= {
+      c: tableRows(g, table.cos, positionIds, spec.maxPositions),
+      s: tableRows(g, table.sin, positionIds, spec.maxPositions),
+    };
+    const { c, s } = thinRows;
     const cosParts: string[] = [];
     const sinParts: string[] = [];
     if (planes.length > 0) {
@@ -498,7 +503,7 @@ async function buildGraph(
       const planes = layer.layout.ropePlanes;
       if (!ropeTable || !planes)
         throw new RankwiseError('internal', `layer ${i}: thin-rope keys without RoPE planes`);
-      const t = thinRopeTables(ropeTable, positionIds, planes, r);
+      const t = thinRopeTables(ropeTable, planes, r);
       const swap = g.constInt64(thinSwap(r));
       qh = thinRotate(b, qh, t.cos, t.sin, swap).out;
       kh = thinRotate(b, kh, t.cos, t.sin, swap).out;

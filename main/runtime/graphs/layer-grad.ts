@@ -142,32 +142,30 @@ export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Ar
   const rope = (v: string, c: string, s: string) => op('Add', op('Mul', v, c), op('Mul', swapHalves(v), s));
   // Thin space (R3): q·B and k·A rotated by the thin tables, r wide (fed); else k·M_K, then RoPE, d wide.
   const qk = thin ? -1 : d;
-  const thinQ = thin
-    ? thinRotate(
-        b,
-        thinHeads(b, q4, thin.b, { kvHeads: Hkv, group: G, d }, shapeWith(g, btr, [H, -1])),
-        atRows(thin.cos, 0),
-        atRows(thin.sin, 0),
-        thin.swap,
-      )
-    : null;
-  const thinK = thin
-    ? thinRotate(
-        b,
-        thinHeads(b, k3, thin.a, { kvHeads: Hkv, group: 1, d }, shapeWith(g, bt, [Hkv, -1])),
-        thin.cos,
-        thin.sin,
-        thin.swap,
-      )
-    : null;
+  const thinQK = thin && {
+    q: thinRotate(
+      b,
+      thinHeads(b, q4, thin.b, { kvHeads: Hkv, group: G, d }, shapeWith(g, btr, [H, -1])),
+      atRows(thin.cos, 0),
+      atRows(thin.sin, 0),
+      thin.swap,
+    ),
+    k: thinRotate(
+      b,
+      thinHeads(b, k3, thin.a, { kvHeads: Hkv, group: 1, d }, shapeWith(g, bt, [Hkv, -1])),
+      thin.cos,
+      thin.sin,
+      thin.swap,
+    ),
+  };
   // [N, Hkv, 1, d] · [Hkv, d, d]: one d×d product per head and row.
   const kHat = thin
     ? ''
     : reshape(op('MatMul', reshape(k3, [-1, Hkv, 1, d]), mK), shapeWith(g, bt, [Hkv, d]));
   const preQ = () => (hasRope ? rope(q4, atRows(cos, 0), atRows(sin, 0)) : q4);
   const preK = () => (hasRope ? rope(kHat, cos, sin) : kHat);
-  const qRot = thinQ ? thinQ.out : preQ();
-  const kRot = thinK ? thinK.out : preK();
+  const qRot = thinQK ? thinQK.q.out : preQ();
+  const kRot = thinQK ? thinQK.k.out : preK();
   // Grouped attention as in decoder-layer.ts: query head h = g·G + j uses KV head g.
   const q5 = perm(reshape(scaleQueries(b, qRot), shapeWith(g, btr, [Hkv, G, qk])), [0, 2, 3, 1, 4]); // [B, Hkv, G, S, w]
   const k5 = perm(reshape(kRot, shapeWith(g, bt, [Hkv, 1, qk])), [0, 2, 3, 1, 4]); // [B, Hkv, 1, T, w]
@@ -203,7 +201,7 @@ export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Ar
   const headGrad = (pre: string, grad: string, rows: string | number[]) =>
     op('MatMul', perm(reshape(pre, [-1, Hkv, d]), [1, 2, 0]), perm(reshape(grad, rows), [1, 0, 2]));
   g.output(O.gradV, headGrad(v3, gVHat, [-1, Hkv, d]), [Hkv, d, d], elem);
-  if (thinQ && thinK && thin) {
+  if (thin && thinQK) {
     // r is fed: shapes that end in it take it from A's shape
     const r = g.op('Slice', [g.op('Shape', [thin.a]), g.constInt64([2]), g.constInt64([3])]);
     const endingInR = (lead: number[]) => g.op('Concat', [g.constInt64(lead), r], { axis: attr.i(0) });
@@ -213,10 +211,10 @@ export function buildLayerGrad(spec: ModelSpec, opts: LayerGradOptions): Uint8Ar
       reshape(perm(attentionGrads.gQueries, [0, 3, 1, 2, 4]), shapeWith(g, btr, [H, -1])),
       num(queryFactor(b)),
     );
-    const gQThin = perm(reshape(thinQ.backward(gQRot), endingInR([-1, Hkv, G])), [1, 0, 2, 3]); // [Hkv, N, G, r]
+    const gQThin = perm(reshape(thinQK.q.backward(gQRot), endingInR([-1, Hkv, G])), [1, 0, 2, 3]); // [Hkv, N, G, r]
     const qGrouped = perm(reshape(q4, [-1, Hkv, G, d]), [1, 3, 0, 2]); // [Hkv, d, N, G]
     const gradB = op('MatMul', reshape(qGrouped, [Hkv, d, -1]), reshape(gQThin, endingInR([Hkv, -1])));
-    const gradA = headGrad(k3, thinK.backward(gKRot), endingInR([-1, Hkv]));
+    const gradA = headGrad(k3, thinQK.k.backward(gKRot), endingInR([-1, Hkv]));
     g.output(O.gradThinA, gradA, [Hkv, d, 'r'], elem);
     g.output(O.gradThinB, gradB, [Hkv, d, 'r'], elem);
     return g.build();
